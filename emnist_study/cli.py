@@ -1,0 +1,97 @@
+"""The flags every training script shares, and `run_main`, which turns a UserError into one line on stderr."""
+
+import argparse
+import sys
+from dataclasses import replace
+
+from .errors import UserError
+from .runs import TrainConfig
+
+QUICK_IMAGES = 600  # --quick: a stratified subset this size (training + validation), for smoke runs in seconds
+QUICK_EPOCHS = 1
+
+
+def int_at_least(minimum: int):
+    """An argparse type: a whole number no smaller than `minimum`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        return value
+
+    return parse
+
+
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
+
+
+def fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), not {value:g}")
+    return value
+
+
+def training_parser(description: str, defaults: TrainConfig) -> argparse.ArgumentParser:
+    """A parser with the shared flags; defaults shown in --help are the script's own."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = parser.add_argument
+    add("--data-dir", help="directory holding the dataset files (default: $EMNIST_STUDY_DATA_DIR, then the "
+                           "usual caches, then a download)")
+    add("--runs-dir", default=defaults.runs_dir, help="where run directories go (default: %(default)s)")
+    add("--logs-dir", default=defaults.logs_dir, help="where TensorBoard logs go (default: %(default)s)")
+    add("--run-name", help=f"name of this run's directory (default: {defaults.run_name}, "
+                           f"or {defaults.run_name}-quick with --quick)")
+    add("--epochs", type=positive_int, help=f"training epochs (default: {defaults.epochs}, "
+                                            f"or {QUICK_EPOCHS} with --quick)")
+    add("--batch-size", type=positive_int, default=defaults.batch_size, help="mini-batch size (default: %(default)s)")
+    add("--seed", type=non_negative_int, default=defaults.seed, help="random seed (default: %(default)s)")
+    add("--val-fraction", type=fraction, default=defaults.val_fraction,
+        help="fraction of the training images held out for validation, stratified (default: %(default)s)")
+    add("--quick", action="store_true",
+        help=f"smoke run: {QUICK_IMAGES} images and {QUICK_EPOCHS} epoch unless --epochs says otherwise")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--overwrite", action="store_true", help="replace an existing run of the same name")
+    mode.add_argument("--resume", action="store_true",
+                      help="continue an interrupted run from its last completed epoch")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace, defaults: TrainConfig) -> TrainConfig:
+    """The script's default config with the shared flags applied."""
+    return replace(
+        defaults,
+        run_name=args.run_name or (f"{defaults.run_name}-quick" if args.quick else defaults.run_name),
+        epochs=args.epochs or (QUICK_EPOCHS if args.quick else defaults.epochs),
+        batch_size=args.batch_size,
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+        quick=args.quick,
+        limit_images=QUICK_IMAGES if args.quick else defaults.limit_images,
+        data_dir=args.data_dir,
+        runs_dir=args.runs_dir,
+        logs_dir=args.logs_dir,
+        overwrite=args.overwrite,
+        resume=args.resume,
+    )
+
+
+def run_main(main, argv=None) -> None:
+    """Call main(argv); a UserError or Ctrl-C becomes a one-line message and a non-zero exit, not a traceback."""
+    prog = sys.argv[0].rsplit("/", 1)[-1]
+    try:
+        main(argv)
+    except UserError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        sys.exit(130)

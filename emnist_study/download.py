@@ -1,0 +1,61 @@
+"""Download a file with a progress bar, check its checksum, and only then move it into place.
+
+The file is streamed to `<dest>.partial` and renamed when complete and verified, so an interrupted or corrupt
+download never leaves something at `dest` that a later run would trust.
+"""
+
+import hashlib
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .errors import UserError
+
+CHUNK_BYTES = 1 << 20
+TIMEOUT_SECONDS = 60
+# Set to 1 to forbid downloads (the tests do; so can a user on an offline machine who wants the error at once).
+NO_DOWNLOAD_ENV = "EMNIST_STUDY_NO_DOWNLOAD"
+
+
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in chunks so large archives do not need to fit in memory."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download(url: str, dest: Path, algorithm: str, expected_digest: str, what_to_do: str) -> Path:
+    """Fetch `url` to `dest`, verifying its digest. `what_to_do` tells the user how to get the file by hand."""
+    dest = Path(dest)
+    if os.environ.get(NO_DOWNLOAD_ENV) == "1":
+        raise UserError(f"downloads are disabled ({NO_DOWNLOAD_ENV}=1). {what_to_do}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".partial")
+    digest = hashlib.new(algorithm)
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response, open(partial, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"Downloading {dest.name}") as bar:
+                for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    bar.update(len(chunk))
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        partial.unlink(missing_ok=True)
+        reason = getattr(exc, "reason", exc)
+        raise UserError(f"could not download {url} ({reason}). {what_to_do}") from None
+    except BaseException:  # Ctrl-C: leave nothing half-written behind
+        partial.unlink(missing_ok=True)
+        raise
+    if digest.hexdigest() != expected_digest:
+        partial.unlink()
+        raise UserError(
+            f"checksum mismatch for {url}: {algorithm} {digest.hexdigest()}, expected {expected_digest}. {what_to_do}"
+        )
+    os.replace(partial, dest)
+    return dest

@@ -1,0 +1,164 @@
+"""The run directory: what a training run leaves behind, written so that a crash never leaves half a file.
+
+    runs/<run-name>/
+        config.json        every hyperparameter, the data source and its checksums, library versions
+        history.csv        one row per completed epoch: loss, accuracy, val_loss, val_accuracy, lr, seconds
+        summary.json       status (running, complete, interrupted, diverged), best epoch, timing
+        best.weights.h5    the weights of the epoch with the best validation accuracy
+        model.keras        the trained model after the last epoch
+        backup/            Keras BackupAndRestore state while a run is unfinished (what --resume continues from)
+    logs/<run-name>/       TensorBoard logs
+"""
+
+import csv
+import io
+import json
+import os
+import platform
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import UserError
+
+RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# Flags that say how to run, not what to train: they may differ when a run is resumed.
+OPERATIONAL_FIELDS = ("data_dir", "runs_dir", "logs_dir", "overwrite", "resume")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run. Saved as config.json with the run."""
+
+    script: str
+    run_name: str
+    dataset: str
+    model: str
+    epochs: int
+    batch_size: int
+    seed: int = 1
+    val_fraction: float = 0.1
+    optimizer: dict = field(default_factory=dict)  # {"name": "adadelta", "learning_rate": 1.0, ...}
+    loss: str = "categorical_crossentropy"
+    quick: bool = False
+    limit_images: int | None = None  # a stratified subset of the training split (the --quick profile)
+    data_dir: str | None = None
+    runs_dir: str = "runs"
+    logs_dir: str = "logs"
+    overwrite: bool = False
+    resume: bool = False
+
+    def defining_fields(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k not in OPERATIONAL_FIELDS}
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file beside `path`, then rename: readers see the old file or the new, never half."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path):
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def write_csv_atomic(path: Path, rows: list[dict]) -> None:
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    write_text_atomic(path, buffer.getvalue())
+
+
+def read_history(run_dir: Path) -> list[dict]:
+    """The per-epoch history of a run, numbers as floats (epoch as int)."""
+    path = Path(run_dir) / "history.csv"
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def library_versions() -> dict:
+    import keras
+    import numpy
+    import sklearn
+    import tensorflow
+
+    return {"python": sys.version.split()[0], "tensorflow": tensorflow.__version__, "keras": keras.__version__,
+            "numpy": numpy.__version__, "scikit-learn": sklearn.__version__, "platform": platform.platform()}
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Run:
+    """One run's directories, and the rules for creating, replacing and resuming them."""
+
+    def __init__(self, config: TrainConfig):
+        if not RUN_NAME_PATTERN.match(config.run_name):
+            raise UserError(f"run name {config.run_name!r} must be letters, digits, '.', '_' or '-'")
+        self.config = config
+        self.dir = Path(config.runs_dir) / config.run_name
+        self.logs_dir = Path(config.logs_dir) / config.run_name
+        self.backup_dir = self.dir / "backup"
+
+    def path(self, name: str) -> Path:
+        return self.dir / name
+
+    def exists(self) -> bool:
+        return self.dir.is_dir() and any(self.dir.iterdir())
+
+    def status(self) -> str | None:
+        summary = self.path("summary.json")
+        return read_json(summary).get("status") if summary.is_file() else None
+
+    def check_can_start(self) -> None:
+        """Refuse to touch an existing run unless asked to (call before any slow work)."""
+        if not self.exists():
+            return
+        config = self.config
+        if config.resume:
+            saved_path = self.path("config.json")
+            if not saved_path.is_file():
+                raise UserError(f"{self.dir} has no config.json, so it cannot be resumed; use --overwrite")
+            saved = read_json(saved_path)["config"]
+            changed = {k: (saved.get(k), v) for k, v in config.defining_fields().items() if saved.get(k) != v}
+            if changed:
+                what = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items())
+                raise UserError(f"cannot resume {self.dir} with different settings ({what}); "
+                                f"use the same flags, or --overwrite to start again")
+        elif not config.overwrite:
+            raise UserError(f"{self.dir} already exists: pass --resume to continue it, --overwrite to replace it, "
+                            f"or --run-name to train under another name")
+
+    def create(self, data_source: dict) -> None:
+        """Create (or, with --overwrite, replace) the run directory and write config.json."""
+        if self.config.overwrite and not self.config.resume:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            shutil.rmtree(self.logs_dir, ignore_errors=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        record = {"config": asdict(self.config), "data": data_source, "versions": library_versions(),
+                  "started_at": now()}
+        if self.config.resume and self.path("config.json").is_file():
+            record["started_at"] = read_json(self.path("config.json")).get("started_at", record["started_at"])
+            record["resumed_at"] = now()
+        write_json_atomic(self.path("config.json"), record)
