@@ -32,7 +32,8 @@ def main(argv=None):
     args = cli.training_parser(__doc__, DEFAULTS).parse_args(argv)
     config = cli.config_from_args(args, DEFAULTS)
     run = Run(config)
-    run.check_can_start()  # before loading anything: refuse to clobber an existing run
+    if not run.needs_training():  # checked before loading anything: never clobbers an existing run
+        return
 
     dataset = data.load_train_val(config.dataset, val_fraction=config.val_fraction, seed=config.seed,
                                   data_dir=config.data_dir, limit=config.limit_images)

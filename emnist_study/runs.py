@@ -130,10 +130,11 @@ class Run:
         summary = self.path("summary.json")
         return read_json(summary).get("status") if summary.is_file() else None
 
-    def check_can_start(self) -> None:
-        """Refuse to touch an existing run unless asked to (call before any slow work)."""
+    def needs_training(self) -> bool:
+        """Call before any slow work. Refuses to touch an existing run unless asked to; with --resume, says a
+        complete run is complete and returns False."""
         if not self.exists():
-            return
+            return True
         config = self.config
         if config.resume:
             saved_path = self.path("config.json")
@@ -145,9 +146,13 @@ class Run:
                 what = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items())
                 raise UserError(f"cannot resume {self.dir} with different settings ({what}); "
                                 f"use the same flags, or --overwrite to start again")
+            if self.status() == "complete":
+                print(f"{self.dir} is already complete; nothing to resume (use --overwrite to train it again)")
+                return False
         elif not config.overwrite:
             raise UserError(f"{self.dir} already exists: pass --resume to continue it, --overwrite to replace it, "
                             f"or --run-name to train under another name")
+        return True
 
     def create(self, data_source: dict) -> None:
         """Create (or, with --overwrite, replace) the run directory and write config.json."""

@@ -1,0 +1,24 @@
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def offline_home(tmp_path, monkeypatch):
+    """Every test gets an empty home (no dataset caches), no data dir from the environment, and no downloads."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("EMNIST_STUDY_DATA_DIR", raising=False)
+    monkeypatch.setenv("EMNIST_STUDY_NO_DOWNLOAD", "1")
+    return home
+
+
+@pytest.fixture
+def shared_data():
+    if not (SHARED_DATA / "mnist.npz").is_file():
+        pytest.fail(f"real MNIST is expected at {SHARED_DATA}/mnist.npz (../shared beside the checkout)")
+    return SHARED_DATA

@@ -1,0 +1,212 @@
+"""warmup_mnist_cnn.py end to end on generated MNIST: the run directory, TensorBoard logs, overwrite and resume."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import synthetic
+import warmup_mnist_cnn
+from conftest import ROOT
+from emnist_study import cli, training
+
+
+def run_script(module, *argv):
+    """Run a script's main() the way its __main__ does; returns (exit code, stderr lines)."""
+    try:
+        cli.run_main(module.main, list(argv))
+    except SystemExit as exc:
+        return exc.code
+    return 0
+
+
+@pytest.fixture
+def mnist_dir(tmp_path):
+    synthetic.write_mnist_npz(tmp_path / "data", per_class_train=30)
+    return tmp_path / "data"
+
+
+def quick_args(tmp_path, data_dir, *extra):
+    return ["--quick", "--data-dir", str(data_dir), "--runs-dir", str(tmp_path / "runs"),
+            "--logs-dir", str(tmp_path / "logs"), *extra]
+
+
+def event_tags(log_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    tags = set()
+    for sub in ("train", "validation"):
+        acc = EventAccumulator(str(log_dir / sub), size_guidance={"tensors": 0})
+        acc.Reload()
+        tags |= {f"{sub}/{t}" for t in acc.Tags()["tensors"]}
+    return tags
+
+
+def test_quick_run_writes_a_complete_run_directory(tmp_path, mnist_dir):
+    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, "--epochs", "2")) == 0
+    run = tmp_path / "runs" / "mnist_cnn-quick"
+    assert sorted(p.name for p in run.iterdir()) == [
+        "best.weights.h5", "config.json", "history.csv", "model.keras", "summary.json"]
+    record = json.loads((run / "config.json").read_text())
+    config = record["config"]
+    assert config["optimizer"] == {"name": "adadelta", "learning_rate": 1.0, "rho": 0.95, "epsilon": 1e-07}
+    assert config["epochs"] == 2 and config["batch_size"] == 128 and config["seed"] == 1 and config["quick"]
+    assert record["versions"]["tensorflow"].startswith("2.21") and record["versions"]["keras"].startswith("3.")
+    assert list(record["data"]["files"].values())[0] == synthetic_sha(mnist_dir / "mnist.npz")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "complete" and summary["epochs_completed"] == 2
+    assert summary["train_seconds"] > 0 and summary["best_epoch"] in (1, 2)
+    header = (run / "history.csv").read_text().splitlines()[0].split(",")
+    assert {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"} <= set(header)
+    assert not list(run.glob("*.partial*"))
+    assert {"train/epoch_loss", "train/epoch_accuracy", "validation/epoch_loss",
+            "validation/epoch_accuracy"} <= event_tags(tmp_path / "logs" / "mnist_cnn-quick")
+
+
+def synthetic_sha(path):
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_saved_model_reloads_and_predicts(tmp_path, mnist_dir):
+    import keras
+    run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir))
+    model = keras.models.load_model(tmp_path / "runs" / "mnist_cnn-quick" / "model.keras")
+    probabilities = model.predict(np.zeros((2, 28, 28, 1), np.float32), verbose=0)
+    assert probabilities.shape == (2, 10) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+
+
+def test_same_seed_same_result(tmp_path, mnist_dir):
+    for name in ("a", "b"):
+        run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, "--run-name", name))
+    history = [(tmp_path / "runs" / name / "history.csv").read_text().splitlines()[1].split(",")[:5]
+               for name in ("a", "b")]
+    assert history[0] == history[1]
+
+
+def test_existing_run_is_not_overwritten_without_asking(tmp_path, mnist_dir, capsys):
+    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir)) == 0
+    before = (tmp_path / "runs" / "mnist_cnn-quick" / "history.csv").read_text()
+    capsys.readouterr()
+    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir)) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already exists" in err[0] and "--overwrite" in err[0]
+    assert (tmp_path / "runs" / "mnist_cnn-quick" / "history.csv").read_text() == before
+    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, "--overwrite", "--epochs", "2")) == 0
+    assert json.loads((tmp_path / "runs" / "mnist_cnn-quick" / "summary.json").read_text())["epochs_completed"] == 2
+
+
+def test_resume_continues_an_interrupted_run(tmp_path, mnist_dir, monkeypatch, capsys):
+    """Ctrl-C after epoch 2 finished but before its backup was written: resume redoes epoch 2 and goes on."""
+    original = training.RunRecorder.on_epoch_end
+    epochs_begun = []
+
+    def interrupt_in_epoch_2(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.RunRecorder, "on_epoch_end", interrupt_in_epoch_2)
+    args = quick_args(tmp_path, mnist_dir, "--epochs", "3")
+    assert run_script(warmup_mnist_cnn, *args) == 1
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "--resume" in err
+    run = tmp_path / "runs" / "mnist_cnn-quick"
+    assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
+    assert (run / "backup").is_dir()
+
+    assert run_script(warmup_mnist_cnn, *args) == 1  # no flag: refuses to touch it
+    monkeypatch.setattr(training.RunRecorder, "on_epoch_end", original)
+    original_begin = training.RunRecorder.on_epoch_begin
+
+    def record_begin(self, epoch, logs=None):
+        epochs_begun.append(epoch)
+        original_begin(self, epoch, logs)
+
+    monkeypatch.setattr(training.RunRecorder, "on_epoch_begin", record_begin)
+    assert run_script(warmup_mnist_cnn, *args, "--resume") == 0
+    assert epochs_begun == [1, 2]  # zero-based: epochs 2 and 3 ran again, epoch 1 did not
+    lines = (run / "history.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == ["1", "2", "3"]
+    assert json.loads((run / "summary.json").read_text())["status"] == "complete"
+    assert (run / "model.keras").is_file() and not (run / "backup").exists()
+
+
+def test_resume_refuses_different_settings(tmp_path, mnist_dir, capsys):
+    run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir))
+    capsys.readouterr()
+    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, "--resume", "--batch-size", "64")) == 1
+    assert "batch_size 128 -> 64" in capsys.readouterr().err
+
+
+def test_resume_of_a_complete_run_says_so(tmp_path, mnist_dir, capsys):
+    run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir))
+    capsys.readouterr()
+    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, "--resume")) == 0
+    assert "already complete" in capsys.readouterr().out
+
+
+def test_diverging_run_stops_with_a_clear_message(tmp_path, mnist_dir):
+    import keras
+    from emnist_study import data, models
+    from emnist_study.errors import UserError
+    from emnist_study.runs import Run
+    config = cli.config_from_args(
+        cli.training_parser("", warmup_mnist_cnn.DEFAULTS).parse_args(quick_args(tmp_path, mnist_dir)),
+        warmup_mnist_cnn.DEFAULTS)
+    dataset = data.load_train_val("mnist", val_fraction=0.1, seed=1, data_dir=mnist_dir, limit=200)
+    model = models.build("mnist_cnn", 10)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1e12), loss="categorical_crossentropy",
+                  metrics=["accuracy"])
+    run = Run(config)
+    with pytest.raises(UserError, match="diverged"):
+        training.fit(model, dataset, config, run)
+    assert json.loads(run.path("summary.json").read_text())["status"] == "diverged"
+    assert not run.path("model.keras").exists()
+
+
+# --- bad input from the command line: one line, non-zero exit, nothing written ---------------------------
+
+@pytest.mark.parametrize("flags, message", [
+    (["--epochs", "-1"], "argument --epochs: must be at least 1, not -1"),
+    (["--val-fraction", "1.5"], "argument --val-fraction: must be between 0 and 1"),
+    (["--batch-size", "zero"], "argument --batch-size: 'zero' is not a whole number"),
+    (["--run-name", "../escape"], "run name '../escape' must be letters"),
+])
+def test_nonsense_flags(tmp_path, mnist_dir, capsys, flags, message):
+    code = run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, *flags))
+    assert code in (1, 2)
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_data_dir_from_the_shell(tmp_path):
+    """A real subprocess: exit code 1, one line on stderr, no traceback, no run directory."""
+    result = subprocess.run(
+        [sys.executable, "warmup_mnist_cnn.py", "--quick", "--data-dir", str(tmp_path / "missing"),
+         "--runs-dir", str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [f"warmup_mnist_cnn.py: error: --data-dir {tmp_path / 'missing'} does not exist "
+                     f"or is not a directory"]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_no_data_and_no_network(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, tmp_path / "empty")) == 1
+    err = capsys.readouterr().err.strip()
+    assert "MNIST was not found" in err and "--data-dir" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
+
+
+def test_help_lists_the_shared_flags(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.training_parser(warmup_mnist_cnn.__doc__, warmup_mnist_cnn.DEFAULTS).parse_args(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--data-dir", "--runs-dir", "--logs-dir", "--run-name", "--epochs", "--batch-size", "--seed",
+                 "--val-fraction", "--quick", "--overwrite", "--resume"):
+        assert flag in out
