@@ -84,6 +84,11 @@ def config_from_args(args: argparse.Namespace, defaults: TrainConfig) -> TrainCo
     )
 
 
+def parse_config(description: str, defaults: TrainConfig, argv=None) -> TrainConfig:
+    """Parse the shared flags of a training script into its config."""
+    return config_from_args(training_parser(description, defaults).parse_args(argv), defaults)
+
+
 def run_main(main, argv=None) -> None:
     """Call main(argv); a UserError or Ctrl-C becomes a one-line message and a non-zero exit, not a traceback."""
     prog = sys.argv[0].rsplit("/", 1)[-1]

@@ -44,6 +44,11 @@ class TrainConfig:
     val_fraction: float = 0.1
     optimizer: dict = field(default_factory=dict)  # {"name": "adadelta", "learning_rate": 1.0, ...}
     loss: str = "categorical_crossentropy"
+    model_options: dict = field(default_factory=dict)  # keyword arguments of the model builder
+    validation: str = "stratified"  # how validation images are held out: "stratified" or "last" (Nielsen)
+    expand_shifts: bool = False  # add one-pixel shifts up, down, left and right of every training image (x5)
+    select: str = "last_epoch"  # what model.keras holds: the "last_epoch", or the "best_val" epoch's weights
+    ensemble: int = 1  # members trained with seeds seed, seed+1, ...; the run predicts by their majority vote
     quick: bool = False
     limit_images: int | None = None  # a stratified subset of the training split (the --quick profile)
     data_dir: str | None = None

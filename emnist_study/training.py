@@ -11,7 +11,7 @@ import time
 
 import keras
 
-from . import pipeline
+from . import data, models, pipeline
 from .data import TrainVal
 from .errors import UserError
 from .runs import Run, TrainConfig, now, read_history, read_json, write_csv_atomic, write_json_atomic
@@ -122,9 +122,42 @@ def fit(model: keras.Model, data: TrainVal, config: TrainConfig, run: Run) -> li
         recorder.write_summary("diverged")
         raise UserError(f"training diverged (the loss became NaN in epoch {len(recorder.rows) + 1}); "
                         f"try a lower learning rate. The best weights so far are in {run.path('best.weights.h5')}")
+    if config.select == "best_val":  # the model is the epoch with the best validation accuracy, not the last
+        model.load_weights(run.path("best.weights.h5"))
     save_model_atomic(model, run.path("model.keras"))
-    recorder.write_summary("complete", finished_at=now())
+    recorder.write_summary("complete", finished_at=now(), model_keras_holds=config.select)
     best = recorder.best_row()
     print(f"Done: best validation accuracy {best['val_accuracy']:.4f} at epoch {best['epoch']}; "
           f"saved to {run.dir}")
     return recorder.rows
+
+
+def compile_model(model: keras.Model, config: TrainConfig) -> keras.Model:
+    model.compile(optimizer=build_optimizer(config.optimizer), loss=config.loss, metrics=["accuracy"])
+    return model
+
+
+def load_dataset(config: TrainConfig) -> TrainVal:
+    """Training and validation data as the config describes (never the test set)."""
+    dataset = data.load_train_val(config.dataset, val_fraction=config.val_fraction, seed=config.seed,
+                                  data_dir=config.data_dir, limit=config.limit_images, validation=config.validation)
+    if config.expand_shifts:
+        dataset.x_train, dataset.y_train = data.expand_with_shifts(dataset.x_train, dataset.y_train)
+    return dataset
+
+
+def train(config: TrainConfig, dataset: TrainVal | None = None, **build_options) -> keras.Model:
+    """The whole of an ordinary training run: check the run directory, load the data, build, compile, fit.
+
+    Returns the trained model (with the best-validation weights when config.select says so). A run that --resume
+    finds complete is loaded, not retrained. `build_options` go to the model builder beside config.model_options.
+    """
+    run = Run(config)
+    if not run.needs_training():  # checked before loading anything: never clobbers an existing run
+        return keras.models.load_model(run.path("model.keras"))
+    dataset = dataset or load_dataset(config)
+    keras.utils.set_random_seed(config.seed)  # same seed: same initial weights, dropout masks and batch order
+    model = models.build(config.model, dataset.num_classes, **config.model_options, **build_options)
+    compile_model(model, config).summary()
+    fit(model, dataset, config, run)
+    return model

@@ -1,0 +1,33 @@
+"""Warm-up 1: the Keras `mnist_mlp` example on MNIST (claimed 98.40% test accuracy after 20 epochs).
+
+784 inputs -> Dense(512, ReLU) -> Dropout(0.2) -> Dense(512, ReLU) -> Dropout(0.2) -> softmax
+(`emnist_study.models.mnist_mlp`); RMSprop (learning rate 0.001, rho 0.9, epsilon 1e-7), categorical
+cross-entropy, batch 128, 20 epochs.
+
+One deliberate difference from the original: it validated on the test set. Here the validation set is a
+stratified 10% of the training images, and the test set is read only by evaluate_test.py.
+
+    python warmup_mnist_mlp.py --data-dir ../shared/data
+    python warmup_mnist_mlp.py --quick            # a smoke run in seconds
+"""
+
+from emnist_study import cli, training
+from emnist_study.runs import TrainConfig
+
+DEFAULTS = TrainConfig(
+    script="warmup_mnist_mlp.py",
+    run_name="mnist_mlp",
+    dataset="mnist",
+    model="mnist_mlp",
+    epochs=20,
+    batch_size=128,
+    optimizer={"name": "rmsprop", "learning_rate": 0.001, "rho": 0.9, "epsilon": 1e-7},
+)
+
+
+def main(argv=None):
+    training.train(cli.parse_config(__doc__, DEFAULTS, argv))
+
+
+if __name__ == "__main__":
+    cli.run_main(main)
