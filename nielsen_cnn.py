@@ -94,6 +94,7 @@ def main(argv=None):
         "best_val_accuracy": val_accuracy,
         "member_best_val_accuracy": [s["best_val_accuracy"] for s in member_summaries],
         "train_seconds": round(sum(s["train_seconds"] for s in member_summaries), 2),
+        "seconds_per_epoch": round(sum(s["seconds_per_epoch"] for s in member_summaries) / config.ensemble, 2),
     })
     print(f"Ensemble of {config.ensemble}: validation accuracy of the vote {val_accuracy:.4f}; saved to {run.dir}")
 

@@ -107,3 +107,8 @@ MODELS = {"mnist_mlp": mnist_mlp, "mnist_cnn": mnist_cnn, "nielsen_dropout": nie
 
 def build(name: str, num_classes: int, **options) -> keras.Model:
     return MODELS[name](num_classes, **options)
+
+
+def load(path) -> keras.Model:
+    """A saved model.keras, ready to predict (importing this module registers the custom layers it may use)."""
+    return keras.models.load_model(path, compile=False)

@@ -172,3 +172,19 @@ class Run:
             record["started_at"] = read_json(self.path("config.json")).get("started_at", record["started_at"])
             record["resumed_at"] = now()
         write_json_atomic(self.path("config.json"), record)
+
+
+def find_complete_runs(runs_dir, names=None) -> list[Path]:
+    """Run directories under `runs_dir` whose summary says complete (members of an ensemble are not listed
+    separately), or exactly the named ones, which must exist and be complete."""
+    runs_dir = Path(runs_dir)
+    if names:
+        found = [Path(n) if Path(n).is_dir() else runs_dir / n for n in names]
+        for path in found:
+            summary = path / "summary.json"
+            if not summary.is_file() or read_json(summary).get("status") != "complete":
+                raise UserError(f"{path} is not a complete run (no summary.json with status complete)")
+        return found
+    if not runs_dir.is_dir():
+        raise UserError(f"{runs_dir} does not exist: train something first (e.g. python warmup_mnist_cnn.py)")
+    return sorted(p.parent for p in runs_dir.glob("*/summary.json") if read_json(p).get("status") == "complete")

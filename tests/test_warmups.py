@@ -1,0 +1,116 @@
+"""The warm-up scripts' --quick runs on generated MNIST, Nielsen's protocol pieces, and the minimal evaluation."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+import evaluate_test
+import nielsen_cnn
+import synthetic
+import warmup_mnist_mlp
+from emnist_study import data, models
+from test_training_runs import quick_args, run_script
+
+
+@pytest.fixture
+def mnist_dir(tmp_path):
+    synthetic.write_mnist_npz(tmp_path / "data", per_class_train=60, per_class_test=10)
+    return tmp_path / "data"
+
+
+def read_config(run_dir):
+    return json.loads((run_dir / "config.json").read_text())["config"]
+
+
+def test_mlp_quick(tmp_path, mnist_dir):
+    assert run_script(warmup_mnist_mlp, *quick_args(tmp_path, mnist_dir)) == 0
+    run = tmp_path / "runs" / "mnist_mlp-quick"
+    config = read_config(run)
+    assert config["model"] == "mnist_mlp" and config["batch_size"] == 128
+    assert config["optimizer"] == {"name": "rmsprop", "learning_rate": 0.001, "rho": 0.9, "epsilon": 1e-07}
+    assert json.loads((run / "summary.json").read_text())["status"] == "complete"
+
+
+def test_nielsen_quick_follows_the_protocol(tmp_path, mnist_dir):
+    assert run_script(nielsen_cnn, *quick_args(tmp_path, mnist_dir, "--batch-size", "50", "--epochs", "2")) == 0
+    run = tmp_path / "runs" / "nielsen_dropout-quick"
+    config = read_config(run)
+    assert config["optimizer"] == {"name": "sgd", "learning_rate": pytest.approx(0.15)}  # 0.03 * 50 / 10
+    assert config["validation"] == "last" and config["expand_shifts"] and config["select"] == "best_val"
+    assert config["val_fraction"] == pytest.approx(1 / 6)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["model_keras_holds"] == "best_val"
+    # model.keras holds the best-validation weights, not the last epoch's
+    best = models.build("nielsen_dropout", 10)
+    best.load_weights(run / "best.weights.h5")
+    saved = models.load(run / "model.keras")
+    assert all(np.array_equal(a, b) for a, b in zip(best.get_weights(), saved.get_weights()))
+
+
+def test_nielsen_dense100_variant_has_l2(tmp_path, mnist_dir):
+    assert run_script(nielsen_cnn, *quick_args(tmp_path, mnist_dir, "--variant", "dense100")) == 0
+    config = read_config(tmp_path / "runs" / "nielsen_dense100-quick")
+    assert config["model"] == "nielsen_dense100" and config["model_options"] == {"l2_lambda": 0.1}
+    model = models.build("nielsen_dense100", 10, l2_lambda=0.1, training_images=250_000)
+    assert model.layers[-1].kernel_regularizer.l2 == pytest.approx(0.5 * 0.1 * 10 / 250_000)
+
+
+def test_nielsen_ensemble_saves_one_voting_run(tmp_path, mnist_dir, capsys):
+    assert run_script(nielsen_cnn, *quick_args(tmp_path, mnist_dir, "--ensemble", "2")) == 0
+    run = tmp_path / "runs" / "nielsen_dropout-ensemble2-quick"
+    assert read_config(run / "members" / "member2")["seed"] == 2
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "complete" and summary["members"] == 2
+    vote = models.load(run / "model.keras")
+    shares = vote.predict(np.zeros((3, 28, 28, 1), np.float32), verbose=0)
+    assert shares.shape == (3, 10) and np.allclose(shares.sum(axis=1), 1, atol=1e-5)
+    capsys.readouterr()
+    assert run_script(nielsen_cnn, *quick_args(tmp_path, mnist_dir, "--ensemble", "2", "--resume")) == 0
+    assert "already complete" in capsys.readouterr().out
+
+
+def test_majority_vote_counts_votes_and_breaks_ties_by_confidence():
+    a = np.array([[0.6, 0.4, 0.0], [0.9, 0.1, 0.0]], np.float32)
+    b = np.array([[0.2, 0.8, 0.0], [0.4, 0.6, 0.0]], np.float32)
+    c = np.array([[0.1, 0.9, 0.0], [0.0, 0.0, 1.0]], np.float32)
+    three = np.asarray(models.MajorityVote()([a, b, c]))
+    assert three.argmax(axis=1).tolist() == [1, 0]  # row 2: one vote each, class 0 has the highest mean prob
+    two = np.asarray(models.MajorityVote()([a, b]))
+    assert two.argmax(axis=1).tolist() == [1, 0]  # row 1 tie 0-vs-1: mean prob 0.6 beats 0.4
+
+
+def test_shift_expansion_moves_one_pixel_each_way_without_wrapping():
+    image = np.zeros((1, 28, 28), np.uint8)
+    image[0, 5, 7] = 200
+    image[0, 0, 27] = 100  # on the edge: shifting up or right must drop it, not wrap it round
+    expanded, labels = data.expand_with_shifts(image, np.array([3]))
+    assert expanded.shape == (5, 28, 28) and labels.tolist() == [3] * 5
+    positions = [tuple(np.argwhere(e == 200)[0]) for e in expanded]
+    assert positions == [(5, 7), (4, 7), (6, 7), (5, 6), (5, 8)]
+    assert [int((e == 100).sum()) for e in expanded] == [1, 0, 1, 1, 0]
+
+
+def test_nielsen_validation_is_the_last_ten_thousand():
+    keep, held_out = data.last_split(60_000, 10_000 / 60_000)
+    assert keep[-1] == 49_999 and held_out[0] == 50_000 and len(held_out) == 10_000
+
+
+def test_evaluate_test_scores_runs_on_their_test_set(tmp_path, mnist_dir, capsys):
+    run_script(warmup_mnist_mlp, *quick_args(tmp_path, mnist_dir))
+    out = tmp_path / "results.csv"
+    assert run_script(evaluate_test, "--runs-dir", str(tmp_path / "runs"), "--data-dir", str(mnist_dir),
+                      "--out", str(out)) == 0
+    rows = list(csv.DictReader(open(out)))
+    assert [r["run"] for r in rows] == ["mnist_mlp-quick"]
+    test = data.load_test_set("mnist", mnist_dir)
+    model = models.load(tmp_path / "runs" / "mnist_mlp-quick" / "model.keras")
+    predicted = model.predict(test.images[..., None] / 255.0, verbose=0).argmax(axis=1)
+    assert int(rows[0]["test_errors"]) == int((predicted != test.labels).sum())
+    assert float(rows[0]["test_accuracy"]) == pytest.approx((predicted == test.labels).mean(), abs=1e-4)
+
+
+def test_evaluate_test_with_no_runs(tmp_path, capsys):
+    assert run_script(evaluate_test, "--runs-dir", str(tmp_path / "none")) == 1
+    assert "train something first" in capsys.readouterr().err
