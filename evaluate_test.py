@@ -20,8 +20,7 @@ def evaluate_run(run_dir: Path, test: data.LabelledImages) -> dict:
     config = read_json(run_dir / "config.json")["config"]
     summary = read_json(run_dir / "summary.json")
     model = models.load(run_dir / "model.keras")
-    test_ds = pipeline.make_dataset(test.images, test.labels, len(test.class_names), 500, shuffle=False)
-    predicted = model.predict(test_ds, verbose=0).argmax(axis=1)
+    predicted = pipeline.predict(model, test.images).argmax(axis=1)
     errors = int((predicted != test.labels).sum())
     return {
         "run": run_dir.name,

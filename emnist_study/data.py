@@ -264,7 +264,8 @@ def load_train_val(dataset: str, *, val_fraction: float, seed: int, data_dir=Non
     """
     train = load_split(dataset, "train", data_dir)
     images, labels = train.images, train.labels
-    if limit is not None and limit < len(labels):
+    # (When fewer images than classes would be left out, the subset is as good as everything: keep it all.)
+    if limit is not None and len(labels) - limit >= len(np.unique(labels)):
         _, subset = stratified_split(labels, limit, seed)
         images, labels = images[subset], labels[subset]
     if validation == "last":

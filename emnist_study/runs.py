@@ -174,17 +174,42 @@ class Run:
         write_json_atomic(self.path("config.json"), record)
 
 
-def find_complete_runs(runs_dir, names=None) -> list[Path]:
-    """Run directories under `runs_dir` whose summary says complete (members of an ensemble are not listed
-    separately), or exactly the named ones, which must exist and be complete."""
+def named_run_dirs(runs_dir, names) -> list[Path]:
+    """Each name as a directory, or as a run under `runs_dir`; it must exist."""
+    found = [Path(n) if Path(n).is_dir() else Path(runs_dir) / n for n in names]
+    for path in found:
+        if not path.is_dir():
+            raise UserError(f"no run {path}: name a run directory, or a run under --runs-dir")
+    return found
+
+
+def all_run_dirs(runs_dir) -> list[Path]:
     runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise UserError(f"{runs_dir} does not exist: train something first (e.g. python warmup_mnist_cnn.py)")
+    return sorted(p for p in runs_dir.iterdir() if (p / "config.json").is_file())
+
+
+def find_complete_runs(runs_dir, names=None) -> list[Path]:
+    """Run directories under `runs_dir` whose summary says complete (an ensemble's members are inside its own
+    directory, not listed separately), or exactly the named ones, which must be complete."""
     if names:
-        found = [Path(n) if Path(n).is_dir() else runs_dir / n for n in names]
+        found = named_run_dirs(runs_dir, names)
         for path in found:
             summary = path / "summary.json"
             if not summary.is_file() or read_json(summary).get("status") != "complete":
-                raise UserError(f"{path} is not a complete run (no summary.json with status complete)")
+                raise UserError(f"{path} is not a complete run (its summary.json does not say complete)")
         return found
-    if not runs_dir.is_dir():
-        raise UserError(f"{runs_dir} does not exist: train something first (e.g. python warmup_mnist_cnn.py)")
-    return sorted(p.parent for p in runs_dir.glob("*/summary.json") if read_json(p).get("status") == "complete")
+    return [p for p in all_run_dirs(runs_dir)
+            if (p / "summary.json").is_file() and read_json(p / "summary.json").get("status") == "complete"]
+
+
+def find_runs_with_history(runs_dir, names=None) -> list[Path]:
+    """The named runs (each must have a history.csv), or every run under `runs_dir` that has one."""
+    if names:
+        found = named_run_dirs(runs_dir, names)
+        for path in found:
+            if not (path / "history.csv").is_file():
+                raise UserError(f"{path} has no history.csv (an ensemble's histories are in its members/)")
+        return found
+    return [p for p in all_run_dirs(runs_dir) if (p / "history.csv").is_file()]

@@ -137,11 +137,12 @@ def compile_model(model: keras.Model, config: TrainConfig) -> keras.Model:
     return model
 
 
-def load_dataset(config: TrainConfig) -> TrainVal:
-    """Training and validation data as the config describes (never the test set)."""
+def load_dataset(config: TrainConfig, expand: bool = True) -> TrainVal:
+    """Training and validation data as the config describes (never the test set). `expand=False` skips the
+    shifted copies of the training images, for code that wants the validation set alone."""
     dataset = data.load_train_val(config.dataset, val_fraction=config.val_fraction, seed=config.seed,
                                   data_dir=config.data_dir, limit=config.limit_images, validation=config.validation)
-    if config.expand_shifts:
+    if config.expand_shifts and expand:
         dataset.x_train, dataset.y_train = data.expand_with_shifts(dataset.x_train, dataset.y_train)
     return dataset
 

@@ -1,0 +1,69 @@
+"""The figures: training curves of runs, misclassified images, and confusion matrices. Each returns the
+matplotlib Figure it drew, and `save` writes it as a PNG (and shows it when a screen is available)."""
+
+from pathlib import Path
+
+import matplotlib
+import matplotlib.ticker
+import matplotlib.pyplot as plt  # with no screen, matplotlib picks its file-only Agg backend by itself
+import numpy as np
+from sklearn.metrics import ConfusionMatrixDisplay
+
+
+def save(fig: plt.Figure, path, show: bool = False) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    if show and matplotlib.get_backend().lower() != "agg":  # a screen is available
+        plt.show()
+    plt.close(fig)
+    return path
+
+
+def plot_histories(histories: dict[str, list[dict]]) -> plt.Figure:
+    """Loss and accuracy per epoch for each run: training dashed, validation solid, one colour per run, and a
+    star on each run's best validation epoch."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4.5))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, rows) in enumerate(histories.items()):
+        colour = colours[i % len(colours)]
+        epochs = [r["epoch"] for r in rows]
+        for ax, metric in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+            ax.plot(epochs, [r[metric] for r in rows], "--", color=colour, alpha=0.7, label=f"{name} train")
+            ax.plot(epochs, [r[f"val_{metric}"] for r in rows], "-", color=colour, label=f"{name} validation")
+        best = max(rows, key=lambda r: r["val_accuracy"])
+        ax_acc.plot(best["epoch"], best["val_accuracy"], "*", color=colour, markersize=14,
+                    markeredgecolor="black", label=f"{name} best: {best['val_accuracy']:.4f} @ {best['epoch']}")
+        ax_loss.plot(best["epoch"], best["val_loss"], "*", color=colour, markersize=14, markeredgecolor="black")
+    for ax, title in ((ax_loss, "Loss"), (ax_acc, "Accuracy")):
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    ax_acc.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def plot_mistakes(images: np.ndarray, true: np.ndarray, predicted: np.ndarray, confidence: np.ndarray,
+                  class_names, title: str, columns: int = 8) -> plt.Figure:
+    """A grid of misclassified images, shown as given (the loaders give them upright), most confident first."""
+    rows = max(1, int(np.ceil(len(images) / columns)))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.4, rows * 1.6 + 0.6), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, t, p, c in zip(axes.flat, images, true, predicted, confidence):
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=255)
+        ax.set_title(f"{class_names[t]} → {class_names[p]}\n{c:.0%}", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_confusion(true: np.ndarray, predicted: np.ndarray, class_names, title: str) -> plt.Figure:
+    size = 4 + 0.32 * len(class_names)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ConfusionMatrixDisplay.from_predictions(true, predicted, labels=range(len(class_names)),
+                                            display_labels=class_names, ax=ax, colorbar=False,
+                                            include_values=len(class_names) <= 10, cmap="Blues")
+    ax.tick_params(axis="x", labelrotation=90)
+    ax.set_title(title)
+    return fig

@@ -1,0 +1,83 @@
+"""Look at a trained run's mistakes: which images it gets wrong, and which classes it confuses.
+
+Predicts on the run's own validation set (rebuilt from its config: same split, same seed), or on the test set
+with `--split test` (only when asked: the test set is for the final judgement). Saves, under --out-dir:
+    <run>_<split>_misclassified.png   the misclassified images, upright, most confident mistakes first,
+                                      each titled "true → predicted" and the model's confidence
+    <run>_<split>_confusion.png       the confusion matrix with class names
+and prints the most confused pairs of classes with counts. Works for MNIST runs (digits) and EMNIST (letters).
+
+    python show_misclassified.py runs/emnist_cnn
+    python show_misclassified.py runs/mnist_cnn --data-dir ../shared/data --count 48
+"""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import confusion_matrix
+
+from emnist_study import cli, data, figures, models, pipeline, training
+from emnist_study.runs import TrainConfig, named_run_dirs, read_json
+
+
+def most_confused_pairs(true: np.ndarray, predicted: np.ndarray, num_classes: int, top: int):
+    """[(count, a, b, a_as_b, b_as_a)] for the unordered class pairs with the most mistakes between them."""
+    matrix = confusion_matrix(true, predicted, labels=range(num_classes))
+    pairs = [(matrix[a, b] + matrix[b, a], a, b, matrix[a, b], matrix[b, a])
+             for a in range(num_classes) for b in range(a + 1, num_classes)]
+    return [p for p in sorted(pairs, key=lambda p: -p[0])[:top] if p[0] > 0]
+
+
+def load_images(config: TrainConfig, split: str) -> tuple[np.ndarray, np.ndarray, tuple]:
+    if split == "test":
+        test = data.load_test_set(config.dataset, config.data_dir)
+        return test.images, test.labels, test.class_names
+    dataset = training.load_dataset(config, expand=False)
+    return dataset.x_val, dataset.y_val, dataset.class_names
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", help="a run directory (or a name under --runs-dir)")
+    parser.add_argument("--runs-dir", default="runs", help="where the runs are (default: %(default)s)")
+    parser.add_argument("--split", choices=["validation", "test"], default="validation",
+                        help="which images to predict (default: %(default)s)")
+    parser.add_argument("--data-dir", help="directory holding the dataset files (default: the run's own)")
+    parser.add_argument("--count", type=cli.positive_int, default=40, help="mistakes to show (default: 40)")
+    parser.add_argument("--top-pairs", type=cli.positive_int, default=10,
+                        help="confused pairs to list (default: 10)")
+    parser.add_argument("--out-dir", default="results", help="where the PNGs go (default: %(default)s)")
+    parser.add_argument("--no-show", action="store_true", help="only save the PNGs, even with a screen")
+    args = parser.parse_args(argv)
+
+    (run_dir,) = named_run_dirs(args.runs_dir, [args.run])
+    saved = read_json(run_dir / "config.json")["config"]
+    config = TrainConfig(**{**saved, "data_dir": args.data_dir or saved["data_dir"]})
+    images, true, class_names = load_images(config, args.split)
+    probabilities = pipeline.predict(models.load(run_dir / "model.keras"), images)
+    predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
+
+    wrong = np.flatnonzero(predicted != true)
+    wrong = wrong[np.argsort(-confidence[wrong], kind="stable")]  # the most confident mistakes first
+    name = f"{run_dir.name}_{args.split}"
+    accuracy = 1 - len(wrong) / len(true)
+    title = f"{run_dir.name}: {len(wrong)} of {len(true):,} {args.split} images wrong ({accuracy:.2%} right)"
+    shown = wrong[: args.count]
+    out_dir = Path(args.out_dir)
+    grid = figures.save(figures.plot_mistakes(images[shown], true[shown], predicted[shown], confidence[shown],
+                                              class_names, title), out_dir / f"{name}_misclassified.png",
+                        show=not args.no_show)
+    matrix = figures.save(figures.plot_confusion(true, predicted, class_names, title),
+                          out_dir / f"{name}_confusion.png", show=not args.no_show)
+
+    print(title)
+    print("Most confused pairs:")
+    for count, a, b, a_as_b, b_as_a in most_confused_pairs(true, predicted, len(class_names), args.top_pairs):
+        print(f"  {class_names[a]:>4} <-> {class_names[b]:<4} {count:4d}   "
+              f"({class_names[a]} taken for {class_names[b]}: {a_as_b}, {class_names[b]} for {class_names[a]}: {b_as_a})")
+    print(f"Saved {grid} and {matrix}")
+
+
+if __name__ == "__main__":
+    cli.run_main(main)
