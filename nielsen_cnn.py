@@ -40,12 +40,12 @@ PROTOCOL = dict(val_fraction=10_000 / 60_000, validation="last", expand_shifts=T
 
 
 def parse_config(argv=None) -> TrainConfig:
-    parser = cli.training_parser(__doc__, VARIANTS["dropout"])
+    parser = cli.training_parser(__doc__, replace(VARIANTS["dropout"], **PROTOCOL))
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="dropout",
-                        help="the final dropout network, or the earlier Dense(100)+L2 step (default: %(default)s)")
+                        help="dropout: the final network (40 epochs); dense100: the earlier Dense(100)+L2 step "
+                             "(60 epochs) (default: %(default)s)")
     parser.add_argument("--ensemble", type=cli.positive_int, default=1,
                         help="train this many members and predict by their majority vote (default: 1)")
-    parser.set_defaults(val_fraction=PROTOCOL["val_fraction"])
     args = parser.parse_args(argv)
     defaults = VARIANTS[args.variant]
     if args.ensemble > 1:

@@ -54,8 +54,9 @@ def training_parser(description: str, defaults: TrainConfig) -> argparse.Argumen
                                             f"or {QUICK_EPOCHS} with --quick)")
     add("--batch-size", type=positive_int, default=defaults.batch_size, help="mini-batch size (default: %(default)s)")
     add("--seed", type=non_negative_int, default=defaults.seed, help="random seed (default: %(default)s)")
+    how = "the last images, in file order" if defaults.validation == "last" else "stratified by class"
     add("--val-fraction", type=fraction, default=defaults.val_fraction,
-        help="fraction of the training images held out for validation, stratified (default: %(default)s)")
+        help=f"fraction of the training images held out for validation, {how} (default: %(default).4g)")
     add("--quick", action="store_true",
         help=f"smoke run: {QUICK_IMAGES} images and {QUICK_EPOCHS} epoch unless --epochs says otherwise")
     mode = parser.add_mutually_exclusive_group()
