@@ -1,40 +1,25 @@
 """Judge finished runs on the test set: the only script that reads one.
 
-For every complete run under runs/ (or those named), load its model.keras, evaluate it on its dataset's test
-split, and print a table: test accuracy, test errors, parameters, epochs and seconds per epoch. The table is also
-saved as results/test_results.csv.
+For every complete run under runs/ (or those named) it evaluates the run's model.keras on its own dataset's test
+set, once: predictions are cached under results/cache/ by the model file's checksum, so running this again is
+instant and a retrained model is evaluated anew. It writes
+    results/test_results.csv   one row per run: test accuracy with its 95% Wilson interval, errors, and an
+                               exact McNemar test against the dataset's baseline run (mnist_cnn, emnist_cnn)
+    results/RESULTS.md         the tables, per-class accuracy on EMNIST Letters, and the comparisons the study
+                               asks for (CNN on letters vs digits, CNN vs MLP, each run vs the baseline, test vs
+                               validation)
+    results/test_accuracy.png  test accuracy of every run with its interval
 
     python evaluate_test.py --data-dir ../shared/data
-    python evaluate_test.py runs/mnist_cnn runs/mnist_mlp --data-dir ../shared/data
+    python evaluate_test.py runs/mnist_cnn runs/mnist_mlp
 """
 
 import argparse
-import csv
 from pathlib import Path
 
-from emnist_study import cli, data, models, pipeline
-from emnist_study.runs import find_complete_runs, read_json
-
-
-def evaluate_run(run_dir: Path, test: data.LabelledImages) -> dict:
-    config = read_json(run_dir / "config.json")["config"]
-    summary = read_json(run_dir / "summary.json")
-    model = models.load(run_dir / "model.keras")
-    predicted = pipeline.predict(model, test.images).argmax(axis=1)
-    errors = int((predicted != test.labels).sum())
-    return {
-        "run": run_dir.name,
-        "dataset": config["dataset"],
-        "model": config["model"] + (f" x{config['ensemble']} vote" if config.get("ensemble", 1) > 1 else ""),
-        "params": model.count_params(),
-        "epochs": config["epochs"],
-        "batch": config["batch_size"],
-        "seed": config["seed"],
-        "seconds_per_epoch": summary.get("seconds_per_epoch"),
-        "best_val_accuracy": round(summary["best_val_accuracy"], 4),
-        "test_accuracy": round(1 - errors / len(test.labels), 4),
-        "test_errors": errors,
-    }
+from emnist_study import cli, data, evaluation, report
+from emnist_study.errors import UserError
+from emnist_study.runs import find_complete_runs
 
 
 def main(argv=None):
@@ -42,31 +27,33 @@ def main(argv=None):
     parser.add_argument("runs", nargs="*", help="run directories or names (default: every complete run)")
     parser.add_argument("--runs-dir", default="runs", help="where the runs are (default: %(default)s)")
     parser.add_argument("--data-dir", help="directory holding the dataset files (as for the training scripts)")
-    parser.add_argument("--out", default="results/test_results.csv", help="CSV to write (default: %(default)s)")
+    parser.add_argument("--out-dir", default="results", help="where the report goes (default: %(default)s)")
     args = parser.parse_args(argv)
 
     run_dirs = find_complete_runs(args.runs_dir, args.runs)
-    test_sets, rows = {}, []
+    if not run_dirs:
+        raise UserError(f"no complete runs under {args.runs_dir}: train something first")
+    out_dir = Path(args.out_dir)
+    test_sets, by_dataset = {}, {}
     for run_dir in run_dirs:
-        dataset = read_json(run_dir / "config.json")["config"]["dataset"]
+        about = evaluation.describe_run(run_dir)
+        dataset = about["dataset"]
         if dataset not in test_sets:
             test_sets[dataset] = data.load_test_set(dataset, args.data_dir)
-        print(f"Evaluating {run_dir} on the {dataset} test set ({len(test_sets[dataset].labels):,} images)")
-        rows.append(evaluate_run(run_dir, test_sets[dataset]))
-    if not rows:
-        print(f"No complete runs under {args.runs_dir}.")
-        return
-    columns = list(rows[0])
-    print("\n| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
-    for row in rows:
-        print("| " + " | ".join(str(row[c]) for c in columns) + " |")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"\nSaved {out}")
+        test = test_sets[dataset]
+        print(f"Evaluating {run_dir} on the {dataset} test set ({len(test.labels):,} images)")
+        probabilities = evaluation.cached_probabilities(run_dir / "model.keras", test.images, test.labels,
+                                                        out_dir / "cache")
+        by_dataset.setdefault(dataset, []).append(
+            evaluation.RunResult(run=run_dir.name, predicted=probabilities.argmax(axis=1), true=test.labels, **about))
+
+    figure_links = sorted(str(p.relative_to(out_dir)) for p in out_dir.glob("*.png") if p.name != "test_accuracy.png")
+    path = report.write_report(by_dataset, out_dir, figure_links)
+    for results in by_dataset.values():
+        for r in results:
+            low, high = r.interval
+            print(f"  {r.run:<32} test accuracy {r.test_accuracy:.2%} [{low:.2%}, {high:.2%}], {r.errors} errors")
+    print(f"Report: {path}")
 
 
 if __name__ == "__main__":

@@ -90,7 +90,8 @@ def main(argv=None):
     training.save_model_atomic(vote, run.path("model.keras"))
     member_summaries = [read_json(run.dir / "members" / m.name / "summary.json") for m in members]
     write_json_atomic(run.path("summary.json"), {
-        "status": "complete", "members": config.ensemble, "vote_val_accuracy": val_accuracy,
+        "status": "complete", "members": config.ensemble, "params": vote.count_params(),
+        "vote_val_accuracy": val_accuracy,
         "best_val_accuracy": val_accuracy,
         "member_best_val_accuracy": [s["best_val_accuracy"] for s in member_summaries],
         "train_seconds": round(sum(s["train_seconds"] for s in member_summaries), 2),

@@ -72,6 +72,7 @@ class RunRecorder(keras.callbacks.Callback):
             "status": status,
             "epochs_completed": len(self.rows),
             "epochs_planned": self.run.config.epochs,
+            "params": self.model.count_params(),
             "best_epoch": best["epoch"] if best else None,
             "best_val_accuracy": best["val_accuracy"] if best else None,
             "final_val_accuracy": self.rows[-1].get("val_accuracy") if self.rows else None,

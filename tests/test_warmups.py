@@ -10,7 +10,7 @@ import evaluate_test
 import nielsen_cnn
 import synthetic
 import warmup_mnist_mlp
-from emnist_study import data, models
+from emnist_study import data, evaluation, models
 from test_training_runs import quick_args, run_script
 
 
@@ -97,18 +97,33 @@ def test_nielsen_validation_is_the_last_ten_thousand():
     assert keep[-1] == 49_999 and held_out[0] == 50_000 and len(held_out) == 10_000
 
 
-def test_evaluate_test_scores_runs_on_their_test_set(tmp_path, mnist_dir, capsys):
+def test_evaluate_test_scores_runs_on_their_test_set(tmp_path, mnist_dir, monkeypatch):
     run_script(warmup_mnist_mlp, *quick_args(tmp_path, mnist_dir))
-    out = tmp_path / "results.csv"
-    assert run_script(evaluate_test, "--runs-dir", str(tmp_path / "runs"), "--data-dir", str(mnist_dir),
-                      "--out", str(out)) == 0
-    rows = list(csv.DictReader(open(out)))
+    out = tmp_path / "results"
+    args = ["--runs-dir", str(tmp_path / "runs"), "--data-dir", str(mnist_dir), "--out-dir", str(out)]
+    assert run_script(evaluate_test, *args) == 0
+    rows = list(csv.DictReader(open(out / "test_results.csv")))
     assert [r["run"] for r in rows] == ["mnist_mlp-quick"]
     test = data.load_test_set("mnist", mnist_dir)
     model = models.load(tmp_path / "runs" / "mnist_mlp-quick" / "model.keras")
     predicted = model.predict(test.images[..., None] / 255.0, verbose=0).argmax(axis=1)
     assert int(rows[0]["test_errors"]) == int((predicted != test.labels).sum())
     assert float(rows[0]["test_accuracy"]) == pytest.approx((predicted == test.labels).mean(), abs=1e-4)
+    assert (out / "RESULTS.md").is_file() and (out / "test_accuracy.png").is_file()
+
+    # Again: the cached predictions answer, the model is not even loaded.
+    monkeypatch.setattr(evaluation.models, "load", lambda path: pytest.fail("evaluated twice"))
+    assert run_script(evaluate_test, *args) == 0
+    assert list(csv.DictReader(open(out / "test_results.csv"))) == rows
+
+    # A retrained model is a new file: it is evaluated anew.
+    monkeypatch.undo()
+    run_script(warmup_mnist_mlp, *quick_args(tmp_path, mnist_dir, "--overwrite", "--seed", "5"))
+    loaded = []
+    real_load = models.load
+    monkeypatch.setattr(evaluation.models, "load", lambda path: loaded.append(path) or real_load(path))
+    assert run_script(evaluate_test, *args) == 0
+    assert len(loaded) == 1
 
 
 def test_evaluate_test_with_no_runs(tmp_path, capsys):

@@ -1,0 +1,60 @@
+"""The statistics and the report, on predictions whose right answers are known."""
+
+import numpy as np
+import pytest
+
+from emnist_study import evaluation, report
+
+
+def test_wilson_interval_matches_the_formula():
+    low, high = evaluation.wilson_interval(9912, 10000)
+    z, n, p = 1.959963985, 10000, 0.9912
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    assert (low, high) == pytest.approx((centre - half, centre + half), abs=1e-9)
+    assert evaluation.wilson_interval(10, 10)[1] == pytest.approx(1.0)
+
+
+def test_mcnemar_counts_only_disagreements():
+    right_a = np.array([True] * 90 + [True] * 8 + [False] * 2)
+    right_b = np.array([True] * 90 + [False] * 8 + [True] * 2)
+    a_only, b_only, p = evaluation.mcnemar_exact(right_a, right_b)
+    assert (a_only, b_only) == (8, 2)
+    assert p == pytest.approx(2 * sum(__import__("math").comb(10, k) for k in range(0, 3)) / 2 ** 10)  # 0.109375
+    assert evaluation.mcnemar_exact(right_a, right_a)[2] == 1.0
+
+
+def test_per_class_accuracy():
+    true = np.array([0, 0, 1, 1, 1, 2])
+    pred = np.array([0, 1, 1, 1, 0, 2])
+    assert evaluation.per_class_accuracy(true, pred, 4)[:3].tolist() == [0.5, pytest.approx(2 / 3), 1.0]
+    assert np.isnan(evaluation.per_class_accuracy(true, pred, 4)[3])
+
+
+def result(run, dataset, predicted, true, val):
+    return evaluation.RunResult(run=run, dataset=dataset, model="m", params=10, epochs=1, train_seconds=60.0,
+                                val_accuracy=val, predicted=np.array(predicted), true=np.array(true))
+
+
+def test_report_on_known_predictions(tmp_path):
+    """Two models on a 100-image test set whose answers are known: the tables and comparisons follow."""
+    true = [i % 10 for i in range(100)]
+    perfect = list(true)
+    ten_wrong = [(t + 1) % 10 if i < 10 else t for i, t in enumerate(true)]
+    letters_true = [i % 26 for i in range(52)]
+    by_dataset = {
+        "mnist": [result("mnist_cnn", "mnist", perfect, true, 0.99), result("mnist_mlp", "mnist", ten_wrong, true, 0.999)],
+        "emnist-letters": [result("emnist_cnn", "emnist-letters", letters_true, letters_true, 0.9)],
+    }
+    path = report.write_report(by_dataset, tmp_path, [])
+    text = path.read_text()
+    rows = {r["run"]: r for r in report.csv_rows(by_dataset)}
+    assert rows["mnist_cnn"]["test_errors"] == 0 and rows["mnist_mlp"]["test_errors"] == 10
+    assert rows["mnist_mlp"]["only_baseline_right"] == 10 and rows["mnist_mlp"]["only_this_right"] == 0
+    assert rows["mnist_mlp"]["mcnemar_p"] == pytest.approx(2 / 2 ** 10, abs=1e-4)
+    assert "| mnist_mlp | m | 10 | 1 | 1.0 min | 99.90% | 90.00% [" in text
+    assert "**CNN vs MLP on mnist.**" in text and "a real difference" in text
+    assert "`mnist_cnn` reaches 100.00% on MNIST" in text and "`emnist_cnn` 100.00% on EMNIST Letters" in text
+    assert "Validation accuracy lies above the test accuracy's 95% interval for `mnist_mlp`" in text
+    assert "Per-class test accuracy of `emnist_cnn`" in text and "A/a 100.00%" in text
+    assert (tmp_path / "test_results.csv").is_file() and (tmp_path / "test_accuracy.png").stat().st_size > 5000
