@@ -58,3 +58,27 @@ def test_report_on_known_predictions(tmp_path):
     assert "Validation accuracy lies above the test accuracy's 95% interval for `mnist_mlp`" in text
     assert "Per-class test accuracy of `emnist_cnn`" in text and "A/a 100.00%" in text
     assert (tmp_path / "test_results.csv").is_file() and (tmp_path / "test_accuracy.png").stat().st_size > 5000
+
+
+def test_evaluate_test_on_models_whose_answers_are_known(tmp_path):
+    """A model right on every generated test image, and one that calls every 0 a 1: evaluate_test must report
+    exactly 100% and 100% minus the 0s, and McNemar must count just those images."""
+    import csv
+
+    import evaluate_test
+    import synthetic
+    from test_training_runs import run_script
+
+    synthetic.write_mnist_npz(tmp_path / "data", per_class_train=2, per_class_test=7)
+    runs = tmp_path / "runs"
+    synthetic.write_finished_run(runs, "mnist_cnn", "mnist", synthetic.template_model(10))
+    synthetic.write_finished_run(runs, "zero_as_one", "mnist", synthetic.template_model(10, answer_for={0: 1}))
+    assert run_script(evaluate_test, "--runs-dir", str(runs), "--data-dir", str(tmp_path / "data"),
+                      "--out-dir", str(tmp_path / "results")) == 0
+    rows = {r["run"]: r for r in csv.DictReader(open(tmp_path / "results" / "test_results.csv"))}
+    assert rows["mnist_cnn"]["test_accuracy"] == "1.0" and rows["mnist_cnn"]["test_errors"] == "0"
+    assert rows["zero_as_one"]["test_errors"] == "7" and float(rows["zero_as_one"]["test_accuracy"]) == 0.9
+    assert (rows["zero_as_one"]["only_this_right"], rows["zero_as_one"]["only_baseline_right"]) == ("0", "7")
+    assert float(rows["zero_as_one"]["mcnemar_p"]) == pytest.approx(2 / 2 ** 7, abs=1e-4)
+    low, high = evaluation.wilson_interval(63, 70)
+    assert float(rows["zero_as_one"]["ci95_low"]) == pytest.approx(low, abs=1e-4)
