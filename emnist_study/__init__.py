@@ -29,6 +29,9 @@ def _import_tensorflow_quietly():
         import tensorflow
 
         tensorflow.config.list_physical_devices("GPU")
+        # Predicting with several saved models in one process retraces a tf.function per model, as it must;
+        # TensorFlow's warning about it would only alarm.
+        tensorflow.get_logger().setLevel("ERROR")
     finally:
         os.dup2(saved, 2)
         os.close(saved)

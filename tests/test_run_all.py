@@ -1,0 +1,56 @@
+"""run_all.py --quick: the whole study end to end on generated data, and its up-front data check."""
+
+import csv
+
+import pytest
+
+import run_all
+import synthetic
+from test_training_runs import run_script
+
+
+def study_args(root, *extra):
+    return ["--quick", "--data-dir", str(root / "data"), "--runs-dir", str(root / "runs"),
+            "--logs-dir", str(root / "logs"), "--results-dir", str(root / "results"), *extra]
+
+
+def test_quick_study_runs_end_to_end(tmp_path, capsys):
+    synthetic.write_mnist_npz(tmp_path / "data", per_class_train=60, per_class_test=10)
+    synthetic.write_emnist_files(tmp_path / "data", per_class_train=24, per_class_test=6)
+    assert run_script(run_all, *study_args(tmp_path)) == 0
+    rows = {r["run"] for r in csv.DictReader(open(tmp_path / "results" / "test_results.csv"))}
+    assert rows == {"mnist_mlp-quick", "mnist_cnn-quick", "mnist_cnn-seed2-quick", "mnist_cnn-seed3-quick",
+                    "nielsen_dropout-quick", "nielsen_dropout-ensemble5-quick", "emnist_cnn-quick",
+                    "emnist_mlp-quick"}
+    results = tmp_path / "results"
+    for png in ("history_mnist_mlp-quick_vs_mnist_cnn-quick.png", "mnist_cnn-quick_validation_misclassified.png",
+                "emnist_cnn-quick_validation_confusion.png", "test_accuracy.png"):
+        assert (results / png).stat().st_size > 5000
+    assert "## emnist-letters" in (results / "RESULTS.md").read_text()
+    out = capsys.readouterr().out
+    assert "[8/8]" in out and "Report:" in out
+
+    # Again: every run is complete, so nothing trains.
+    assert run_script(run_all, *study_args(tmp_path)) == 0
+    assert capsys.readouterr().out.count("is already complete") == 8
+
+
+def test_missing_emnist_stops_before_any_training(tmp_path, capsys):
+    synthetic.write_mnist_npz(tmp_path / "data")
+    assert run_script(run_all, *study_args(tmp_path)) == 1
+    assert "EMNIST Letters was not found" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_only_mnist_needs_no_emnist(tmp_path):
+    synthetic.write_mnist_npz(tmp_path / "data", per_class_train=60, per_class_test=10)
+    assert run_script(run_all, *study_args(tmp_path, "--only", "mnist")) == 0
+    assert not list((tmp_path / "runs").glob("emnist*"))
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--seed", "2", "--run-name", "mnist_cnn-seed2"], ["--seed", "2", "--run-name", "mnist_cnn-seed2-quick"]),
+    (["--model", "mlp"], ["--model", "mlp"]),
+])
+def test_quick_run_names(argv, expected):
+    assert run_all.quick_run_names(argv) == expected
