@@ -14,7 +14,7 @@ import keras
 from . import data, models, pipeline
 from .data import TrainVal
 from .errors import UserError
-from .runs import Run, TrainConfig, now, read_history, read_json, write_csv_atomic, write_json_atomic
+from .runs import Run, TrainConfig, now, read_history, write_csv_atomic, write_json_atomic
 
 OPTIMIZERS = {
     "adadelta": keras.optimizers.Adadelta,
