@@ -24,8 +24,8 @@ model selection. (The Keras examples, in the other warm-ups, did not.)
 
 from dataclasses import replace
 
-from emnist_study import cli, models, pipeline, training
-from emnist_study.runs import Run, TrainConfig, read_json, write_json_atomic
+from emnist_study import cli, training
+from emnist_study.runs import Run, TrainConfig
 
 REFERENCE_BATCH, REFERENCE_LR = 10, 0.03
 
@@ -72,33 +72,7 @@ def main(argv=None):
     if config.ensemble == 1:
         training.train(config, dataset, **build_options(config, dataset))
         return
-
-    run.create(dataset.source)
-    members = []
-    for i in range(config.ensemble):
-        member_config = replace(config, run_name=f"member{i + 1}", seed=config.seed + i, ensemble=1,
-                                runs_dir=str(run.dir / "members"), logs_dir=str(run.logs_dir / "members"),
-                                overwrite=False, resume=True)  # a finished member is kept; an interrupted one resumes
-        print(f"Ensemble member {i + 1} of {config.ensemble} (seed {member_config.seed})")
-        member = training.train(member_config, dataset, **build_options(config, dataset))
-        member.name = member_config.run_name  # the vote model needs distinct names
-        members.append(member)
-    vote = models.majority_vote(members, name=config.run_name)
-    vote.compile(loss=config.loss, metrics=["accuracy"])  # compiled only so it evaluates like any other run
-    val_ds = pipeline.make_dataset(dataset.x_val, dataset.y_val, dataset.num_classes, 500, shuffle=False)
-    _, val_accuracy = vote.evaluate(val_ds, verbose=0)
-    training.save_model_atomic(vote, run.path("model.keras"))
-    member_summaries = [read_json(run.dir / "members" / m.name / "summary.json") for m in members]
-    write_json_atomic(run.path("summary.json"), {
-        "status": "complete", "members": config.ensemble, "params": vote.count_params(),
-        "vote_val_accuracy": val_accuracy,
-        "best_val_accuracy": val_accuracy,
-        "member_best_val_accuracy": [s["best_val_accuracy"] for s in member_summaries],
-        "train_seconds": round(sum(s["train_seconds"] for s in member_summaries), 2),
-        "seconds_per_epoch": round(sum(s["seconds_per_epoch"] for s in member_summaries) / config.ensemble, 2),
-    })
-    print(f"Ensemble of {config.ensemble}: validation accuracy of the vote {val_accuracy:.4f}; saved to {run.dir}")
-
+    training.train_ensemble(config, dataset, **build_options(config, dataset))
 
 if __name__ == "__main__":
     cli.run_main(main)

@@ -52,6 +52,7 @@ class LabelledImages:
     labels: np.ndarray
     class_names: tuple
     source: dict = field(default_factory=dict)  # {"description": ..., "files": {path: sha256}}
+    fine_labels: np.ndarray | None = None  # mnist-merged: the true digit behind each merged label
 
 
 @dataclass
@@ -65,6 +66,7 @@ class TrainVal:
     y_val: np.ndarray
     class_names: tuple
     source: dict
+    fine_val: np.ndarray | None = None  # mnist-merged: the true digit of each validation image
 
     @property
     def num_classes(self) -> int:
@@ -226,12 +228,47 @@ def checked(images, labels, class_names, source, where) -> LabelledImages:
     return LabelledImages(np.ascontiguousarray(images, dtype=np.uint8), labels, class_names, source)
 
 
+# ---------------------------------------------------------------------------------------------------------
+# mnist-merged: digits merged into classes of two (or more), so the case-aware head can be tested on real data
+
+
+MERGED = "mnist-merged"
+DEFAULT_MERGE = "0-5,1-6,2-7,3-8,4-9"
+
+
+def parse_merge(spec: str) -> list[tuple[int, ...]]:
+    """"0-5,1-6,..." -> [(0, 5), (1, 6), ...]; every digit must appear exactly once."""
+    try:
+        groups = [tuple(int(d) for d in group.split("-")) for group in spec.split(",")]
+    except ValueError:
+        raise UserError(f"--merge {spec!r} is not like 0-5,1-6,2-7,3-8,4-9") from None
+    digits = sorted(d for group in groups for d in group)
+    if digits != list(range(10)):
+        raise UserError(f"--merge {spec!r} must name each digit 0..9 exactly once")
+    return groups
+
+
+def load_mnist_merged(*, split: str, data_dir=None, merge: str = DEFAULT_MERGE) -> LabelledImages:
+    """MNIST with digits merged into classes (labels are the group's index); the digits stay in fine_labels."""
+    digits = load_mnist(split=split, data_dir=data_dir)
+    groups = parse_merge(merge)
+    to_group = np.empty(10, np.int64)
+    for index, group in enumerate(groups):
+        to_group[list(group)] = index
+    return LabelledImages(digits.images, to_group[digits.labels], tuple("/".join(map(str, g)) for g in groups),
+                          {**digits.source, "merge": merge}, fine_labels=digits.labels)
+
+
 LOADERS = {"mnist": load_mnist, "emnist-letters": load_emnist_letters}
 
 
 def load_split(dataset: str, split: str, data_dir=None) -> LabelledImages:
+    """One split of a dataset by name: "mnist", "emnist-letters", or "mnist-merged[:0-5,1-6,...]"."""
+    if dataset == MERGED or dataset.startswith(MERGED + ":"):
+        merge = dataset.partition(":")[2] or DEFAULT_MERGE
+        return load_mnist_merged(split=split, data_dir=data_dir, merge=merge)
     if dataset not in LOADERS:
-        raise UserError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+        raise UserError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)} or {MERGED}:0-5,1-6,...")
     return LOADERS[dataset](split=split, data_dir=data_dir)
 
 
@@ -263,17 +300,18 @@ def load_train_val(dataset: str, *, val_fraction: float, seed: int, data_dir=Non
     `limit` keeps a stratified subset of that many training images first (the --quick profile).
     """
     train = load_split(dataset, "train", data_dir)
-    images, labels = train.images, train.labels
+    chosen = np.arange(len(train.labels))
     # (When fewer images than classes would be left out, the subset is as good as everything: keep it all.)
-    if limit is not None and len(labels) - limit >= len(np.unique(labels)):
-        _, subset = stratified_split(labels, limit, seed)
-        images, labels = images[subset], labels[subset]
+    if limit is not None and len(chosen) - limit >= len(np.unique(train.labels)):
+        _, chosen = stratified_split(train.labels, limit, seed)
     if validation == "last":
-        keep, held_out = last_split(len(labels), val_fraction)
+        keep, held_out = last_split(len(chosen), val_fraction)
     else:
-        keep, held_out = stratified_split(labels, val_fraction, seed)
-    return TrainVal(dataset, images[keep], labels[keep], images[held_out], labels[held_out],
-                    train.class_names, train.source)
+        keep, held_out = stratified_split(train.labels[chosen], val_fraction, seed)
+    keep, held_out = chosen[keep], chosen[held_out]
+    fine_val = None if train.fine_labels is None else train.fine_labels[held_out]
+    return TrainVal(dataset, train.images[keep], train.labels[keep], train.images[held_out], train.labels[held_out],
+                    train.class_names, train.source, fine_val)
 
 
 def load_test_set(dataset: str, data_dir=None) -> LabelledImages:

@@ -22,8 +22,47 @@ def mnist_mlp(num_classes: int) -> keras.Model:
     ], name="mnist_mlp")
 
 
-def mnist_cnn(num_classes: int) -> keras.Model:
-    """The Keras `mnist_cnn` example: two 3x3 convolutions, max-pooling, dropout, a 128-unit dense layer."""
+@keras.saving.register_keras_serializable(package="emnist_study")
+class SumSubunits(layers.Layer):
+    """The case-aware head's second half: (batch, classes * k) sub-unit probabilities -> (batch, classes), each
+    class's probability the sum of its k sub-units' (unit c * k + j belongs to class c).
+
+    Trained with the cross-entropy of that sum, the network needs only the class labels, yet is free to give the
+    different shapes of one class (an `A` and an `a`) sub-units of their own.
+    """
+
+    def __init__(self, subunits: int, **kwargs):
+        super().__init__(**kwargs)
+        self.subunits = subunits
+
+    def call(self, probabilities):
+        units = keras.ops.shape(probabilities)[-1]
+        grouped = keras.ops.reshape(probabilities, (-1, units // self.subunits, self.subunits))
+        return keras.ops.sum(grouped, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "subunits": self.subunits}
+
+
+SUBUNITS_LAYER = "subunits"
+
+
+def classifier_head(num_classes: int, subunits: int = 1) -> list:
+    """The output layers: a plain softmax over the classes, or, with subunits K > 1, the case-aware head: a
+    softmax over classes * K sub-units whose probabilities are summed per class."""
+    if subunits == 1:
+        return [layers.Dense(num_classes, activation="softmax")]
+    return [layers.Dense(num_classes * subunits, activation="softmax", name=SUBUNITS_LAYER), SumSubunits(subunits)]
+
+
+def subunit_model(model: keras.Model) -> keras.Model:
+    """A model giving the sub-unit probabilities of a network with the case-aware head."""
+    return keras.Model(model.inputs, model.get_layer(SUBUNITS_LAYER).output)
+
+
+def mnist_cnn(num_classes: int, subunits: int = 1) -> keras.Model:
+    """The Keras `mnist_cnn` example: two 3x3 convolutions, max-pooling, dropout, a 128-unit dense layer.
+    (`subunits` > 1 swaps in the case-aware head; 1 is the original.)"""
     return keras.Sequential([
         keras.Input(INPUT_SHAPE),
         layers.Conv2D(32, kernel_size=3, activation="relu"),
@@ -33,7 +72,7 @@ def mnist_cnn(num_classes: int) -> keras.Model:
         layers.Flatten(),
         layers.Dense(128, activation="relu"),
         layers.Dropout(0.5),
-        layers.Dense(num_classes, activation="softmax"),
+        *classifier_head(num_classes, subunits),
     ], name="mnist_cnn")
 
 
@@ -101,8 +140,42 @@ def majority_vote(members: list[keras.Model], name: str = "ensemble") -> keras.M
     return keras.Model(inputs, MajorityVote()([member(inputs) for member in members]), name=name)
 
 
+def conv_bn(filters: int) -> list:
+    return [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.BatchNormalization(),
+            layers.Activation("relu")]
+
+
+def vgg_bn(num_classes: int, width: int = 32, dropout: float = 0.4, subunits: int = 1) -> keras.Model:
+    """A small VGG-style network with batch norm: three stages of two 3x3 convolutions (width, 2x, 4x
+    filters), each stage max-pooled, then a 256-unit dense layer with dropout. About 0.6 M parameters at
+    width 32."""
+    return keras.Sequential([
+        keras.Input(INPUT_SHAPE),
+        *conv_bn(width), *conv_bn(width), layers.MaxPooling2D(2),              # 14x14
+        *conv_bn(2 * width), *conv_bn(2 * width), layers.MaxPooling2D(2),      # 7x7
+        *conv_bn(4 * width), *conv_bn(4 * width), layers.MaxPooling2D(2),      # 3x3
+        layers.Flatten(),
+        layers.Dense(256, use_bias=False), layers.BatchNormalization(), layers.Activation("relu"),
+        layers.Dropout(dropout),
+        *classifier_head(num_classes, subunits),
+    ], name="vgg_bn")
+
+
+@keras.saving.register_keras_serializable(package="emnist_study")
+class MeanProbabilities(layers.Layer):
+    """Average the members' class probabilities (a soft-vote ensemble)."""
+
+    def call(self, member_probabilities):
+        return keras.ops.mean(keras.ops.stack(member_probabilities, axis=0), axis=0)
+
+
+def average_ensemble(members: list[keras.Model], name: str = "ensemble") -> keras.Model:
+    inputs = keras.Input(INPUT_SHAPE)
+    return keras.Model(inputs, MeanProbabilities()([member(inputs) for member in members]), name=name)
+
+
 MODELS = {"mnist_mlp": mnist_mlp, "mnist_cnn": mnist_cnn, "nielsen_dropout": nielsen_dropout,
-          "nielsen_dense100": nielsen_dense100}
+          "nielsen_dense100": nielsen_dense100, "vgg_bn": vgg_bn}
 
 
 def build(name: str, num_classes: int, **options) -> keras.Model:

@@ -4,6 +4,7 @@ Images stay uint8 until a batch is formed (EMNIST Letters as float32 would take 
 batch inside the graph, where it costs next to nothing.
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -17,14 +18,34 @@ def scale_batch(images, labels, num_classes: int):
     return scale_images(images), tf.one_hot(labels, num_classes)
 
 
+def augmenter(spec: dict, seed: int | None) -> keras.Sequential:
+    """Random distortions that handwriting survives: small rotations, shifts, zoom and shear; never flips (a
+    mirrored 'b' is a 'd'). What moves in from outside the image is blank, like the background."""
+    fill = dict(fill_mode="constant", fill_value=0.0, seed=seed)
+    steps = []
+    if spec.get("rotation_degrees"):
+        steps.append(keras.layers.RandomRotation(spec["rotation_degrees"] / 360.0, **fill))
+    if spec.get("shift"):
+        steps.append(keras.layers.RandomTranslation(spec["shift"], spec["shift"], **fill))
+    if spec.get("zoom"):
+        steps.append(keras.layers.RandomZoom(spec["zoom"], **fill))
+    if spec.get("shear"):
+        steps.append(keras.layers.RandomShear(x_factor=spec["shear"], **fill))
+    return keras.Sequential(steps, name="augment")
+
+
 def make_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batch_size: int, *,
-                 shuffle: bool, seed: int | None = None) -> tf.data.Dataset:
-    """A dataset of (images, one-hot labels) batches; shuffled anew each epoch when `shuffle`."""
+                 shuffle: bool, seed: int | None = None, augment: dict | None = None) -> tf.data.Dataset:
+    """A dataset of (images, one-hot labels) batches; shuffled anew each epoch when `shuffle`, and randomly
+    distorted, per batch inside the graph, when `augment` names distortions."""
     ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
     if shuffle:
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
     ds = ds.map(lambda x, y: scale_batch(x, y, num_classes), num_parallel_calls=tf.data.AUTOTUNE)
+    if augment:
+        distort = augmenter(augment, seed)
+        ds = ds.map(lambda x, y: (distort(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

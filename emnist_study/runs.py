@@ -48,7 +48,11 @@ class TrainConfig:
     validation: str = "stratified"  # how validation images are held out: "stratified" or "last" (Nielsen)
     expand_shifts: bool = False  # add one-pixel shifts up, down, left and right of every training image (x5)
     select: str = "last_epoch"  # what model.keras holds: the "last_epoch", or the "best_val" epoch's weights
-    ensemble: int = 1  # members trained with seeds seed, seed+1, ...; the run predicts by their majority vote
+    ensemble: int = 1  # members trained with seeds seed, seed+1, ...; the run predicts by combining them
+    ensemble_combine: str = "vote"  # "vote" (Nielsen's majority) or "average" (mean of the probabilities)
+    schedule: dict = field(default_factory=dict)  # {} (constant), or {"name": "cosine", "warmup_fraction": 0.05}
+    augment: dict = field(default_factory=dict)  # {"rotation_degrees": 10, "shift": 0.1, "zoom": 0.1, ...}
+    label_smoothing: float = 0.0
     quick: bool = False
     limit_images: int | None = None  # a stratified subset of the training split (the --quick profile)
     data_dir: str | None = None

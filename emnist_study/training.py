@@ -8,13 +8,14 @@ import math
 import os
 import sys
 import time
+from dataclasses import replace
 
 import keras
 
 from . import data, models, pipeline
 from .data import TrainVal
 from .errors import UserError
-from .runs import Run, TrainConfig, now, read_history, write_csv_atomic, write_json_atomic
+from .runs import Run, TrainConfig, now, read_history, read_json, write_csv_atomic, write_json_atomic
 
 OPTIMIZERS = {
     "adadelta": keras.optimizers.Adadelta,
@@ -25,13 +26,23 @@ OPTIMIZERS = {
 }
 
 
-def build_optimizer(spec: dict) -> keras.optimizers.Optimizer:
+def build_optimizer(spec: dict, schedule: dict | None = None, total_steps: int | None = None):
     """An optimizer from its config, e.g. {"name": "adadelta", "learning_rate": 1.0, "rho": 0.95}.
 
     Every setting is spelled out in the config rather than left to library defaults: Keras 3 changed Adadelta's
     default learning rate from 1.0 to 0.001, which silently ruins the mnist_cnn reproduction.
+    With schedule {"name": "cosine", "warmup_fraction": f}, the learning rate climbs linearly from 0 to the
+    configured one over the first f of the `total_steps`, then follows a cosine down to 0.
     """
     settings = dict(spec)
+    if schedule:
+        peak = settings.pop("learning_rate")
+        warmup = int(schedule.get("warmup_fraction", 0.0) * total_steps)
+        if warmup:
+            settings["learning_rate"] = keras.optimizers.schedules.CosineDecay(
+                0.0, total_steps - warmup, warmup_target=peak, warmup_steps=warmup)
+        else:
+            settings["learning_rate"] = keras.optimizers.schedules.CosineDecay(peak, total_steps)
     return OPTIMIZERS[settings.pop("name")](**settings)
 
 
@@ -100,7 +111,7 @@ def fit(model: keras.Model, data: TrainVal, config: TrainConfig, run: Run) -> li
     """Train `model` (compiled) on `data`, recording everything in `run`. Returns the per-epoch history."""
     run.create(data.source)
     train_ds = pipeline.make_dataset(data.x_train, data.y_train, data.num_classes, config.batch_size,
-                                     shuffle=True, seed=config.seed)
+                                     shuffle=True, seed=config.seed, augment=config.augment)
     val_ds = pipeline.make_dataset(data.x_val, data.y_val, data.num_classes, config.batch_size, shuffle=False)
     recorder = RunRecorder(run)
     callbacks = [
@@ -133,8 +144,14 @@ def fit(model: keras.Model, data: TrainVal, config: TrainConfig, run: Run) -> li
     return recorder.rows
 
 
-def compile_model(model: keras.Model, config: TrainConfig) -> keras.Model:
-    model.compile(optimizer=build_optimizer(config.optimizer), loss=config.loss, metrics=["accuracy"])
+def compile_model(model: keras.Model, config: TrainConfig, training_images: int | None = None) -> keras.Model:
+    """Compile with the config's optimizer (and schedule, which needs the number of training images), loss
+    and label smoothing."""
+    total_steps = math.ceil((training_images or 0) / config.batch_size) * config.epochs
+    loss = (keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+            if config.label_smoothing else config.loss)
+    model.compile(optimizer=build_optimizer(config.optimizer, config.schedule, total_steps), loss=loss,
+                  metrics=["accuracy"])
     return model
 
 
@@ -160,6 +177,42 @@ def train(config: TrainConfig, dataset: TrainVal | None = None, **build_options)
     dataset = dataset or load_dataset(config)
     keras.utils.set_random_seed(config.seed)  # same seed: same initial weights, dropout masks and batch order
     model = models.build(config.model, dataset.num_classes, **config.model_options, **build_options)
-    compile_model(model, config).summary()
+    compile_model(model, config, len(dataset.y_train)).summary()
     fit(model, dataset, config, run)
     return model
+
+
+def train_ensemble(config: TrainConfig, dataset: TrainVal, **build_options) -> keras.Model:
+    """Train config.ensemble members (seeds seed, seed+1, ...) under runs/<name>/members/, then save one model
+    that combines them (config.ensemble_combine: Nielsen's majority "vote", or the "average" of probabilities).
+
+    A finished member is kept and an interrupted one resumes, so a stopped ensemble picks up where it was.
+    """
+    run = Run(config)
+    run.create(dataset.source)
+    members = []
+    for i in range(config.ensemble):
+        member_config = replace(config, run_name=f"member{i + 1}", seed=config.seed + i, ensemble=1,
+                                runs_dir=str(run.dir / "members"), logs_dir=str(run.logs_dir / "members"),
+                                overwrite=False, resume=True)
+        print(f"Ensemble member {i + 1} of {config.ensemble} (seed {member_config.seed})")
+        member = train(member_config, dataset, **build_options)
+        member.name = member_config.run_name  # the combined model needs distinct names
+        members.append(member)
+    combine = models.majority_vote if config.ensemble_combine == "vote" else models.average_ensemble
+    ensemble = combine(members, name=config.run_name)
+    predicted = pipeline.predict(ensemble, dataset.x_val).argmax(axis=1)
+    val_accuracy = float((predicted == dataset.y_val).mean())
+    save_model_atomic(ensemble, run.path("model.keras"))
+    member_summaries = [read_json(run.dir / "members" / m.name / "summary.json") for m in members]
+    write_json_atomic(run.path("summary.json"), {
+        "status": "complete", "members": config.ensemble, "combine": config.ensemble_combine,
+        "params": ensemble.count_params(), "best_val_accuracy": val_accuracy, "final_val_accuracy": val_accuracy,
+        "member_best_val_accuracy": [s["best_val_accuracy"] for s in member_summaries],
+        "train_seconds": round(sum(s["train_seconds"] for s in member_summaries), 2),
+        "seconds_per_epoch": round(sum(s["seconds_per_epoch"] for s in member_summaries) / config.ensemble, 2),
+        "finished_at": now(),
+    })
+    print(f"Ensemble of {config.ensemble} ({config.ensemble_combine}): validation accuracy {val_accuracy:.4f}; "
+          f"saved to {run.dir}")
+    return ensemble
