@@ -67,3 +67,28 @@ def plot_confusion(true: np.ndarray, predicted: np.ndarray, class_names, title: 
     ax.tick_params(axis="x", labelrotation=90)
     ax.set_title(title)
     return fig
+
+
+def plot_subunits(images: np.ndarray, chosen: dict, class_names, subunits: int, per_unit: int,
+                  title: str) -> plt.Figure:
+    """One row per class; for each sub-unit of the class, the images it is most sure of. If the head split
+    `A` from `a`, one block of a row shows capitals and the other small letters."""
+    num_classes = len(class_names)
+    columns = subunits * per_unit
+    fig, axes = plt.subplots(num_classes, columns, figsize=(columns * 0.55 + 0.8, num_classes * 0.6 + 0.6),
+                             squeeze=False)
+    for (c, j), indices in chosen.items():
+        for k in range(per_unit):
+            ax = axes[c, j * per_unit + k]
+            if k < len(indices):
+                ax.imshow(images[indices[k]], cmap="gray_r", vmin=0, vmax=255)
+        axes[c, j * per_unit].set_ylabel(class_names[c], rotation=0, ha="right", va="center", fontsize=9)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    for j in range(subunits):
+        axes[0, j * per_unit].set_title(f"sub-unit {j + 1}", fontsize=9, loc="left")
+    fig.suptitle(title, fontsize=10)
+    return fig

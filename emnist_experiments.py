@@ -1,0 +1,140 @@
+"""Step 5: experiments toward the best EMNIST Letters accuracy, one lever at a time.
+
+Each experiment is a plain config (architecture, optimizer, schedule, augmentation, regularisation, epochs) in
+the EXPERIMENTS registry below, trained as an ordinary run (artifacts, TensorBoard, --resume). After any run a
+leaderboard of validation accuracy (never test) with parameters and train time is printed and saved as
+results/leaderboard.csv. The test set is left to evaluate_test.py.
+
+`--dataset mnist` runs the same recipes on MNIST; `--dataset mnist-merged --merge 0-5,1-6,...` merges digits
+into classes of two, a real-data stand-in for EMNIST's merged upper and lower case: there the case-aware head's
+sub-units can be checked against the hidden digit (purity and normalised mutual information, saved as
+subunits.json in the run and drawn as results/<run>_subunits.png).
+
+    python emnist_experiments.py --list
+    python emnist_experiments.py --exp vgg_bn case_aware
+    python emnist_experiments.py --all --dataset mnist --data-dir ../shared/data
+    python emnist_experiments.py --exp plain_head case_aware --dataset mnist-merged --merge 0-5,1-6,2-7,3-8,4-9
+"""
+
+from dataclasses import replace
+from pathlib import Path
+
+from emnist_study import cli, data, figures, subunits, training
+from emnist_study.errors import UserError
+from emnist_study.runs import Run, TrainConfig, all_run_dirs, read_json, write_csv_atomic, write_json_atomic
+
+BASE = TrainConfig(script="emnist_experiments.py", run_name="", dataset="emnist-letters", model="mnist_cnn",
+                   epochs=12, batch_size=128,
+                   optimizer={"name": "adadelta", "learning_rate": 1.0, "rho": 0.95, "epsilon": 1e-7})
+
+# Distortions handwriting survives: a few degrees of rotation, a couple of pixels of shift, some zoom and
+# shear. No flips: a mirrored 'b' is a 'd'.
+HANDWRITING = {"rotation_degrees": 10, "shift": 0.08, "zoom": 0.1, "shear": 0.15}
+VGG = dict(model="vgg_bn", optimizer={"name": "adam", "learning_rate": 1e-3}, epochs=15)
+MODERN = dict(model="vgg_bn", augment=HANDWRITING, epochs=20,
+              optimizer={"name": "adamw", "learning_rate": 3e-3, "weight_decay": 1e-4},
+              schedule={"name": "cosine", "warmup_fraction": 0.05})
+
+EXPERIMENTS = {
+    "baseline": ("the warm-up CNN with its Adadelta recipe, unchanged", {}),
+    "vgg_bn": ("a deeper VGG-style CNN with batch norm, Adam", VGG),
+    "augment": ("vgg_bn + handwriting augmentation (rotate, shift, zoom, shear)",
+                {**VGG, "augment": HANDWRITING, "epochs": 20}),
+    "plain_head": ("augment + AdamW with a cosine schedule and warm-up", MODERN),
+    "label_smoothing": ("plain_head + label smoothing 0.1", {**MODERN, "label_smoothing": 0.1}),
+    "case_aware": ("plain_head with the case-aware head: 2 sub-units per class, probabilities summed",
+                   {**MODERN, "model_options": {"subunits": 2}}),
+    "ensemble": ("5 label_smoothing networks (seeds seed..seed+4), probabilities averaged",
+                 {**MODERN, "label_smoothing": 0.1, "ensemble": 5, "ensemble_combine": "average"}),
+}
+RUN_PREFIX = {"emnist-letters": "exp", "mnist": "mnist_exp", data.MERGED: "merged_exp"}
+
+
+def experiment_config(name: str, args) -> TrainConfig:
+    _, overrides = EXPERIMENTS[name]
+    dataset = f"{data.MERGED}:{args.merge}" if args.dataset == data.MERGED else args.dataset
+    defaults = replace(BASE, run_name=f"{RUN_PREFIX[args.dataset]}_{name}", dataset=dataset, **overrides)
+    return cli.config_from_args(args, defaults)
+
+
+def run_experiment(config: TrainConfig, results_dir: Path) -> None:
+    dataset = training.load_dataset(config)
+    if config.ensemble > 1:
+        training.train_ensemble(config, dataset)
+        return
+    model = training.train(config, dataset)
+    k = config.model_options.get("subunits", 1)
+    if k > 1:
+        describe_subunits(model, dataset, config, k, results_dir)
+
+
+def describe_subunits(model, dataset, config: TrainConfig, k: int, results_dir: Path) -> None:
+    """Draw what each sub-unit is most sure of and, on merged MNIST, score it against the hidden digits."""
+    probs = subunits.subunit_probabilities(model, dataset.x_val)
+    chosen = subunits.most_confident_images(probs, dataset.y_val, k, per_unit=8)
+    run_dir = Path(config.runs_dir) / config.run_name
+    title = f"{config.run_name}: the validation images each sub-unit is most sure of"
+    if dataset.fine_val is not None:
+        scores = subunits.recovery(probs, dataset.fine_val)
+        write_json_atomic(run_dir / "subunits.json", {"hidden_label": "digit", "split": "validation", **scores})
+        title += f" (purity {scores['purity']:.3f}, NMI {scores['nmi']:.3f} against the hidden digit)"
+        print(f"Sub-units against the hidden digits: purity {scores['purity']:.4f}, NMI {scores['nmi']:.4f}")
+    out = figures.save(figures.plot_subunits(dataset.x_val, chosen, dataset.class_names, k, 8, title),
+                       results_dir / f"{config.run_name}_subunits.png")
+    print(f"Saved {out}")
+
+
+def leaderboard(runs_dir: str, results_dir: Path) -> None:
+    """Every experiment run so far, best validation accuracy first (validation only: the test set judges once)."""
+    rows = []
+    for run_dir in all_run_dirs(runs_dir):
+        config = read_json(run_dir / "config.json")["config"]
+        summary_path = run_dir / "summary.json"
+        if config.get("script") != BASE.script or not summary_path.is_file():
+            continue
+        summary = read_json(summary_path)
+        rows.append({"run": run_dir.name, "dataset": config["dataset"], "status": summary["status"],
+                     "val_accuracy": round(summary["best_val_accuracy"] or 0.0, 4),
+                     "params": summary.get("params"), "epochs": config["epochs"],
+                     "train_minutes": round(summary.get("train_seconds", 0) / 60, 1)})
+    rows.sort(key=lambda r: -r["val_accuracy"])
+    if not rows:
+        return
+    print(f"\n{'run':<34} {'dataset':<28} {'val acc':>8} {'params':>10} {'minutes':>8}  status")
+    for r in rows:
+        print(f"{r['run']:<34} {r['dataset']:<28} {r['val_accuracy']:>8.4f} {r['params'] or 0:>10,} "
+              f"{r['train_minutes']:>8}  {r['status']}")
+    results_dir.mkdir(parents=True, exist_ok=True)
+    write_csv_atomic(results_dir / "leaderboard.csv", rows)
+    print(f"Saved {results_dir / 'leaderboard.csv'}")
+
+
+def main(argv=None):
+    parser = cli.training_parser(__doc__, BASE)
+    parser.add_argument("--list", action="store_true", help="list the experiments and exit")
+    parser.add_argument("--exp", nargs="+", choices=list(EXPERIMENTS), metavar="NAME", help="experiments to run")
+    parser.add_argument("--all", action="store_true", help="run every experiment, in the order listed")
+    parser.add_argument("--dataset", choices=list(RUN_PREFIX), default="emnist-letters",
+                        help="where to run them (default: %(default)s)")
+    parser.add_argument("--merge", default=data.DEFAULT_MERGE,
+                        help="with --dataset mnist-merged: the digits that share a class (default: %(default)s)")
+    parser.add_argument("--results-dir", default="results", help="leaderboard and figures (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, (description, _) in EXPERIMENTS.items():
+            print(f"{name:<16} {description}")
+        return
+    names = list(EXPERIMENTS) if args.all else args.exp
+    if not names:
+        raise UserError("name experiments with --exp NAME..., or pass --all or --list")
+    data.parse_merge(args.merge)  # a bad --merge fails now, not after the first run
+    for name in names:
+        config = experiment_config(name, args)
+        print(f"\n=== experiment {name}: {EXPERIMENTS[name][0]}")
+        if Run(config).needs_training():
+            run_experiment(config, Path(args.results_dir))
+    leaderboard(args.runs_dir, Path(args.results_dir))
+
+
+if __name__ == "__main__":
+    cli.run_main(main)

@@ -1,0 +1,40 @@
+"""What the case-aware head's sub-units learned: which unit each image lights up, and how well those units
+line up with a hidden label the network never saw (the digit behind a merged MNIST class; upper vs lower case)."""
+
+import numpy as np
+from sklearn.metrics import normalized_mutual_info_score
+
+from . import models, pipeline
+
+
+def subunit_probabilities(model, images: np.ndarray) -> np.ndarray:
+    """(N, classes * k) sub-unit probabilities of a network with the case-aware head."""
+    return pipeline.predict(models.subunit_model(model), images)
+
+
+def purity(units: np.ndarray, hidden: np.ndarray) -> float:
+    """The share of images whose unit's most common hidden label is their own (1.0: each unit one label)."""
+    total = 0
+    for unit in np.unique(units):
+        total += np.bincount(hidden[units == unit]).max()
+    return total / len(units)
+
+
+def recovery(subunit_probs: np.ndarray, hidden: np.ndarray) -> dict:
+    """Purity and normalised mutual information of each image's most active sub-unit against the hidden label."""
+    units = subunit_probs.argmax(axis=1)
+    return {"purity": round(float(purity(units, hidden)), 4),
+            "nmi": round(float(normalized_mutual_info_score(hidden, units)), 4),
+            "units_used": int(len(np.unique(units))), "images": int(len(units))}
+
+
+def most_confident_images(subunit_probs: np.ndarray, labels: np.ndarray, subunits: int, per_unit: int):
+    """For each class and each of its sub-units, the indices of the class's images that unit is most sure of."""
+    num_classes = subunit_probs.shape[1] // subunits
+    chosen = {}
+    for c in range(num_classes):
+        members = np.flatnonzero(labels == c)
+        for j in range(subunits):
+            order = np.argsort(-subunit_probs[members, c * subunits + j], kind="stable")
+            chosen[(c, j)] = members[order[:per_unit]]
+    return chosen

@@ -1,0 +1,107 @@
+"""emnist_experiments.py and the pieces it is built from: the case-aware head, mnist-merged, augmentation, the
+cosine schedule, label smoothing, averaging ensembles, and the sub-unit scores."""
+
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import emnist_experiments
+import synthetic
+from emnist_study import data, models, pipeline, subunits, training
+from emnist_study.errors import UserError
+from emnist_study.runs import TrainConfig
+from test_training_runs import run_script
+
+
+def test_list_names_every_experiment(capsys):
+    assert run_script(emnist_experiments, "--list") == 0
+    out = capsys.readouterr().out
+    for name in ("baseline", "vgg_bn", "augment", "plain_head", "label_smoothing", "case_aware", "ensemble"):
+        assert name in out
+
+
+def test_case_aware_quick_on_merged_digits(tmp_path, capsys):
+    synthetic.write_mnist_npz(tmp_path / "data", per_class_train=60)
+    argv = ["--quick", "--dataset", "mnist-merged", "--merge", "0-9,1-8,2-7,3-6,4-5", "--exp", "plain_head",
+            "case_aware", "--data-dir", str(tmp_path / "data"), "--runs-dir", str(tmp_path / "runs"),
+            "--logs-dir", str(tmp_path / "logs"), "--results-dir", str(tmp_path / "results")]
+    assert run_script(emnist_experiments, *argv) == 0
+    run = tmp_path / "runs" / "merged_exp_case_aware-quick"
+    config = json.loads((run / "config.json").read_text())["config"]
+    assert config["dataset"] == "mnist-merged:0-9,1-8,2-7,3-6,4-5" and config["model_options"] == {"subunits": 2}
+    scores = json.loads((run / "subunits.json").read_text())
+    assert 0 <= scores["purity"] <= 1 and 0 <= scores["nmi"] <= 1 and scores["images"] == 60
+    assert (tmp_path / "results" / "merged_exp_case_aware-quick_subunits.png").stat().st_size > 5000
+    board = list(csv.DictReader(open(tmp_path / "results" / "leaderboard.csv")))
+    assert {r["run"] for r in board} == {"merged_exp_plain_head-quick", "merged_exp_case_aware-quick"}
+    assert "val acc" in capsys.readouterr().out
+
+
+def test_bad_merge_is_a_one_line_error(capsys):
+    assert run_script(emnist_experiments, "--exp", "baseline", "--dataset", "mnist-merged", "--merge", "0-1,2-3") == 1
+    assert "must name each digit 0..9 exactly once" in capsys.readouterr().err
+
+
+def test_mnist_merged_keeps_the_hidden_digits(tmp_path):
+    synthetic.write_mnist_npz(tmp_path, per_class_train=3)
+    merged = data.load_split("mnist-merged:0-5,1-6,2-7,3-8,4-9", "train", tmp_path)
+    assert merged.class_names == ("0/5", "1/6", "2/7", "3/8", "4/9")
+    assert np.array_equal(merged.labels, merged.fine_labels % 5)
+    split = data.load_train_val("mnist-merged", val_fraction=0.2, seed=1, data_dir=tmp_path)
+    assert split.fine_val is not None and np.array_equal(split.fine_val % 5, split.y_val)
+
+
+def test_case_aware_head_sums_its_subunits():
+    layer = models.SumSubunits(2)
+    probs = np.array([[0.1, 0.2, 0.3, 0.4]], np.float32)  # class 0: units 0, 1; class 1: units 2, 3
+    assert np.allclose(np.asarray(layer(probs)), [[0.3, 0.7]])
+    model = models.mnist_cnn(5, subunits=2)
+    assert model.get_layer(models.SUBUNITS_LAYER).units == 10 and model.output_shape == (None, 5)
+
+
+def test_subunit_scores_on_known_assignments():
+    hidden = np.array([0, 0, 5, 5, 1, 6])
+    perfect = np.eye(4)[[0, 0, 1, 1, 2, 3]]  # each unit sees one digit
+    assert subunits.recovery(perfect, hidden) == {"purity": 1.0, "nmi": 1.0, "units_used": 4, "images": 6}
+    lumped = np.eye(4)[[0, 0, 0, 0, 2, 2]]  # the sub-units did not split the pairs
+    assert subunits.recovery(lumped, hidden)["purity"] == pytest.approx(0.5)
+
+
+def test_averaging_ensemble():
+    a = np.array([[0.6, 0.4]], np.float32)
+    b = np.array([[0.0, 1.0]], np.float32)
+    assert np.allclose(np.asarray(models.MeanProbabilities()([a, b])), [[0.3, 0.7]])
+
+
+def test_cosine_schedule_warms_up_then_decays():
+    optimizer = training.build_optimizer({"name": "adamw", "learning_rate": 0.01}, {"name": "cosine",
+                                                                                   "warmup_fraction": 0.1}, 100)
+    schedule = optimizer._learning_rate
+    assert float(schedule(0)) == pytest.approx(0.0) and float(schedule(10)) == pytest.approx(0.01)
+    assert float(schedule(100)) == pytest.approx(0.0, abs=1e-6) and float(schedule(55)) == pytest.approx(0.005, abs=1e-4)
+
+
+def test_label_smoothing_reaches_the_loss():
+    config = TrainConfig(script="t", run_name="t", dataset="mnist", model="mnist_mlp", epochs=1, batch_size=8,
+                         optimizer={"name": "adam", "learning_rate": 1e-3}, label_smoothing=0.1)
+    model = training.compile_model(models.mnist_mlp(10), config, training_images=80)
+    assert model.loss.get_config()["label_smoothing"] == pytest.approx(0.1)
+
+
+def test_augmentation_keeps_shape_and_range_and_changes_images():
+    images = np.zeros((16, 28, 28), np.uint8)
+    images[:, 8:20, 12:16] = 255
+    ds = pipeline.make_dataset(images, np.zeros(16, np.int64), 10, 16, shuffle=False, seed=1,
+                               augment=emnist_experiments.HANDWRITING)
+    batch, _ = next(iter(ds))
+    batch = batch.numpy()
+    assert batch.shape == (16, 28, 28, 1) and batch.min() >= 0 and batch.max() <= 1.0 + 1e-6
+    assert not np.allclose(batch[..., 0], images / 255.0)
+
+
+def test_unknown_dataset():
+    with pytest.raises(UserError, match="unknown dataset"):
+        data.load_split("cifar", "train")
