@@ -4,7 +4,6 @@ cosine schedule, label smoothing, averaging ensembles, and the sub-unit scores."
 import csv
 import json
 
-import keras
 import numpy as np
 import pytest
 
