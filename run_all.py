@@ -20,7 +20,8 @@ from emnist_study import cli, data
 CNN_SEEDS = (1, 2, 3)  # one seed cannot show whether 99.25% holds
 NIELSEN_BATCH = 50  # Nielsen's 10 with the learning rate scaled to match (0.15): 5x fewer steps for a CPU
 
-# (script, arguments, dataset it trains on or None, rough minutes on 2 CPU cores measured for the full run)
+# (script, arguments, dataset it trains on, rough minutes on 2 CPU cores for the full run: measured for the
+# warm-ups, estimated from their speed for the rest)
 TRAINING_STEPS = [
     ("warmup_mnist_mlp", [], "mnist", 2),
     *[("warmup_mnist_cnn", ["--seed", str(s)] + (["--run-name", f"mnist_cnn-seed{s}"] if s > 1 else []), "mnist", 8)
@@ -29,6 +30,9 @@ TRAINING_STEPS = [
     ("nielsen_cnn", ["--batch-size", str(NIELSEN_BATCH), "--ensemble", "5"], "mnist", 400),
     ("emnist_baseline", ["--model", "cnn"], "emnist-letters", 20),
     ("emnist_baseline", ["--model", "mlp"], "emnist-letters", 4),
+    ("emnist_experiments", ["--all", "--dataset", "mnist"], "mnist", 600),
+    ("emnist_experiments", ["--exp", "plain_head", "case_aware", "--dataset", "mnist-merged"], "mnist", 120),
+    ("emnist_experiments", ["--all"], "emnist-letters", 1200),
 ]
 # (script, arguments, dataset whose runs it reads); run names get "-quick" under --quick, as the scripts name them
 FIGURE_STEPS = [
@@ -77,7 +81,8 @@ def main(argv=None):
     shared = ["--runs-dir", args.runs_dir, "--logs-dir", args.logs_dir, "--resume"]
     shared += ["--data-dir", args.data_dir] if args.data_dir else []
     shared += ["--quick"] if args.quick else []
-    steps = [(script, (quick_run_names(step_args) if args.quick else step_args) + shared)
+    steps = [(script, (quick_run_names(step_args) if args.quick else step_args) + shared
+              + (["--results-dir", args.results_dir] if script == "emnist_experiments" else []))
              for script, step_args, dataset, _ in TRAINING_STEPS if dataset in datasets]
     minutes = sum(m for _, _, dataset, m in TRAINING_STEPS if dataset in datasets)
     print(f"\n{len(steps)} training runs. Full runs take about {minutes / 60:.1f} hours on 2 CPU cores (minutes on "

@@ -18,21 +18,24 @@ def test_quick_study_runs_end_to_end(tmp_path, capsys):
     synthetic.write_mnist_npz(tmp_path / "data", per_class_train=60, per_class_test=10)
     synthetic.write_emnist_files(tmp_path / "data", per_class_train=24, per_class_test=6)
     assert run_script(run_all, *study_args(tmp_path)) == 0
-    rows = {r["run"] for r in csv.DictReader(open(tmp_path / "results" / "test_results.csv"))}
+    results = tmp_path / "results"
+    rows = {r["run"] for r in csv.DictReader(open(results / "test_results.csv"))}
+    experiments = ["baseline", "vgg_bn", "augment", "plain_head", "label_smoothing", "case_aware", "ensemble"]
     assert rows == {"mnist_mlp-quick", "mnist_cnn-quick", "mnist_cnn-seed2-quick", "mnist_cnn-seed3-quick",
                     "nielsen_dropout-quick", "nielsen_dropout-ensemble5-quick", "emnist_cnn-quick",
-                    "emnist_mlp-quick"}
-    results = tmp_path / "results"
+                    "emnist_mlp-quick", "merged_exp_plain_head-quick", "merged_exp_case_aware-quick",
+                    *[f"mnist_exp_{e}-quick" for e in experiments], *[f"exp_{e}-quick" for e in experiments]}
+    assert (results / "leaderboard.csv").is_file() and (results / "merged_exp_case_aware-quick_subunits.png").is_file()
     for png in ("history_mnist_mlp-quick_vs_mnist_cnn-quick.png", "mnist_cnn-quick_validation_misclassified.png",
                 "emnist_cnn-quick_validation_confusion.png", "test_accuracy.png"):
         assert (results / png).stat().st_size > 5000
     assert "## emnist-letters" in (results / "RESULTS.md").read_text()
     out = capsys.readouterr().out
-    assert "[8/8]" in out and "Report:" in out
+    assert "[11/11]" in out and "Report:" in out
 
     # Again: every run is complete, so nothing trains.
     assert run_script(run_all, *study_args(tmp_path)) == 0
-    assert capsys.readouterr().out.count("is already complete") == 8
+    assert capsys.readouterr().out.count("is already complete") == 8 + 2 * 7 + 2
 
 
 def test_missing_emnist_stops_before_any_training(tmp_path, capsys):
