@@ -1,7 +1,7 @@
 """Step 5: experiments toward the best EMNIST Letters accuracy, one lever at a time.
 
 Each experiment is a plain config (architecture, optimizer, schedule, augmentation, regularisation, epochs) in
-the EXPERIMENTS registry below, trained as an ordinary run (artifacts, TensorBoard, --resume). After any run a
+the registry in emnist_study/recipes.py, trained as an ordinary run (artifacts, TensorBoard, --resume). After any run a
 leaderboard of validation accuracy (never test) with parameters and train time is printed and saved as
 results/leaderboard.csv. The test set is left to evaluate_test.py.
 
@@ -16,45 +16,19 @@ subunits.json in the run and drawn as results/<run>_subunits.png).
     python emnist_experiments.py --exp plain_head case_aware --dataset mnist-merged --merge 0-5,1-6,2-7,3-8,4-9
 """
 
-from dataclasses import replace
 from pathlib import Path
 
 from emnist_study import cli, data, figures, subunits, training
 from emnist_study.errors import UserError
+from emnist_study.recipes import BASE, EXPERIMENTS, recipe
 from emnist_study.runs import Run, TrainConfig, all_run_dirs, read_json, write_csv_atomic, write_json_atomic
 
-BASE = TrainConfig(script="emnist_experiments.py", run_name="", dataset="emnist-letters", model="mnist_cnn",
-                   epochs=12, batch_size=128,
-                   optimizer={"name": "adadelta", "learning_rate": 1.0, "rho": 0.95, "epsilon": 1e-7})
-
-# Distortions handwriting survives: a few degrees of rotation, a couple of pixels of shift, some zoom and
-# shear. No flips: a mirrored 'b' is a 'd'.
-HANDWRITING = {"rotation_degrees": 10, "shift": 0.08, "zoom": 0.1, "shear": 0.15}
-VGG = dict(model="vgg_bn", optimizer={"name": "adam", "learning_rate": 1e-3}, epochs=15)
-MODERN = dict(model="vgg_bn", augment=HANDWRITING, epochs=20,
-              optimizer={"name": "adamw", "learning_rate": 3e-3, "weight_decay": 1e-4},
-              schedule={"name": "cosine", "warmup_fraction": 0.05})
-
-EXPERIMENTS = {
-    "baseline": ("the warm-up CNN with its Adadelta recipe, unchanged", {}),
-    "vgg_bn": ("a deeper VGG-style CNN with batch norm, Adam", VGG),
-    "augment": ("vgg_bn + handwriting augmentation (rotate, shift, zoom, shear)",
-                {**VGG, "augment": HANDWRITING, "epochs": 20}),
-    "plain_head": ("augment + AdamW with a cosine schedule and warm-up", MODERN),
-    "label_smoothing": ("plain_head + label smoothing 0.1", {**MODERN, "label_smoothing": 0.1}),
-    "case_aware": ("plain_head with the case-aware head: 2 sub-units per class, probabilities summed",
-                   {**MODERN, "model_options": {"subunits": 2}}),
-    "ensemble": ("5 label_smoothing networks (seeds seed..seed+4), probabilities averaged",
-                 {**MODERN, "label_smoothing": 0.1, "ensemble": 5, "ensemble_combine": "average"}),
-}
 RUN_PREFIX = {"emnist-letters": "exp", "mnist": "mnist_exp", data.MERGED: "merged_exp"}
 
 
 def experiment_config(name: str, args) -> TrainConfig:
-    _, overrides = EXPERIMENTS[name]
     dataset = f"{data.MERGED}:{args.merge}" if args.dataset == data.MERGED else args.dataset
-    defaults = replace(BASE, run_name=f"{RUN_PREFIX[args.dataset]}_{name}", dataset=dataset, **overrides)
-    return cli.config_from_args(args, defaults)
+    return cli.config_from_args(args, recipe(name, f"{RUN_PREFIX[args.dataset]}_{name}", dataset))
 
 
 def run_experiment(config: TrainConfig, results_dir: Path) -> None:

@@ -52,7 +52,8 @@ def training_parser(description: str, defaults: TrainConfig) -> argparse.Argumen
                            f"or {defaults.run_name}-quick with --quick)")
     add("--epochs", type=positive_int, help=f"training epochs (default: {defaults.epochs}, "
                                             f"or {QUICK_EPOCHS} with --quick)")
-    add("--batch-size", type=positive_int, default=defaults.batch_size, help="mini-batch size (default: %(default)s)")
+    add("--batch-size", type=positive_int, help=f"mini-batch size (default: {defaults.batch_size}, or the "
+                                                "experiment's own)")
     add("--seed", type=non_negative_int, default=defaults.seed, help="random seed (default: %(default)s)")
     how = "the last images, in file order" if defaults.validation == "last" else "stratified by class"
     add("--val-fraction", type=fraction, default=defaults.val_fraction,
@@ -72,7 +73,7 @@ def config_from_args(args: argparse.Namespace, defaults: TrainConfig) -> TrainCo
         defaults,
         run_name=args.run_name or (f"{defaults.run_name}-quick" if args.quick else defaults.run_name),
         epochs=args.epochs or (QUICK_EPOCHS if args.quick else defaults.epochs),
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or defaults.batch_size,
         seed=args.seed,
         val_fraction=args.val_fraction,
         quick=args.quick,

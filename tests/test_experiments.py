@@ -9,7 +9,7 @@ import pytest
 
 import emnist_experiments
 import synthetic
-from emnist_study import data, models, pipeline, subunits, training
+from emnist_study import data, models, pipeline, recipes, subunits, training
 from emnist_study.errors import UserError
 from emnist_study.runs import TrainConfig
 from test_training_runs import run_script
@@ -18,7 +18,7 @@ from test_training_runs import run_script
 def test_list_names_every_experiment(capsys):
     assert run_script(emnist_experiments, "--list") == 0
     out = capsys.readouterr().out
-    for name in ("baseline", "vgg_bn", "augment", "plain_head", "label_smoothing", "case_aware", "ensemble"):
+    for name in ("baseline", "vgg_bn", "fast", "augment", "plain_head", "label_smoothing", "case_aware", "ensemble"):
         assert name in out
 
 
@@ -94,7 +94,7 @@ def test_augmentation_keeps_shape_and_range_and_changes_images():
     images = np.zeros((16, 28, 28), np.uint8)
     images[:, 8:20, 12:16] = 255
     ds = pipeline.make_dataset(images, np.zeros(16, np.int64), 10, 16, shuffle=False, seed=1,
-                               augment=emnist_experiments.HANDWRITING)
+                               augment=recipes.HANDWRITING)
     batch, _ = next(iter(ds))
     batch = batch.numpy()
     assert batch.shape == (16, 28, 28, 1) and batch.min() >= 0 and batch.max() <= 1.0 + 1e-6
@@ -104,3 +104,13 @@ def test_augmentation_keeps_shape_and_range_and_changes_images():
 def test_unknown_dataset():
     with pytest.raises(UserError, match="unknown dataset"):
         data.load_split("cifar", "train")
+
+
+def test_an_experiments_own_batch_size_survives_unless_overridden():
+    from emnist_study import cli
+    parser = cli.training_parser("", emnist_experiments.BASE)
+    parser.add_argument("--dataset", default="mnist")
+    parser.add_argument("--merge", default=data.DEFAULT_MERGE)
+    assert emnist_experiments.experiment_config("fast", parser.parse_args([])).batch_size == 256
+    assert emnist_experiments.experiment_config("baseline", parser.parse_args([])).batch_size == 128
+    assert emnist_experiments.experiment_config("fast", parser.parse_args(["--batch-size", "64"])).batch_size == 64

@@ -1,0 +1,304 @@
+"""Training speed: the Keras mnist_cnn recipe exactly as the example runs it, against this project's paths.
+
+Everything is measured in one invocation on one machine; the machine may be shared, so compare the figures of
+one run with each other, never with a figure from another run.
+
+1. Throughput. Each variant trains and predicts in a fresh process, in interleaved rounds (all variants, then
+   all again), so a busy moment hurts every variant alike and each process's peak memory is its own:
+   `reference` feeds float32 numpy arrays into fit at batch 128, as the Keras example does; `project` trains
+   the same network with the same optimizer from the uint8 tf.data pipeline the scripts use; the rest are the
+   levers (batch size, XLA, bfloat16, threads) and the fast recipe's network. Reported: training and
+   inference images/s, peak memory, and achieved GFLOP/s (a training step counted as 3x the forward pass).
+2. EMNIST-shaped throughput: 124,800 random 28x28 images in 26 classes (content does not matter for speed).
+3. Time to accuracy on real MNIST, the same 54,000/6,000 split for both: the reference recipe (12 epochs) and
+   the project's fast recipe (`fast` in emnist_study/recipes.py). Validation accuracy is checked every quarter
+   epoch with the clock stopped. Reported: training time until it first reaches 99.0%, and until it reaches
+   the reference recipe's own best.
+
+    python benchmark.py --data-dir ../shared/data    # about 20 minutes on 2 CPU cores
+    python benchmark.py --quick                      # a smoke run on 2,000 images
+
+Prints a table and writes results/benchmark.json. The test set is never read.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from emnist_study import cli, data, models, pipeline, recipes, training
+from emnist_study.errors import UserError
+from emnist_study.runs import library_versions, now, write_json_atomic
+
+import keras  # noqa: E402  (after emnist_study, which quiets TensorFlow's start-up messages)
+import tensorflow as tf  # noqa: E402
+
+# The Keras example's recipe: mnist_cnn, Adadelta with the Keras 2 settings, batch 128, 12 epochs.
+REFERENCE = replace(recipes.BASE, run_name="benchmark_reference", dataset="mnist")
+FAST = recipes.recipe("fast", "benchmark_fast", "mnist")
+TARGET_ACCURACY = 0.99
+EMNIST_LETTERS_TRAIN = 124_800  # images in the EMNIST Letters training split
+
+# name -> (what it is, how it differs from the project path: mnist_cnn, tf.data, batch 128, float32)
+VARIANTS = {
+    "reference": ("Keras example: float32 numpy arrays into fit, batch 128", {"feed": "numpy"}),
+    "project": ("same network and optimizer, uint8 tf.data pipeline, batch 128", {}),
+    "batch256": ("project path, batch 256", {"batch_size": 256}),
+    "xla": ("project path, XLA (jit_compile=True)", {"jit_compile": True}),
+    "bfloat16": ("project path, mixed_bfloat16 precision", {"precision": "mixed_bfloat16"}),
+    "interop1": ("project path, 1 inter-op thread", {"inter_op_threads": 1}),
+    "fast_net": ("the fast recipe's network (half-width vgg_bn), batch 256",
+                 {"model": "vgg_bn", "model_options": {"width": 16}, "batch_size": 256}),
+}
+PROJECT_PATH = {"feed": "tfdata", "model": "mnist_cnn", "model_options": {}, "batch_size": 128,
+                "jit_compile": False, "precision": "float32", "inter_op_threads": None}
+FULL = {"images": 54_000, "warmup_batches": 5, "timed_batches": 40, "inference_images": 10_000, "rounds": 2}
+QUICK = {"images": 2_000, "warmup_batches": 2, "timed_batches": 3, "inference_images": 500, "rounds": 1}
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if platform.system() == "Darwin" else peak / 2**10
+
+
+def forward_flops(model: keras.Model) -> int:
+    """Floating-point operations of one image's forward pass (2 per multiply-add, convolutions and dense)."""
+    flops = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, height, width, _ = layer.output.shape
+            flops += 2 * height * width * int(np.prod(layer.kernel.shape))
+        elif isinstance(layer, keras.layers.Dense):
+            flops += 2 * int(np.prod(layer.kernel.shape))
+    return flops
+
+
+class BatchClock(keras.callbacks.Callback):
+    """Wall time at the end of every training batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.times = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.times.append(time.perf_counter())
+
+
+def measure_throughput(settings: dict, sizes: dict, num_classes: int) -> dict:
+    """Train and predict with one variant on random images; steady-state images/s after warm-up batches."""
+    s = {**PROJECT_PATH, **settings}
+    if s["inter_op_threads"]:
+        tf.config.threading.set_inter_op_parallelism_threads(s["inter_op_threads"])
+    keras.mixed_precision.set_global_policy(s["precision"])
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (sizes["images"], 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, num_classes, sizes["images"])
+    model = models.build(s["model"], num_classes, **s["model_options"])
+    model.compile(optimizer=training.build_optimizer(REFERENCE.optimizer), loss="categorical_crossentropy",
+                  metrics=["accuracy"], jit_compile=s["jit_compile"])
+    batch, warmup, timed = s["batch_size"], sizes["warmup_batches"], sizes["timed_batches"]
+    clock = BatchClock()
+    inference = images[:sizes["inference_images"]]
+    if s["feed"] == "numpy":  # the Keras example: the whole set as float32 in memory, one-hot labels
+        x = images.astype("float32")[..., np.newaxis] / 255
+        y = keras.utils.to_categorical(labels, num_classes)
+        model.fit(x[:(warmup + timed) * batch], y[:(warmup + timed) * batch], batch_size=batch, epochs=1,
+                  callbacks=[clock], verbose=0)
+        x_inference = x[:len(inference)]
+        predict = lambda: model.predict(x_inference, batch_size=500, verbose=0)  # noqa: E731
+    else:
+        train_ds = pipeline.make_dataset(images, labels, num_classes, batch, shuffle=True, seed=0)
+        model.fit(train_ds.take(warmup + timed), epochs=1, callbacks=[clock], verbose=0)
+        predict = lambda: pipeline.predict(model, inference)  # noqa: E731
+    train_seconds = clock.times[-1] - clock.times[warmup - 1]
+    predict()  # the first call traces the graph
+    start = time.perf_counter()
+    predict()
+    inference_seconds = time.perf_counter() - start
+    train_rate = timed * batch / train_seconds
+    return {"train_images_per_s": train_rate, "inference_images_per_s": len(inference) / inference_seconds,
+            "peak_memory_mb": peak_memory_mb(), "params": model.count_params(),
+            "train_gflop_per_s": 3 * forward_flops(model) * train_rate / 1e9}
+
+
+class ValidationClock(keras.callbacks.Callback):
+    """Checks validation accuracy every `every` batches; the clock stops while it does, so `points` holds
+    (training seconds, images seen, validation accuracy) with training time alone."""
+
+    def __init__(self, x_val: np.ndarray, y_val: np.ndarray, every: int):
+        super().__init__()
+        self.x_val, self.y_val, self.every = x_val, y_val, every
+        self.points, self.batches, self.paused = [], 0, 0.0
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+        if self.batches % self.every:
+            return
+        stopped = time.perf_counter()
+        accuracy = float((pipeline.predict(self.model, self.x_val).argmax(axis=1) == self.y_val).mean())
+        seconds = stopped - self.start - self.paused
+        self.points.append({"seconds": round(seconds, 2), "images": self.batches * self.batch_size,
+                            "val_accuracy": accuracy})
+        print(f"    {seconds:7.1f} s  {self.batches * self.batch_size:>9,} images  val {accuracy:.4f}", flush=True)
+        self.paused += time.perf_counter() - stopped
+
+
+def measure_time_to_accuracy(recipe_name: str, data_dir: str | None, quick: bool) -> list[dict]:
+    """Train one recipe on MNIST's 54,000/6,000 split, checking validation accuracy every quarter epoch."""
+    config = REFERENCE if recipe_name == "reference" else FAST
+    if quick:
+        config = replace(config, epochs=1)
+    dataset = data.load_train_val("mnist", val_fraction=config.val_fraction, seed=config.seed, data_dir=data_dir,
+                                  limit=cli.QUICK_IMAGES if quick else None)
+    keras.utils.set_random_seed(config.seed)
+    model = models.build(config.model, dataset.num_classes, **config.model_options)
+    steps_per_epoch = -(-len(dataset.y_train) // config.batch_size)
+    clock = ValidationClock(dataset.x_val, dataset.y_val, every=max(1, steps_per_epoch // 4))
+    clock.batch_size = config.batch_size
+    if recipe_name == "reference":  # exactly as the Keras example: float32 numpy arrays into fit
+        model.compile(optimizer=training.build_optimizer(config.optimizer), loss="categorical_crossentropy",
+                      metrics=["accuracy"])
+        x = dataset.x_train.astype("float32")[..., np.newaxis] / 255
+        y = keras.utils.to_categorical(dataset.y_train, dataset.num_classes)
+        model.fit(x, y, batch_size=config.batch_size, epochs=config.epochs, callbacks=[clock], verbose=0)
+    else:  # the project's path: uint8 tf.data pipeline, the recipe's optimizer and schedule
+        training.compile_model(model, config, len(dataset.y_train))
+        train_ds = pipeline.make_dataset(dataset.x_train, dataset.y_train, dataset.num_classes, config.batch_size,
+                                         shuffle=True, seed=config.seed)
+        model.fit(train_ds, epochs=config.epochs, callbacks=[clock], shuffle=False, verbose=0)
+    return clock.points
+
+
+def first_time_at(points: list[dict], accuracy: float) -> float | None:
+    return next((p["seconds"] for p in points if p["val_accuracy"] >= accuracy), None)
+
+
+def run_child(args: argparse.Namespace, *child_args: str) -> dict:
+    """Run one measurement in a fresh Python process and return what it reports."""
+    command = [sys.executable, __file__, *child_args] + (["--data-dir", args.data_dir] if args.data_dir else [])
+    result = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+    lines = result.stdout.splitlines()
+    for line in lines:
+        if not line.startswith("RESULT "):
+            print(line, flush=True)
+    if result.returncode != 0:
+        raise UserError(f"the measurement {' '.join(child_args)} failed (exit {result.returncode}); see above")
+    return json.loads(next(line for line in lines if line.startswith("RESULT "))[len("RESULT "):])
+
+
+def ratio(a, b):
+    return round(a / b, 2) if a is not None and b else None
+
+
+def run_benchmark(args: argparse.Namespace) -> dict:
+    sizes = QUICK if args.quick else FULL
+    names = args.variants or list(VARIANTS)
+    rounds = {name: [] for name in names}
+    for round_number in range(sizes["rounds"]):
+        for name in names:
+            print(f"[throughput, round {round_number + 1}/{sizes['rounds']}] {name}: {VARIANTS[name][0]}", flush=True)
+            rounds[name].append(run_child(args, "--child-throughput", name, "--classes", "10",
+                                          *(["--quick"] if args.quick else [])))
+    throughput = {}
+    for name, measured in rounds.items():
+        median = {key: float(np.median([m[key] for m in measured])) for key in measured[0]}
+        throughput[name] = {"what": VARIANTS[name][0], **{k: round(v, 1) for k, v in median.items()},
+                            "rounds": measured}
+    if "reference" in throughput:
+        for row in throughput.values():
+            row["train_speedup"] = ratio(row["train_images_per_s"], throughput["reference"]["train_images_per_s"])
+
+    print("[EMNIST-shaped] project path, 124,800 random images, 26 classes", flush=True)
+    emnist_sizes = "--quick" if args.quick else "--emnist-shaped"
+    emnist = run_child(args, "--child-throughput", "project", "--classes", "26", emnist_sizes)
+    emnist["epoch_seconds"] = round(EMNIST_LETTERS_TRAIN / emnist["train_images_per_s"], 1)
+
+    time_to_accuracy = {}
+    for recipe_name in ("reference", "fast"):
+        print(f"[time to accuracy] {recipe_name} recipe on MNIST (validation every quarter epoch)", flush=True)
+        points = run_child(args, "--child-time-to-accuracy", recipe_name, *(["--quick"] if args.quick else []))
+        time_to_accuracy[recipe_name] = {"points": points, "best_val_accuracy": max(p["val_accuracy"] for p in points),
+                                         "seconds_to_target": first_time_at(points, TARGET_ACCURACY),
+                                         "total_seconds": points[-1]["seconds"]}
+    reference_best = time_to_accuracy["reference"]["best_val_accuracy"]
+    for row in time_to_accuracy.values():
+        row["seconds_to_reference_best"] = first_time_at(row["points"], reference_best)
+    ref, fast = time_to_accuracy["reference"], time_to_accuracy["fast"]
+    return {
+        "command": " ".join(["python", "benchmark.py", *sys.argv[1:]]), "finished_at": now(),
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "cpu_count": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+                    "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]},
+        "libraries": library_versions(), "throughput": throughput, "emnist_shaped": emnist,
+        "time_to_accuracy": {"target": TARGET_ACCURACY, "reference_best": reference_best, **time_to_accuracy,
+                             "fast_vs_reference_to_target": ratio(fast["seconds_to_target"], ref["seconds_to_target"]),
+                             "fast_vs_reference_to_reference_best": ratio(fast["seconds_to_reference_best"],
+                                                                          ref["seconds_to_reference_best"])},
+    }
+
+
+def print_table(report: dict) -> None:
+    print(f"\n{'variant':<11} {'train img/s':>11} {'vs ref':>7} {'infer img/s':>11} {'peak MB':>8} "
+          f"{'GFLOP/s':>8}  what")
+    for name, row in report["throughput"].items():
+        print(f"{name:<11} {row['train_images_per_s']:>11,.0f} {row.get('train_speedup') or 0:>6.2f}x "
+              f"{row['inference_images_per_s']:>11,.0f} {row['peak_memory_mb']:>8,.0f} "
+              f"{row['train_gflop_per_s']:>8.1f}  {row['what']}")
+    e = report["emnist_shaped"]
+    print(f"EMNIST-shaped (124,800 images, 26 classes, project path): {e['train_images_per_s']:,.0f} img/s, "
+          f"{e['epoch_seconds']} s per epoch, peak {e['peak_memory_mb']:,.0f} MB")
+    t = report["time_to_accuracy"]
+    print(f"\nTime to accuracy on MNIST validation (training time, validation checks excluded):")
+    for name in ("reference", "fast"):
+        r = t[name]
+        print(f"  {name:<10} to {t['target']:.1%}: {r['seconds_to_target']} s; to the reference's best "
+              f"({t['reference_best']:.2%}): {r['seconds_to_reference_best']} s; best {r['best_val_accuracy']:.2%} "
+              f"in {r['total_seconds']} s")
+    print(f"  fast / reference: {t['fast_vs_reference_to_target']} to {t['target']:.1%}, "
+          f"{t['fast_vs_reference_to_reference_best']} to the reference's best")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", help="directory holding mnist.npz (default: the usual caches, then a download)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, one round, one epoch")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), metavar="NAME",
+                        help=f"throughput variants to measure (default: all of {', '.join(VARIANTS)})")
+    parser.add_argument("--out", default="results/benchmark.json", help="JSON report (default: %(default)s)")
+    # Internal: one measurement in a child process.
+    parser.add_argument("--child-throughput", choices=list(VARIANTS), help=argparse.SUPPRESS)
+    parser.add_argument("--child-time-to-accuracy", choices=["reference", "fast"], help=argparse.SUPPRESS)
+    parser.add_argument("--classes", type=int, default=10, help=argparse.SUPPRESS)
+    parser.add_argument("--emnist-shaped", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child_throughput:
+        sizes = QUICK if args.quick else {**FULL, "images": EMNIST_LETTERS_TRAIN} if args.emnist_shaped else FULL
+        result = measure_throughput(VARIANTS[args.child_throughput][1], sizes, args.classes)
+        print("RESULT " + json.dumps(result))
+        return
+    if args.child_time_to_accuracy:
+        print("RESULT " + json.dumps(measure_time_to_accuracy(args.child_time_to_accuracy, args.data_dir, args.quick)))
+        return
+    data.load_train_val("mnist", val_fraction=0.1, seed=1, data_dir=args.data_dir, limit=cli.QUICK_IMAGES)  # fail now, not in 15 minutes
+    report = run_benchmark(args)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(Path(args.out), report)
+    print_table(report)
+    print(f"\nSaved {args.out}")
+
+
+if __name__ == "__main__":
+    cli.run_main(main)

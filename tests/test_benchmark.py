@@ -1,0 +1,52 @@
+"""benchmark.py: the FLOP count it divides by, and a --quick run end to end on generated MNIST."""
+
+import json
+
+import keras
+
+import benchmark
+import synthetic
+from test_training_runs import run_script
+
+
+def test_forward_flops_counts_convolutions_and_dense_layers():
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(),
+                              keras.layers.Dense(10)])
+    conv = 2 * 26 * 26 * (3 * 3 * 1 * 4)  # 2 flops per multiply-add, at each of the 26x26 output positions
+    dense = 2 * (26 * 26 * 4) * 10
+    assert benchmark.forward_flops(model) == conv + dense
+
+
+def test_first_time_at_reads_the_first_point_over_the_bar():
+    points = [{"seconds": 1.0, "val_accuracy": 0.98}, {"seconds": 2.0, "val_accuracy": 0.991},
+              {"seconds": 3.0, "val_accuracy": 0.985}, {"seconds": 4.0, "val_accuracy": 0.995}]
+    assert benchmark.first_time_at(points, 0.99) == 2.0
+    assert benchmark.first_time_at(points, 0.995) == 4.0
+    assert benchmark.first_time_at(points, 0.999) is None
+
+
+def test_quick_benchmark_writes_its_report(tmp_path, capsys):
+    synthetic.write_mnist_npz(tmp_path / "data", per_class_train=60)
+    out = tmp_path / "bench" / "benchmark.json"
+    argv = ["--quick", "--variants", "reference", "project", "--data-dir", str(tmp_path / "data"), "--out", str(out)]
+    assert run_script(benchmark, *argv) == 0
+    report = json.loads(out.read_text())
+    assert set(report["throughput"]) == {"reference", "project"}
+    for row in report["throughput"].values():
+        assert row["train_images_per_s"] > 0 and row["inference_images_per_s"] > 0 and row["peak_memory_mb"] > 0
+        assert row["train_gflop_per_s"] > 0 and row["params"] == 1_199_882  # mnist_cnn, 10 classes
+    assert report["throughput"]["reference"]["train_speedup"] == 1.0
+    assert report["emnist_shaped"]["train_images_per_s"] > 0
+    for recipe in ("reference", "fast"):
+        points = report["time_to_accuracy"][recipe]["points"]
+        assert points and all(0 <= p["val_accuracy"] <= 1 for p in points)
+        assert [p["seconds"] for p in points] == sorted(p["seconds"] for p in points)
+    assert "fast / reference" in capsys.readouterr().out
+
+
+def test_missing_data_is_one_line_before_any_measurement(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EMNIST_STUDY_NO_DOWNLOAD", "1")
+    assert run_script(benchmark, "--quick", "--data-dir", str(tmp_path / "empty")) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("benchmark.py: error:") or "error:" in err
+    assert not (tmp_path / "results").exists()
