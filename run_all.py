@@ -9,6 +9,7 @@ crash picks up where it stopped. It ends by printing where the report is.
     python run_all.py                              # everything (hours on a CPU; EMNIST is downloaded once)
     python run_all.py --only mnist --data-dir ../shared/data
     python run_all.py --quick                      # the whole study on a few hundred images, in minutes
+    python run_all.py --only mnist --skip-training # figures and report from the runs already complete
 """
 
 import argparse
@@ -16,6 +17,7 @@ import importlib
 import time
 
 from emnist_study import cli, data
+from emnist_study.runs import find_complete_runs
 
 CNN_SEEDS = (1, 2, 3)  # one seed cannot show whether 99.25% holds
 NIELSEN_BATCH = 50  # Nielsen's 10 with the learning rate scaled to match (0.15): 5x fewer steps for a CPU
@@ -67,6 +69,8 @@ def main(argv=None):
     parser.add_argument("--only", choices=data.DATASETS, help="run only the steps of one dataset")
     parser.add_argument("--quick", action="store_true", help="every step on a few hundred images: minutes")
     parser.add_argument("--data-dir", help="directory holding the dataset files (default: caches, then download)")
+    parser.add_argument("--skip-training", action="store_true",
+                        help="train nothing: draw the figures and write the report from the runs already complete")
     parser.add_argument("--runs-dir", default="runs", help="where run directories go (default: %(default)s)")
     parser.add_argument("--logs-dir", default="logs", help="where TensorBoard logs go (default: %(default)s)")
     parser.add_argument("--results-dir", default="results", help="where figures and the report go "
@@ -87,15 +91,20 @@ def main(argv=None):
     minutes = sum(m for _, _, dataset, m in TRAINING_STEPS if dataset in datasets)
     print(f"\n{len(steps)} training runs. Full runs take about {minutes / 60:.1f} hours on 2 CPU cores (minutes on "
           f"a GPU; seconds each with --quick); finished runs are skipped.")
-    for i, (script, step_argv) in enumerate(steps, 1):
+    for i, (script, step_argv) in enumerate([] if args.skip_training else steps, 1):
         print(f"\n[{i}/{len(steps)}] {time.perf_counter() - started:.0f} s elapsed", end="")
         run_step(script, step_argv)
 
     suffix = "-quick" if args.quick else ""
+    complete = {path.name for path in find_complete_runs(args.runs_dir)}
     for script, names, dataset in FIGURE_STEPS:
         if dataset not in datasets:
             continue
         runs = [f"{name}{suffix}" for name in names]
+        missing = [run for run in runs if run not in complete]
+        if missing:  # only possible with --skip-training: a training step would have made them
+            print(f"\nSkipping {script} {' '.join(runs)}: not complete yet ({', '.join(missing)})")
+            continue
         if script == "plot_history":
             out = f"{args.results_dir}/history_{'_vs_'.join(runs)}.png"
             run_step(script, runs + ["--runs-dir", args.runs_dir, "--out", out, "--no-show"])

@@ -96,7 +96,8 @@ def describe_run(run_dir: Path) -> dict:
     """What a run is, from its files: model name (with the ensemble size), parameters, epochs, timing."""
     config = read_json(run_dir / "config.json")["config"]
     summary = read_json(run_dir / "summary.json")
-    model = config["model"] + (f" x{config['ensemble']} vote" if config.get("ensemble", 1) > 1 else "")
+    combine = config.get("ensemble_combine", "vote")
+    model = config["model"] + (f" x{config['ensemble']} {combine}" if config.get("ensemble", 1) > 1 else "")
     params = summary.get("params") or models.load(run_dir / "model.keras").count_params()  # older runs lack it
     # The validation accuracy of the model that is evaluated: the best epoch's when model.keras holds it.
     selected_best = config.get("select") == "best_val"

@@ -1,11 +1,14 @@
 """run_all.py --quick: the whole study end to end on generated data, and its up-front data check."""
 
 import csv
+import json
+from dataclasses import asdict
 
 import pytest
 
 import run_all
 import synthetic
+from emnist_study.runs import TrainConfig
 from test_training_runs import run_script
 
 
@@ -57,3 +60,17 @@ def test_only_mnist_needs_no_emnist(tmp_path):
 ])
 def test_quick_run_names(argv, expected):
     assert run_all.quick_run_names(argv) == expected
+
+
+def test_skip_training_reports_the_runs_there_are(tmp_path, capsys):
+    synthetic.write_mnist_npz(tmp_path / "data", per_class_train=60, per_class_test=10)
+    run = synthetic.write_finished_run(tmp_path / "runs", "mnist_cnn-quick", "mnist", synthetic.template_model(10))
+    config = TrainConfig(script="warmup_mnist_cnn.py", run_name="mnist_cnn-quick", dataset="mnist", model="template",
+                         epochs=1, batch_size=128, quick=True, limit_images=600)
+    (run / "config.json").write_text(json.dumps({"config": asdict(config)}))  # all show_misclassified reads
+    assert run_script(run_all, *study_args(tmp_path, "--only", "mnist", "--skip-training")) == 0
+    out = capsys.readouterr().out
+    assert "=== python warmup" not in out and "=== python nielsen" not in out  # nothing trained
+    assert "Skipping plot_history mnist_mlp-quick mnist_cnn-quick: not complete yet (mnist_mlp-quick)" in out
+    rows = list(csv.DictReader(open(tmp_path / "results" / "test_results.csv")))
+    assert [(r["run"], r["test_errors"]) for r in rows] == [("mnist_cnn-quick", "0")]
