@@ -28,20 +28,42 @@ class SumSubunits(layers.Layer):
     class's probability the sum of its k sub-units' (unit c * k + j belongs to class c).
 
     Trained with the cross-entropy of that sum, the network needs only the class labels, yet is free to give the
-    different shapes of one class (an `A` and an `a`) sub-units of their own.
+    different shapes of one class (an `A` and an `a`) sub-units of their own. Free is not the same as pushed: left
+    alone, a class's second unit can die and the first take both shapes. So, while training, the layer adds a loss
+    of `diversity` times minus the mutual information between image and sub-unit within each class (in the
+    batch): high when each image picks one unit clearly and the class's images share its units out, zero when
+    one unit takes everything. It changes no class probability, only how a class divides among its units.
     """
 
-    def __init__(self, subunits: int, **kwargs):
+    def __init__(self, subunits: int, diversity: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.subunits = subunits
+        self.diversity = diversity
 
-    def call(self, probabilities):
-        units = keras.ops.shape(probabilities)[-1]
-        grouped = keras.ops.reshape(probabilities, (-1, units // self.subunits, self.subunits))
-        return keras.ops.sum(grouped, axis=-1)
+    def call(self, probabilities, training=None):
+        ops = keras.ops
+        units = ops.shape(probabilities)[-1]
+        grouped = ops.reshape(probabilities, (-1, units // self.subunits, self.subunits))  # (batch, class, unit)
+        class_probabilities = ops.sum(grouped, axis=-1)
+        if training and self.diversity:
+            self.add_loss(-self.diversity * within_class_information(grouped, class_probabilities))
+        return class_probabilities
 
     def get_config(self):
-        return {**super().get_config(), "subunits": self.subunits}
+        return {**super().get_config(), "subunits": self.subunits, "diversity": self.diversity}
+
+
+def within_class_information(grouped, class_probabilities, eps: float = 1e-7):
+    """Mutual information between image and sub-unit within each class, averaged over classes: the entropy of
+    the class's average split among its units minus the average entropy of each image's split. Images count
+    towards a class by the probability the network gives them of being in it."""
+    ops = keras.ops
+    split = grouped / (class_probabilities[..., None] + eps)  # p(unit | class, image), (batch, class, unit)
+    weight = class_probabilities / (ops.sum(class_probabilities, axis=0, keepdims=True) + eps)  # sums to 1 per class
+    average_split = ops.sum(weight[..., None] * split, axis=0)  # (class, unit)
+    entropy_of_average = -ops.sum(average_split * ops.log(average_split + eps), axis=-1)
+    average_entropy = ops.sum(weight * -ops.sum(split * ops.log(split + eps), axis=-1), axis=0)
+    return ops.mean(entropy_of_average - average_entropy)
 
 
 SUBUNITS_LAYER = "subunits"

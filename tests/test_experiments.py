@@ -114,3 +114,21 @@ def test_an_experiments_own_batch_size_survives_unless_overridden():
     assert emnist_experiments.experiment_config("fast", parser.parse_args([])).batch_size == 256
     assert emnist_experiments.experiment_config("baseline", parser.parse_args([])).batch_size == 128
     assert emnist_experiments.experiment_config("fast", parser.parse_args(["--batch-size", "64"])).batch_size == 64
+
+
+def test_within_class_information_is_log_k_for_a_clean_split_and_zero_when_one_unit_takes_all():
+    # Two classes of two sub-units. Clean: each class's images go half to one unit, half to the other.
+    clean = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], np.float32).reshape(-1, 2, 2)
+    assert float(models.within_class_information(clean, clean.sum(-1))) == pytest.approx(np.log(2), abs=1e-4)
+    # Class 0's images split every image 50/50, class 1's go all to one unit: no information in either.
+    dead = np.array([[.5, .5, 0, 0], [.5, .5, 0, 0], [0, 0, 1, 0], [0, 0, 1, 0]], np.float32).reshape(-1, 2, 2)
+    assert float(models.within_class_information(dead, dead.sum(-1))) == pytest.approx(0.0, abs=1e-4)
+
+
+def test_the_diversity_loss_is_added_only_while_training():
+    model = models.mnist_cnn(5, subunits=2)
+    x = np.random.default_rng(0).random((8, 28, 28, 1)).astype("float32")
+    model(x, training=False)
+    assert not model.losses
+    model(x, training=True)
+    assert len(model.losses) == 1 and float(model.losses[0]) <= 0.0
