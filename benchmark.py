@@ -186,16 +186,18 @@ def first_time_at(points: list[dict], accuracy: float) -> float | None:
 
 
 def run_child(args: argparse.Namespace, *child_args: str) -> dict:
-    """Run one measurement in a fresh Python process and return what it reports."""
+    """Run one measurement in a fresh Python process, passing its progress through, and return its result."""
     command = [sys.executable, __file__, *child_args] + (["--data-dir", args.data_dir] if args.data_dir else [])
-    result = subprocess.run(command, stdout=subprocess.PIPE, text=True)
-    lines = result.stdout.splitlines()
-    for line in lines:
-        if not line.startswith("RESULT "):
-            print(line, flush=True)
-    if result.returncode != 0:
-        raise UserError(f"the measurement {' '.join(child_args)} failed (exit {result.returncode}); see above")
-    return json.loads(next(line for line in lines if line.startswith("RESULT "))[len("RESULT "):])
+    result = None
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as child:
+        for line in child.stdout:
+            if line.startswith("RESULT "):
+                result = json.loads(line[len("RESULT "):])
+            else:
+                print(line, end="", flush=True)
+    if child.returncode != 0 or result is None:
+        raise UserError(f"the measurement {' '.join(child_args)} failed (exit {child.returncode}); see above")
+    return result
 
 
 def ratio(a, b):
