@@ -31,7 +31,7 @@ def vs_baseline(result: RunResult, baseline: RunResult | None) -> dict:
     if baseline is None or baseline is result:
         return {"only_this_right": "", "only_baseline_right": "", "mcnemar_p": ""}
     this_only, base_only, p = mcnemar_exact(result.right, baseline.right)
-    return {"only_this_right": this_only, "only_baseline_right": base_only, "mcnemar_p": round(p, 4)}
+    return {"only_this_right": this_only, "only_baseline_right": base_only, "mcnemar_p": round(p, 6)}
 
 
 def csv_rows(by_dataset: dict[str, list[RunResult]]) -> list[dict]:
