@@ -4,6 +4,7 @@ import argparse
 import sys
 from dataclasses import replace
 
+from . import precision
 from .errors import UserError
 from .runs import TrainConfig
 
@@ -54,6 +55,10 @@ def training_parser(description: str, defaults: TrainConfig) -> argparse.Argumen
                                             f"or {QUICK_EPOCHS} with --quick)")
     add("--batch-size", type=positive_int, help=f"mini-batch size (default: {defaults.batch_size}, or the "
                                                 "experiment's own)")
+    add("--precision", choices=precision.CHOICES,
+        help=f"arithmetic: float32, or mixed bfloat16/float16 (faster where the hardware has it); auto picks "
+             f"mixed_bfloat16 on CPUs and GPUs with native bfloat16 (default: {defaults.precision}, or the "
+             f"experiment's own)")
     add("--seed", type=non_negative_int, default=defaults.seed, help="random seed (default: %(default)s)")
     how = "the last images, in file order" if defaults.validation == "last" else "stratified by class"
     add("--val-fraction", type=fraction, default=defaults.val_fraction,
@@ -74,6 +79,8 @@ def config_from_args(args: argparse.Namespace, defaults: TrainConfig) -> TrainCo
         run_name=args.run_name or (f"{defaults.run_name}-quick" if args.quick else defaults.run_name),
         epochs=args.epochs or (QUICK_EPOCHS if args.quick else defaults.epochs),
         batch_size=args.batch_size or defaults.batch_size,
+        # "auto" is settled here, so the saved config says what the run trained with and --resume compares alike.
+        precision=precision.resolve(args.precision or defaults.precision),
         seed=args.seed,
         val_fraction=args.val_fraction,
         quick=args.quick,

@@ -72,9 +72,11 @@ SUBUNITS_LAYER = "subunits"
 def classifier_head(num_classes: int, subunits: int = 1) -> list:
     """The output layers: a plain softmax over the classes, or, with subunits K > 1, the case-aware head: a
     softmax over classes * K sub-units whose probabilities are summed per class."""
+    # float32 even under mixed precision: a softmax and its log-loss need more than bfloat16's 8 bits of mantissa.
     if subunits == 1:
-        return [layers.Dense(num_classes, activation="softmax")]
-    return [layers.Dense(num_classes * subunits, activation="softmax", name=SUBUNITS_LAYER), SumSubunits(subunits)]
+        return [layers.Dense(num_classes, activation="softmax", dtype="float32")]
+    return [layers.Dense(num_classes * subunits, activation="softmax", name=SUBUNITS_LAYER, dtype="float32"),
+            SumSubunits(subunits, dtype="float32")]
 
 
 def subunit_model(model: keras.Model) -> keras.Model:
@@ -162,22 +164,28 @@ def majority_vote(members: list[keras.Model], name: str = "ensemble") -> keras.M
     return keras.Model(inputs, MajorityVote()([member(inputs) for member in members]), name=name)
 
 
-def conv_bn(filters: int) -> list:
-    return [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.BatchNormalization(),
+def conv_bn(filters: int, bn_momentum: float) -> list:
+    return [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.BatchNormalization(momentum=bn_momentum),
             layers.Activation("relu")]
 
 
-def vgg_bn(num_classes: int, width: int = 32, dropout: float = 0.4, subunits: int = 1) -> keras.Model:
+def vgg_bn(num_classes: int, width: int = 32, dropout: float = 0.4, subunits: int = 1,
+           bn_momentum: float = 0.99) -> keras.Model:
     """A small VGG-style network with batch norm: three stages of two 3x3 convolutions (width, 2x, 4x
     filters), each stage max-pooled, then a 256-unit dense layer with dropout. About 0.6 M parameters at
-    width 32."""
+    width 32.
+
+    `bn_momentum` is how much of batch norm's running mean and variance (what the network uses when predicting)
+    each step keeps. Keras's 0.99 needs a few hundred steps to forget its starting values, so a network checked
+    after its first few hundred steps predicts badly however well it trains; 0.9 forgets them in a few dozen."""
+    m = bn_momentum
     return keras.Sequential([
         keras.Input(INPUT_SHAPE),
-        *conv_bn(width), *conv_bn(width), layers.MaxPooling2D(2),              # 14x14
-        *conv_bn(2 * width), *conv_bn(2 * width), layers.MaxPooling2D(2),      # 7x7
-        *conv_bn(4 * width), *conv_bn(4 * width), layers.MaxPooling2D(2),      # 3x3
+        *conv_bn(width, m), *conv_bn(width, m), layers.MaxPooling2D(2),              # 14x14
+        *conv_bn(2 * width, m), *conv_bn(2 * width, m), layers.MaxPooling2D(2),      # 7x7
+        *conv_bn(4 * width, m), *conv_bn(4 * width, m), layers.MaxPooling2D(2),      # 3x3
         layers.Flatten(),
-        layers.Dense(256, use_bias=False), layers.BatchNormalization(), layers.Activation("relu"),
+        layers.Dense(256, use_bias=False), layers.BatchNormalization(momentum=m), layers.Activation("relu"),
         layers.Dropout(dropout),
         *classifier_head(num_classes, subunits),
     ], name="vgg_bn")

@@ -19,7 +19,7 @@ import re
 import shutil
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -53,6 +53,7 @@ class TrainConfig:
     schedule: dict = field(default_factory=dict)  # {} (constant), or {"name": "cosine", "warmup_fraction": 0.05}
     augment: dict = field(default_factory=dict)  # {"rotation_degrees": 10, "shift": 0.1, "zoom": 0.1, ...}
     label_smoothing: float = 0.0
+    precision: str = "float32"  # or "mixed_bfloat16" / "mixed_float16" (see precision.py); "auto" is resolved before
     quick: bool = False
     limit_images: int | None = None  # a stratified subset of the training split (the --quick profile)
     data_dir: str | None = None
@@ -63,6 +64,9 @@ class TrainConfig:
 
     def defining_fields(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in OPERATIONAL_FIELDS}
+
+
+FIELD_DEFAULTS = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -150,6 +154,8 @@ class Run:
             if not saved_path.is_file():
                 raise UserError(f"{self.dir} has no config.json, so it cannot be resumed; use --overwrite")
             saved = read_json(saved_path)["config"]
+            # A setting added after the run was saved counts as its default (what the run trained with).
+            saved = {**FIELD_DEFAULTS, **saved}
             changed = {k: (saved.get(k), v) for k, v in config.defining_fields().items() if saved.get(k) != v}
             if changed:
                 what = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items())

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import keras
 
-from . import data, models, pipeline
+from . import data, models, pipeline, precision
 from .data import TrainVal
 from .errors import UserError
 from .runs import Run, TrainConfig, now, read_history, read_json, write_csv_atomic, write_json_atomic
@@ -111,7 +111,7 @@ def fit(model: keras.Model, data: TrainVal, config: TrainConfig, run: Run) -> li
     """Train `model` (compiled) on `data`, recording everything in `run`. Returns the per-epoch history."""
     run.create(data.source)
     train_ds = pipeline.make_dataset(data.x_train, data.y_train, data.num_classes, config.batch_size,
-                                     shuffle=True, seed=config.seed, augment=config.augment)
+                                     shuffle=True, seed=config.seed, augment=config.augment, repeat=True)
     val_ds = pipeline.make_dataset(data.x_val, data.y_val, data.num_classes, config.batch_size, shuffle=False)
     recorder = RunRecorder(run)
     callbacks = [
@@ -121,10 +121,12 @@ def fit(model: keras.Model, data: TrainVal, config: TrainConfig, run: Run) -> li
         keras.callbacks.TensorBoard(log_dir=str(run.logs_dir)),
     ]
     print(f"Training {model.name} on {data.dataset}: {len(data.y_train):,} training and {len(data.y_val):,} "
-          f"validation images, {config.epochs} epochs, batch {config.batch_size}. Run directory: {run.dir}")
+          f"validation images, {config.epochs} epochs, batch {config.batch_size}, {model.dtype_policy.name}. "
+          f"Run directory: {run.dir}")
     try:
         # shuffle=False: the dataset already reshuffles itself every epoch.
         model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, shuffle=False,
+                  steps_per_epoch=pipeline.steps_per_epoch(len(data.y_train), config.batch_size),
                   verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
         recorder.write_summary("interrupted")
@@ -147,7 +149,7 @@ def fit(model: keras.Model, data: TrainVal, config: TrainConfig, run: Run) -> li
 def compile_model(model: keras.Model, config: TrainConfig, training_images: int | None = None) -> keras.Model:
     """Compile with the config's optimizer (and schedule, which needs the number of training images), loss
     and label smoothing."""
-    total_steps = math.ceil((training_images or 0) / config.batch_size) * config.epochs
+    total_steps = pipeline.steps_per_epoch(training_images or 0, config.batch_size) * config.epochs
     loss = (keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
             if config.label_smoothing else config.loss)
     model.compile(optimizer=build_optimizer(config.optimizer, config.schedule, total_steps), loss=loss,
@@ -176,8 +178,9 @@ def train(config: TrainConfig, dataset: TrainVal | None = None, **build_options)
         return keras.models.load_model(run.path("model.keras"))
     dataset = dataset or load_dataset(config)
     keras.utils.set_random_seed(config.seed)  # same seed: same initial weights, dropout masks and batch order
-    model = models.build(config.model, dataset.num_classes, **config.model_options, **build_options)
-    compile_model(model, config, len(dataset.y_train)).summary()
+    with precision.policy(config.precision):
+        model = models.build(config.model, dataset.num_classes, **config.model_options, **build_options)
+        compile_model(model, config, len(dataset.y_train)).summary()
     fit(model, dataset, config, run)
     return model
 

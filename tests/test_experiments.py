@@ -18,7 +18,8 @@ from test_training_runs import run_script
 def test_list_names_every_experiment(capsys):
     assert run_script(emnist_experiments, "--list") == 0
     out = capsys.readouterr().out
-    for name in ("baseline", "vgg_bn", "fast", "augment", "plain_head", "label_smoothing", "case_aware", "ensemble"):
+    for name in ("baseline", "vgg_bn", "fast", "augment", "plain_head", "label_smoothing", "longer", "case_aware",
+                 "ensemble"):
         assert name in out
 
 
@@ -132,3 +133,44 @@ def test_the_diversity_loss_is_added_only_while_training():
     assert not model.losses
     model(x, training=True)
     assert len(model.losses) == 1 and float(model.losses[0]) <= 0.0
+
+
+def test_precision_auto_follows_the_hardware(monkeypatch):
+    from emnist_study import precision
+
+    assert precision.resolve("float32") == "float32" and precision.resolve("mixed_bfloat16") == "mixed_bfloat16"
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "avx512_bf16"})
+    assert precision.resolve("auto") == "mixed_bfloat16"  # no GPU on the test machines: the CPU decides
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2"})
+    assert precision.resolve("auto") == "float32"
+
+
+def test_the_precision_policy_is_restored_after_building():
+    import keras
+    from emnist_study import models, precision
+
+    with precision.policy("mixed_bfloat16"):
+        model = models.build("vgg_bn", 10, width=8)
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert model.layers[0].compute_dtype == "bfloat16" and model.layers[-1].compute_dtype == "float32"
+
+
+def test_vgg_bn_batch_norm_momentum_is_an_option():
+    import keras
+    from emnist_study import models
+
+    norms = [layer for layer in models.build("vgg_bn", 10, width=8, bn_momentum=0.9).layers
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(norms) == 7 and all(layer.momentum == 0.9 for layer in norms)
+
+
+def test_a_repeated_dataset_reshuffles_each_pass():
+    images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1).repeat(28, 1).repeat(28, 2)
+    ds = pipeline.make_dataset(images, np.arange(10) % 10, 10, 4, shuffle=True, seed=1, repeat=True)
+    steps = pipeline.steps_per_epoch(10, 4)
+    assert steps == 3
+    batches = [b[0].numpy()[:, 0, 0, 0] for b in ds.take(2 * steps)]
+    passes = [np.concatenate(batches[:steps]), np.concatenate(batches[steps:])]
+    assert [len(p) for p in passes] == [10, 10]  # a short last batch keeps the passes aligned with epochs
+    assert all(sorted(np.round(p * 255).astype(int)) == list(range(10)) for p in passes)
+    assert not np.array_equal(passes[0], passes[1])

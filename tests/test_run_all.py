@@ -23,7 +23,8 @@ def test_quick_study_runs_end_to_end(tmp_path, capsys):
     assert run_script(run_all, *study_args(tmp_path)) == 0
     results = tmp_path / "results"
     rows = {r["run"] for r in csv.DictReader(open(results / "test_results.csv"))}
-    experiments = ["baseline", "vgg_bn", "fast", "augment", "plain_head", "label_smoothing", "case_aware", "ensemble"]
+    experiments = ["baseline", "vgg_bn", "fast", "augment", "plain_head", "label_smoothing", "longer", "case_aware",
+                   "ensemble"]
     assert rows == {"mnist_mlp-quick", "mnist_cnn-quick", "mnist_cnn-seed2-quick", "mnist_cnn-seed3-quick",
                     "nielsen_dropout-quick", "nielsen_dropout-ensemble5-quick", "emnist_cnn-quick",
                     "emnist_mlp-quick", "merged_exp_plain_head-quick", "merged_exp_case_aware-quick",

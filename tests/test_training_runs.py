@@ -210,3 +210,37 @@ def test_help_lists_the_shared_flags(capsys):
     for flag in ("--data-dir", "--runs-dir", "--logs-dir", "--run-name", "--epochs", "--batch-size", "--seed",
                  "--val-fraction", "--quick", "--overwrite", "--resume"):
         assert flag in out
+
+
+def test_a_run_saved_before_a_setting_existed_still_resumes(tmp_path, mnist_dir, capsys):
+    """config.json from before `precision` was a setting: the missing key counts as its default, float32."""
+    run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir))
+    config_path = tmp_path / "runs" / "mnist_cnn-quick" / "config.json"
+    record = json.loads(config_path.read_text())
+    del record["config"]["precision"]
+    config_path.write_text(json.dumps(record))
+    capsys.readouterr()
+    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, "--resume")) == 0
+    assert "already complete" in capsys.readouterr().out
+    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, "--resume",
+                                                    "--precision", "mixed_bfloat16")) == 1
+    assert "precision 'float32' -> 'mixed_bfloat16'" in capsys.readouterr().err
+
+
+def test_mixed_bfloat16_run_trains_and_keeps_float32_probabilities(tmp_path, mnist_dir):
+    import keras
+
+    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, "--precision", "mixed_bfloat16")) == 0
+    run = tmp_path / "runs" / "mnist_cnn-quick"
+    assert json.loads((run / "config.json").read_text())["config"]["precision"] == "mixed_bfloat16"
+    assert keras.mixed_precision.global_policy().name == "float32"  # the run's policy did not leak out
+    model = keras.models.load_model(run / "model.keras")
+    assert model.layers[0].dtype_policy.name == "mixed_bfloat16"
+    probabilities = model.predict(np.zeros((2, 28, 28, 1), np.float32), verbose=0)
+    assert probabilities.dtype == np.float32 and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_auto_precision_is_settled_before_the_run_is_saved(tmp_path, mnist_dir):
+    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, "--precision", "auto")) == 0
+    config = json.loads((tmp_path / "runs" / "mnist_cnn-quick" / "config.json").read_text())["config"]
+    assert config["precision"] in ("float32", "mixed_bfloat16", "mixed_float16")
