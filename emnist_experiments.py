@@ -84,7 +84,7 @@ def leaderboard(runs_dir: str, results_dir: Path) -> None:
 
 
 def main(argv=None):
-    parser = cli.training_parser(__doc__, BASE)
+    parser = cli.training_parser(__doc__, BASE, per_experiment=True)
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
     parser.add_argument("--exp", nargs="+", choices=list(EXPERIMENTS), metavar="NAME", help="experiments to run")
     parser.add_argument("--all", action="store_true", help="run every experiment, in the order listed")
@@ -101,6 +101,8 @@ def main(argv=None):
     names = list(EXPERIMENTS) if args.all else args.exp
     if not names:
         raise UserError("name experiments with --exp NAME..., or pass --all or --list")
+    if args.run_name and len(names) > 1:
+        raise UserError(f"--run-name names one run, but {len(names)} experiments were given; run them one at a time")
     data.parse_merge(args.merge)  # a bad --merge fails now, not after the first run
     for name in names:
         config = experiment_config(name, args)

@@ -41,24 +41,27 @@ def fraction(text: str) -> float:
     return value
 
 
-def training_parser(description: str, defaults: TrainConfig) -> argparse.ArgumentParser:
-    """A parser with the shared flags; defaults shown in --help are the script's own."""
+def training_parser(description: str, defaults: TrainConfig, per_experiment: bool = False) -> argparse.ArgumentParser:
+    """A parser with the shared flags; defaults shown in --help are the script's own (or, with `per_experiment`,
+    each experiment's own, as emnist_experiments.py sets them)."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
+
+    def default(value) -> str:
+        return "the experiment's own" if per_experiment else value
+
     add("--data-dir", help="directory holding the dataset files (default: $EMNIST_STUDY_DATA_DIR, then the "
                            "usual caches, then a download)")
     add("--runs-dir", default=defaults.runs_dir, help="where run directories go (default: %(default)s)")
     add("--logs-dir", default=defaults.logs_dir, help="where TensorBoard logs go (default: %(default)s)")
-    add("--run-name", help=f"name of this run's directory (default: {defaults.run_name}, "
-                           f"or {defaults.run_name}-quick with --quick)")
-    add("--epochs", type=positive_int, help=f"training epochs (default: {defaults.epochs}, "
+    run_name = "<dataset prefix>_<experiment>" if per_experiment else defaults.run_name
+    add("--run-name", help=f"name of this run's directory (default: {run_name}, or {run_name}-quick with --quick)")
+    add("--epochs", type=positive_int, help=f"training epochs (default: {default(defaults.epochs)}, "
                                             f"or {QUICK_EPOCHS} with --quick)")
-    add("--batch-size", type=positive_int, help=f"mini-batch size (default: {defaults.batch_size}, or the "
-                                                "experiment's own)")
+    add("--batch-size", type=positive_int, help=f"mini-batch size (default: {default(defaults.batch_size)})")
     add("--precision", choices=precision.CHOICES,
         help=f"arithmetic: float32, or mixed bfloat16/float16 (faster where the hardware has it); auto picks "
-             f"mixed_bfloat16 on CPUs and GPUs with native bfloat16 (default: {defaults.precision}, or the "
-             f"experiment's own)")
+             f"mixed_bfloat16 on CPUs and GPUs with native bfloat16 (default: {default(defaults.precision)})")
     add("--seed", type=non_negative_int, default=defaults.seed, help="random seed (default: %(default)s)")
     how = "the last images, in file order" if defaults.validation == "last" else "stratified by class"
     add("--val-fraction", type=fraction, default=defaults.val_fraction,

@@ -18,7 +18,7 @@ def mnist_mlp(num_classes: int) -> keras.Model:
         layers.Dropout(0.2),
         layers.Dense(512, activation="relu"),
         layers.Dropout(0.2),
-        layers.Dense(num_classes, activation="softmax"),
+        layers.Dense(num_classes, activation="softmax", dtype="float32"),
     ], name="mnist_mlp")
 
 
@@ -123,7 +123,7 @@ def nielsen_dropout(num_classes: int) -> keras.Model:
         layers.Dropout(0.5),
         layers.Dense(1000, activation="relu"),
         layers.Dropout(0.5),
-        layers.Dense(num_classes, activation="softmax"),
+        layers.Dense(num_classes, activation="softmax", dtype="float32"),
     ], name="nielsen_dropout")
 
 
@@ -139,7 +139,7 @@ def nielsen_dense100(num_classes: int, l2_lambda: float = 0.0, training_images: 
         *nielsen_conv_layers(l2),
         layers.Dense(100, activation="relu", kernel_regularizer=reg),
         layers.Dense(100, activation="relu", kernel_regularizer=reg),
-        layers.Dense(num_classes, activation="softmax", kernel_regularizer=reg),
+        layers.Dense(num_classes, activation="softmax", kernel_regularizer=reg, dtype="float32"),
     ], name="nielsen_dense100")
 
 

@@ -45,6 +45,12 @@ def test_bad_merge_is_a_one_line_error(capsys):
     assert "must name each digit 0..9 exactly once" in capsys.readouterr().err
 
 
+
+def test_one_run_name_for_several_experiments_is_refused(capsys):
+    assert run_script(emnist_experiments, "--exp", "fast", "baseline", "--run-name", "mine", "--quick") == 1
+    assert "--run-name names one run" in capsys.readouterr().err
+
+
 def test_mnist_merged_keeps_the_hidden_digits(tmp_path):
     synthetic.write_mnist_npz(tmp_path, per_class_train=3)
     merged = data.load_split("mnist-merged:0-5,1-6,2-7,3-8,4-9", "train", tmp_path)
@@ -153,6 +159,18 @@ def test_the_precision_policy_is_restored_after_building():
         model = models.build("vgg_bn", 10, width=8)
     assert keras.mixed_precision.global_policy().name == "float32"
     assert model.layers[0].compute_dtype == "bfloat16" and model.layers[-1].compute_dtype == "float32"
+
+
+
+@pytest.mark.parametrize("name", sorted(models.MODELS))
+def test_every_model_outputs_float32_probabilities_under_mixed_precision(name):
+    from emnist_study import precision
+
+    with precision.policy("mixed_bfloat16"):
+        model = models.build(name, 10)
+    probabilities = model(np.zeros((2, 28, 28, 1), "float32"), training=False)
+    assert probabilities.dtype == "float32"
+    np.testing.assert_allclose(np.asarray(probabilities).sum(axis=1), 1.0, rtol=1e-5)
 
 
 def test_vgg_bn_batch_norm_momentum_is_an_option():
