@@ -18,10 +18,10 @@ subunits.json in the run and drawn as results/<run>_subunits.png).
 
 from pathlib import Path
 
-from emnist_study import cli, data, figures, subunits, training
+from emnist_study import cli, data, subunits, training
 from emnist_study.errors import UserError
 from emnist_study.recipes import BASE, EXPERIMENTS, recipe
-from emnist_study.runs import Run, TrainConfig, all_run_dirs, read_json, write_csv_atomic, write_json_atomic
+from emnist_study.runs import Run, TrainConfig, all_run_dirs, read_json, write_csv_atomic
 
 RUN_PREFIX = {"emnist-letters": "exp", "mnist": "mnist_exp", data.MERGED: "merged_exp"}
 
@@ -39,23 +39,8 @@ def run_experiment(config: TrainConfig, results_dir: Path) -> None:
     model = training.train(config, dataset)
     k = config.model_options.get("subunits", 1)
     if k > 1:
-        describe_subunits(model, dataset, config, k, results_dir)
-
-
-def describe_subunits(model, dataset, config: TrainConfig, k: int, results_dir: Path) -> None:
-    """Draw what each sub-unit is most sure of and, on merged MNIST, score it against the hidden digits."""
-    probs = subunits.subunit_probabilities(model, dataset.x_val)
-    chosen = subunits.most_confident_images(probs, dataset.y_val, k, per_unit=8)
-    run_dir = Path(config.runs_dir) / config.run_name
-    title = f"{config.run_name}: the validation images each sub-unit is most sure of"
-    if dataset.fine_val is not None:
-        scores = subunits.recovery(probs, dataset.fine_val)
-        write_json_atomic(run_dir / "subunits.json", {"hidden_label": "digit", "split": "validation", **scores})
-        title += f" (purity {scores['purity']:.3f}, NMI {scores['nmi']:.3f} against the hidden digit)"
-        print(f"Sub-units against the hidden digits: purity {scores['purity']:.4f}, NMI {scores['nmi']:.4f}")
-    out = figures.save(figures.plot_subunits(dataset.x_val, chosen, dataset.class_names, k, 8, title),
-                       results_dir / f"{config.run_name}_subunits.png")
-    print(f"Saved {out}")
+        out = subunits.describe(model, dataset, Path(config.runs_dir) / config.run_name, k, results_dir)
+        print(f"Saved {out}")
 
 
 def leaderboard(runs_dir: str, results_dir: Path) -> None:
@@ -74,10 +59,12 @@ def leaderboard(runs_dir: str, results_dir: Path) -> None:
     rows.sort(key=lambda r: -r["val_accuracy"])
     if not rows:
         return
-    print(f"\n{'run':<34} {'dataset':<28} {'val acc':>8} {'params':>10} {'minutes':>8}  status")
+    run_width = max(len("run"), *(len(r["run"]) for r in rows))
+    dataset_width = max(len("dataset"), *(len(r["dataset"]) for r in rows))
+    print(f"\n{'run':<{run_width}} {'dataset':<{dataset_width}} {'val acc':>8} {'params':>10} {'minutes':>8}  status")
     for r in rows:
-        print(f"{r['run']:<34} {r['dataset']:<28} {r['val_accuracy']:>8.4f} {r['params'] or 0:>10,} "
-              f"{r['train_minutes']:>8}  {r['status']}")
+        print(f"{r['run']:<{run_width}} {r['dataset']:<{dataset_width}} {r['val_accuracy']:>8.4f} "
+              f"{r['params'] or 0:>10,} {r['train_minutes']:>8}  {r['status']}")
     results_dir.mkdir(parents=True, exist_ok=True)
     write_csv_atomic(results_dir / "leaderboard.csv", rows)
     print(f"Saved {results_dir / 'leaderboard.csv'}")

@@ -32,7 +32,7 @@ TRAINING_STEPS = [
     ("nielsen_cnn", ["--batch-size", str(NIELSEN_BATCH), "--ensemble", "5"], "mnist", 400),
     ("emnist_baseline", ["--model", "cnn"], "emnist-letters", 20),
     ("emnist_baseline", ["--model", "mlp"], "emnist-letters", 4),
-    ("emnist_experiments", ["--all", "--dataset", "mnist"], "mnist", 170),
+    ("emnist_experiments", ["--all", "--dataset", "mnist"], "mnist", 180),
     ("emnist_experiments", ["--exp", "plain_head", "case_aware", "--dataset", "mnist-merged"], "mnist", 55),
     ("emnist_experiments", ["--all"], "emnist-letters", 400),
 ]

@@ -5,6 +5,8 @@ with `--split test` (only when asked: the test set is for the final judgement). 
     <run>_<split>_misclassified.png   the misclassified images, upright, most confident mistakes first,
                                       each titled "true → predicted" and the model's confidence
     <run>_<split>_confusion.png       the confusion matrix with class names
+    <run>_subunits.png                for a case-aware head (validation only): the images each sub-unit is
+                                      most sure of, class by class, scored against the hidden digit on merged MNIST
 and prints the most confused pairs of classes with counts. Works for MNIST runs (digits) and EMNIST (letters).
 
     python show_misclassified.py runs/emnist_cnn
@@ -17,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
-from emnist_study import cli, data, figures, models, pipeline, training
+from emnist_study import cli, data, figures, models, pipeline, subunits, training
 from emnist_study.runs import TrainConfig, named_run_dirs, read_json
 
 
@@ -29,12 +31,13 @@ def most_confused_pairs(true: np.ndarray, predicted: np.ndarray, num_classes: in
     return [p for p in sorted(pairs, key=lambda p: -p[0])[:top] if p[0] > 0]
 
 
-def load_images(config: TrainConfig, split: str) -> tuple[np.ndarray, np.ndarray, tuple]:
+def load_images(config: TrainConfig, split: str) -> tuple[np.ndarray, np.ndarray, tuple, data.TrainVal | None]:
+    """Images, labels and class names of the split; and for validation the whole train/validation set too."""
     if split == "test":
         test = data.load_test_set(config.dataset, config.data_dir)
-        return test.images, test.labels, test.class_names
+        return test.images, test.labels, test.class_names, None
     dataset = training.load_dataset(config, expand=False)
-    return dataset.x_val, dataset.y_val, dataset.class_names
+    return dataset.x_val, dataset.y_val, dataset.class_names, dataset
 
 
 def main(argv=None):
@@ -54,8 +57,9 @@ def main(argv=None):
     (run_dir,) = named_run_dirs(args.runs_dir, [args.run])
     saved = read_json(run_dir / "config.json")["config"]
     config = TrainConfig(**{**saved, "data_dir": args.data_dir or saved["data_dir"]})
-    images, true, class_names = load_images(config, args.split)
-    probabilities = pipeline.predict(models.load(run_dir / "model.keras"), images)
+    images, true, class_names, dataset = load_images(config, args.split)
+    model = models.load(run_dir / "model.keras")
+    probabilities = pipeline.predict(model, images)
     predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
 
     wrong = np.flatnonzero(predicted != true)
@@ -77,6 +81,9 @@ def main(argv=None):
         print(f"  {class_names[a]:>4} <-> {class_names[b]:<4} {count:4d}   "
               f"({class_names[a]} taken for {class_names[b]}: {a_as_b}, {class_names[b]} for {class_names[a]}: {b_as_a})")
     print(f"Saved {grid} and {matrix}")
+    k = config.model_options.get("subunits", 1)
+    if k > 1 and dataset is not None:
+        print(f"Saved {subunits.describe(model, dataset, run_dir, k, out_dir, show=not args.no_show)}")
 
 
 if __name__ == "__main__":

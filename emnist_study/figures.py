@@ -74,21 +74,23 @@ def plot_subunits(images: np.ndarray, chosen: dict, class_names, subunits: int, 
     """One row per class; for each sub-unit of the class, the images it is most sure of. If the head split
     `A` from `a`, one block of a row shows capitals and the other small letters."""
     num_classes = len(class_names)
-    columns = subunits * per_unit
-    fig, axes = plt.subplots(num_classes, columns, figsize=(columns * 0.55 + 0.8, num_classes * 0.6 + 0.6),
-                             squeeze=False)
+    # A narrow empty column between sub-units' blocks, so the blocks read apart.
+    block = per_unit + 1
+    columns = subunits * block - 1
+    widths = ([1] * per_unit + [0.4]) * (subunits - 1) + [1] * per_unit
+    fig, axes = plt.subplots(num_classes, columns, figsize=(sum(widths) * 0.55 + 0.8, num_classes * 0.6 + 0.6),
+                             squeeze=False, gridspec_kw={"width_ratios": widths})
     for (c, j), indices in chosen.items():
-        for k in range(per_unit):
-            ax = axes[c, j * per_unit + k]
-            if k < len(indices):
-                ax.imshow(images[indices[k]], cmap="gray_r", vmin=0, vmax=255)
-        axes[c, j * per_unit].set_ylabel(class_names[c], rotation=0, ha="right", va="center", fontsize=9)
+        for k in range(min(per_unit, len(indices))):
+            axes[c, j * block + k].imshow(images[indices[k]], cmap="gray_r", vmin=0, vmax=255)
+    for c, name in enumerate(class_names):
+        axes[c, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
         for spine in ax.spines.values():
             spine.set_visible(False)
     for j in range(subunits):
-        axes[0, j * per_unit].set_title(f"sub-unit {j + 1}", fontsize=9, loc="left")
+        axes[0, j * block].set_title(f"sub-unit {j + 1}", fontsize=9, loc="left")
     fig.suptitle(title, fontsize=10)
     return fig

@@ -122,10 +122,12 @@ def per_class_table(result: RunResult) -> str:
 
 
 def accuracy_chart(by_dataset: dict[str, list[RunResult]]) -> plt.Figure:
-    """Test accuracy of every run with its 95% Wilson interval, one panel per dataset."""
-    fig, axes = plt.subplots(1, len(by_dataset), figsize=(6 * len(by_dataset), 0.5 + 0.45 * max(
-        len(r) for r in by_dataset.values()) + 1), squeeze=False)
-    for ax, (dataset, results) in zip(axes[0], by_dataset.items()):
+    """Test accuracy of every run with its 95% Wilson interval, one panel per dataset, stacked, each as tall as
+    its number of runs (datasets differ in difficulty, so each panel has its own scale)."""
+    sizes = [len(results) for results in by_dataset.values()]
+    fig, axes = plt.subplots(len(by_dataset), 1, figsize=(9, 0.4 * sum(sizes) + 1.1 * len(sizes)), squeeze=False,
+                             gridspec_kw={"height_ratios": [n + 1.5 for n in sizes]})
+    for ax, (dataset, results) in zip(axes[:, 0], by_dataset.items()):
         names = [r.run for r in results]
         accs = [100 * r.test_accuracy for r in results]
         lows = [100 * (r.test_accuracy - r.interval[0]) for r in results]

@@ -82,3 +82,16 @@ def test_evaluate_test_on_models_whose_answers_are_known(tmp_path):
     assert float(rows["zero_as_one"]["mcnemar_p"]) == pytest.approx(2 / 2 ** 7, abs=1e-4)
     low, high = evaluation.wilson_interval(63, 70)
     assert float(rows["zero_as_one"]["ci95_low"]) == pytest.approx(low, abs=1e-4)
+
+
+def test_accuracy_chart_draws_each_run_at_its_accuracy_one_panel_per_dataset():
+    true = [i % 10 for i in range(100)]
+    ten_wrong = [(t + 1) % 10 if i < 10 else t for i, t in enumerate(true)]
+    by_dataset = {"mnist": [result("a", "mnist", true, true, 0.9), result("b", "mnist", ten_wrong, true, 0.9)],
+                  "mnist-merged:0-5,1-6,2-7,3-8,4-9": [result("c", "merged", ten_wrong, true, 0.9)]}
+    axes = report.accuracy_chart(by_dataset).axes
+    assert [ax.get_title() for ax in axes] == list(by_dataset)
+    points = axes[0].lines[0].get_xydata()  # errorbar's markers: (accuracy %, row)
+    assert points.tolist() == [[100.0, 0.0], [90.0, 1.0]]
+    assert [t.get_text() for t in axes[0].get_yticklabels()] == ["a", "b"]
+    assert axes[1].lines[0].get_xydata().tolist() == [[90.0, 0.0]]

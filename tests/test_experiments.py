@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import emnist_experiments
+import show_misclassified
 import synthetic
 from emnist_study import data, models, pipeline, recipes, subunits, training
 from emnist_study.errors import UserError
@@ -38,6 +39,13 @@ def test_case_aware_quick_on_merged_digits(tmp_path, capsys):
     board = list(csv.DictReader(open(tmp_path / "results" / "leaderboard.csv")))
     assert {r["run"] for r in board} == {"merged_exp_plain_head-quick", "merged_exp_case_aware-quick"}
     assert "val acc" in capsys.readouterr().out
+
+    # show_misclassified redraws the sub-unit figure of a finished case-aware run, and only for such a run
+    (tmp_path / "results" / "merged_exp_case_aware-quick_subunits.png").unlink()
+    for name in ("merged_exp_case_aware-quick", "merged_exp_plain_head-quick"):
+        assert run_script(show_misclassified, name, "--runs-dir", str(tmp_path / "runs"), "--no-show",
+                          "--out-dir", str(tmp_path / "figures")) == 0
+    assert [f.name for f in (tmp_path / "figures").glob("*_subunits.png")] == ["merged_exp_case_aware-quick_subunits.png"]
 
 
 def test_bad_merge_is_a_one_line_error(capsys):
