@@ -155,7 +155,7 @@ def measure_throughput(settings: dict, sizes: dict, num_classes: int) -> dict:
     predict()
     inference_seconds = time.perf_counter() - start
     return {"train_images_per_s": train_rate, "steady_images_per_s": steady_rate,
-            "epoch_start_seconds": clock.batch_ends[1][0] - clock.validation[0][1] - batch / steady_rate,
+            "epoch_start_seconds": second[0] - clock.validation[0][1] - batch / steady_rate,
             "inference_images_per_s": len(inference) / inference_seconds,
             "peak_memory_mb": peak_memory_mb(), "params": model.count_params(),
             "train_gflop_per_s": 3 * forward_flops(model) * steady_rate / 1e9}

@@ -18,7 +18,7 @@ def mnist_mlp(num_classes: int) -> keras.Model:
         layers.Dropout(0.2),
         layers.Dense(512, activation="relu"),
         layers.Dropout(0.2),
-        layers.Dense(num_classes, activation="softmax", dtype="float32"),
+        *classifier_head(num_classes),
     ], name="mnist_mlp")
 
 
@@ -69,13 +69,15 @@ def within_class_information(grouped, class_probabilities, eps: float = 1e-7):
 SUBUNITS_LAYER = "subunits"
 
 
-def classifier_head(num_classes: int, subunits: int = 1) -> list:
-    """The output layers: a plain softmax over the classes, or, with subunits K > 1, the case-aware head: a
-    softmax over classes * K sub-units whose probabilities are summed per class."""
+def classifier_head(num_classes: int, subunits: int = 1, kernel_regularizer=None) -> list:
+    """The output layers of every network here: a plain softmax over the classes, or, with subunits K > 1, the
+    case-aware head: a softmax over classes * K sub-units whose probabilities are summed per class."""
     # float32 even under mixed precision: a softmax and its log-loss need more than bfloat16's 8 bits of mantissa.
     if subunits == 1:
-        return [layers.Dense(num_classes, activation="softmax", dtype="float32")]
-    return [layers.Dense(num_classes * subunits, activation="softmax", name=SUBUNITS_LAYER, dtype="float32"),
+        return [layers.Dense(num_classes, activation="softmax", kernel_regularizer=kernel_regularizer,
+                             dtype="float32")]
+    return [layers.Dense(num_classes * subunits, activation="softmax", kernel_regularizer=kernel_regularizer,
+                         name=SUBUNITS_LAYER, dtype="float32"),
             SumSubunits(subunits, dtype="float32")]
 
 
@@ -123,7 +125,7 @@ def nielsen_dropout(num_classes: int) -> keras.Model:
         layers.Dropout(0.5),
         layers.Dense(1000, activation="relu"),
         layers.Dropout(0.5),
-        layers.Dense(num_classes, activation="softmax", dtype="float32"),
+        *classifier_head(num_classes),
     ], name="nielsen_dropout")
 
 
@@ -139,7 +141,7 @@ def nielsen_dense100(num_classes: int, l2_lambda: float = 0.0, training_images: 
         *nielsen_conv_layers(l2),
         layers.Dense(100, activation="relu", kernel_regularizer=reg),
         layers.Dense(100, activation="relu", kernel_regularizer=reg),
-        layers.Dense(num_classes, activation="softmax", kernel_regularizer=reg, dtype="float32"),
+        *classifier_head(num_classes, kernel_regularizer=reg),
     ], name="nielsen_dense100")
 
 

@@ -53,7 +53,6 @@ def test_bad_merge_is_a_one_line_error(capsys):
     assert "must name each digit 0..9 exactly once" in capsys.readouterr().err
 
 
-
 def test_one_run_name_for_several_experiments_is_refused(capsys):
     assert run_script(emnist_experiments, "--exp", "fast", "baseline", "--run-name", "mine", "--quick") == 1
     assert "--run-name names one run" in capsys.readouterr().err
@@ -161,13 +160,12 @@ def test_precision_auto_follows_the_hardware(monkeypatch):
 
 def test_the_precision_policy_is_restored_after_building():
     import keras
-    from emnist_study import models, precision
+    from emnist_study import precision
 
     with precision.policy("mixed_bfloat16"):
         model = models.build("vgg_bn", 10, width=8)
     assert keras.mixed_precision.global_policy().name == "float32"
     assert model.layers[0].compute_dtype == "bfloat16" and model.layers[-1].compute_dtype == "float32"
-
 
 
 @pytest.mark.parametrize("name", sorted(models.MODELS))
@@ -183,7 +181,6 @@ def test_every_model_outputs_float32_probabilities_under_mixed_precision(name):
 
 def test_vgg_bn_batch_norm_momentum_is_an_option():
     import keras
-    from emnist_study import models
 
     norms = [layer for layer in models.build("vgg_bn", 10, width=8, bn_momentum=0.9).layers
              if isinstance(layer, keras.layers.BatchNormalization)]
