@@ -14,8 +14,10 @@ subunits.json in the run and drawn as results/<run>_subunits.png).
     python emnist_experiments.py --exp vgg_bn case_aware
     python emnist_experiments.py --all --dataset mnist --data-dir ../shared/data
     python emnist_experiments.py --exp plain_head case_aware --dataset mnist-merged --merge 0-5,1-6,2-7,3-8,4-9
+    python emnist_experiments.py --exp fast --subunits 2          # the case-aware head on another recipe
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 from emnist_study import cli, data, subunits, training
@@ -28,7 +30,13 @@ RUN_PREFIX = {"emnist-letters": "exp", "mnist": "mnist_exp", data.MERGED: "merge
 
 def experiment_config(name: str, args) -> TrainConfig:
     dataset = f"{data.MERGED}:{args.merge}" if args.dataset == data.MERGED else args.dataset
-    return cli.config_from_args(args, recipe(name, f"{RUN_PREFIX[args.dataset]}_{name}", dataset))
+    config = recipe(name, f"{RUN_PREFIX[args.dataset]}_{name}", dataset)
+    own_subunits = config.model_options.get("subunits", 1)
+    if args.subunits is not None and args.subunits != own_subunits:
+        # Another head is another run: it gets a name of its own rather than clashing with the recipe's.
+        config = replace(config, run_name=f"{config.run_name}-subunits{args.subunits}",
+                         model_options={**config.model_options, "subunits": args.subunits})
+    return cli.config_from_args(args, config)
 
 
 def run_experiment(config: TrainConfig, results_dir: Path) -> None:
@@ -70,7 +78,7 @@ def leaderboard(runs_dir: str, results_dir: Path) -> None:
     print(f"Saved {results_dir / 'leaderboard.csv'}")
 
 
-def main(argv=None):
+def build_parser():
     parser = cli.training_parser(__doc__, BASE, per_experiment=True)
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
     parser.add_argument("--exp", nargs="+", choices=list(EXPERIMENTS), metavar="NAME", help="experiments to run")
@@ -79,8 +87,16 @@ def main(argv=None):
                         help="where to run them (default: %(default)s)")
     parser.add_argument("--merge", default=data.DEFAULT_MERGE,
                         help="with --dataset mnist-merged: the digits that share a class (default: %(default)s)")
+    parser.add_argument("--subunits", type=cli.positive_int, metavar="K",
+                        help="switch the case-aware head on (K sub-units per class) or off (1) for any experiment; "
+                             "the run is named <name>-subunitsK (default: the experiment's own: 2 for case_aware, "
+                             "1 for the rest)")
     parser.add_argument("--results-dir", default="results", help="leaderboard and figures (default: %(default)s)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     if args.list:
         for name, (description, _) in EXPERIMENTS.items():
             print(f"{name:<16} {description}")

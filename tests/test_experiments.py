@@ -121,13 +121,27 @@ def test_unknown_dataset():
 
 
 def test_an_experiments_own_batch_size_survives_unless_overridden():
-    from emnist_study import cli
-    parser = cli.training_parser("", emnist_experiments.BASE)
-    parser.add_argument("--dataset", default="mnist")
-    parser.add_argument("--merge", default=data.DEFAULT_MERGE)
+    parser = emnist_experiments.build_parser()
     assert emnist_experiments.experiment_config("fast", parser.parse_args([])).batch_size == 256
     assert emnist_experiments.experiment_config("baseline", parser.parse_args([])).batch_size == 128
     assert emnist_experiments.experiment_config("fast", parser.parse_args(["--batch-size", "64"])).batch_size == 64
+
+
+def test_subunits_switches_the_case_aware_head_on_or_off_for_any_experiment():
+    parser = emnist_experiments.build_parser()
+
+    def config(name, *argv):
+        return emnist_experiments.experiment_config(name, parser.parse_args(["--dataset", "mnist", *argv]))
+
+    assert config("fast").model_options.get("subunits", 1) == 1
+    on = config("fast", "--subunits", "3")
+    assert on.run_name == "mnist_exp_fast-subunits3" and on.model_options == {"width": 16, "bn_momentum": 0.9,
+                                                                              "subunits": 3}
+    assert config("case_aware", "--subunits", "2").run_name == "mnist_exp_case_aware"  # its own K: its own name
+    off = config("case_aware", "--subunits", "1")
+    assert off.run_name == "mnist_exp_case_aware-subunits1" and off.model_options == {"subunits": 1}
+    assert config("fast", "--subunits", "3", "--quick").run_name == "mnist_exp_fast-subunits3-quick"
+    assert config("fast", "--subunits", "3", "--run-name", "mine").run_name == "mine"
 
 
 def test_within_class_information_is_log_k_for_a_clean_split_and_zero_when_one_unit_takes_all():
