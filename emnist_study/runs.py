@@ -66,7 +66,9 @@ class TrainConfig:
         return {k: v for k, v in asdict(self).items() if k not in OPERATIONAL_FIELDS}
 
 
-FIELD_DEFAULTS = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
+# What a field holds when a config saved before it existed is read back (dict fields included).
+FIELD_DEFAULTS = {f.name: f.default if f.default is not MISSING else f.default_factory()
+                  for f in fields(TrainConfig) if f.default is not MISSING or f.default_factory is not MISSING}
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -213,11 +213,13 @@ def test_help_lists_the_shared_flags(capsys):
 
 
 def test_a_run_saved_before_a_setting_existed_still_resumes(tmp_path, mnist_dir, capsys):
-    """config.json from before `precision` was a setting: the missing key counts as its default, float32."""
+    """config.json from before `precision`, `schedule` and `augment` were settings: each missing key counts as its
+    default (float32, and no schedule or augmentation, {})."""
     run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir))
     config_path = tmp_path / "runs" / "mnist_cnn-quick" / "config.json"
     record = json.loads(config_path.read_text())
-    del record["config"]["precision"]
+    for setting in ("precision", "schedule", "augment"):
+        del record["config"][setting]
     config_path.write_text(json.dumps(record))
     capsys.readouterr()
     assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, "--resume")) == 0
