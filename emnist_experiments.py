@@ -31,8 +31,7 @@ RUN_PREFIX = {"emnist-letters": "exp", "mnist": "mnist_exp", data.MERGED: "merge
 def experiment_config(name: str, args) -> TrainConfig:
     dataset = f"{data.MERGED}:{args.merge}" if args.dataset == data.MERGED else args.dataset
     config = recipe(name, f"{RUN_PREFIX[args.dataset]}_{name}", dataset)
-    own_subunits = config.model_options.get("subunits", 1)
-    if args.subunits is not None and args.subunits != own_subunits:
+    if args.subunits is not None and args.subunits != config.subunits:
         # Another head is another run: it gets a name of its own rather than clashing with the recipe's.
         config = replace(config, run_name=f"{config.run_name}-subunits{args.subunits}",
                          model_options={**config.model_options, "subunits": args.subunits})
@@ -45,9 +44,9 @@ def run_experiment(config: TrainConfig, results_dir: Path) -> None:
         training.train_ensemble(config, dataset)
         return
     model = training.train(config, dataset)
-    k = config.model_options.get("subunits", 1)
-    if k > 1:
-        out = subunits.describe(model, dataset, Path(config.runs_dir) / config.run_name, k, results_dir)
+    if config.subunits > 1:
+        out = subunits.describe(model, dataset, Path(config.runs_dir) / config.run_name, config.subunits,
+                                results_dir)
         print(f"Saved {out}")
 
 

@@ -88,11 +88,11 @@ def main(argv=None):
     shared += ["--data-dir", args.data_dir] if args.data_dir else []
     shared += ["--quick"] if args.quick else []
     steps = [(script, (quick_run_names(step_args) if args.quick else step_args) + shared
-              + (["--results-dir", args.results_dir] if script == "emnist_experiments" else []), minutes)
-             for script, step_args, dataset, minutes in TRAINING_STEPS if dataset in datasets]
-    minutes = sum(m for _, _, dataset, m in TRAINING_STEPS if dataset in datasets)
-    print(f"\n{len(steps)} training runs. Full runs take about {minutes / 60:.1f} hours on 2 CPU cores (minutes on "
-          f"a GPU; seconds each with --quick); finished runs are skipped.")
+              + (["--results-dir", args.results_dir] if script == "emnist_experiments" else []), step_minutes)
+             for script, step_args, dataset, step_minutes in TRAINING_STEPS if dataset in datasets]
+    total_minutes = sum(step_minutes for *_, step_minutes in steps)
+    print(f"\n{len(steps)} training runs. Full runs take about {total_minutes / 60:.1f} hours on 2 CPU cores "
+          f"(minutes on a GPU; seconds each with --quick); finished runs are skipped.")
     for i, (script, step_argv, step_minutes) in enumerate([] if args.skip_training else steps, 1):
         print(f"\n[{i}/{len(steps)}] {(time.perf_counter() - started) / 60:.0f} min elapsed; this step takes about "
               f"{step_minutes} min on 2 CPU cores from scratch{' (seconds with --quick)' if args.quick else ''}",

@@ -81,9 +81,8 @@ def main(argv=None):
         print(f"  {class_names[a]:>4} <-> {class_names[b]:<4} {count:4d}   "
               f"({class_names[a]} taken for {class_names[b]}: {a_as_b}, {class_names[b]} for {class_names[a]}: {b_as_a})")
     print(f"Saved {grid} and {matrix}")
-    k = config.model_options.get("subunits", 1)
-    if k > 1 and dataset is not None:
-        print(f"Saved {subunits.describe(model, dataset, run_dir, k, out_dir, show=not args.no_show)}")
+    if config.subunits > 1 and dataset is not None:
+        print(f"Saved {subunits.describe(model, dataset, run_dir, config.subunits, out_dir, show=not args.no_show)}")
 
 
 if __name__ == "__main__":

@@ -62,6 +62,11 @@ class TrainConfig:
     overwrite: bool = False
     resume: bool = False
 
+    @property
+    def subunits(self) -> int:
+        """Sub-units per class of the network's head: 1 is a plain softmax, K > 1 the case-aware head."""
+        return self.model_options.get("subunits", 1)
+
     def defining_fields(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in OPERATIONAL_FIELDS}
 

@@ -47,13 +47,14 @@ def most_confident_images(subunit_probs: np.ndarray, labels: np.ndarray, subunit
 def describe(model, dataset: TrainVal, run_dir: Path, subunits: int, results_dir: Path, show: bool = False) -> Path:
     """Draw, for each class, the validation images each sub-unit is most sure of (results/<run>_subunits.png);
     where the hidden label is known (merged MNIST), also score the sub-units against it (<run>/subunits.json)."""
+    per_unit = 8
     probs = subunit_probabilities(model, dataset.x_val)
-    chosen = most_confident_images(probs, dataset.y_val, subunits, per_unit=8)
+    chosen = most_confident_images(probs, dataset.y_val, subunits, per_unit)
     title = f"{run_dir.name}: the validation images each sub-unit is most sure of"
     if dataset.fine_val is not None:
         scores = recovery(probs, dataset.fine_val)
         write_json_atomic(run_dir / "subunits.json", {"hidden_label": "digit", "split": "validation", **scores})
         title += f" (purity {scores['purity']:.3f}, NMI {scores['nmi']:.3f} against the hidden digit)"
         print(f"Sub-units against the hidden digits: purity {scores['purity']:.4f}, NMI {scores['nmi']:.4f}")
-    return figures.save(figures.plot_subunits(dataset.x_val, chosen, dataset.class_names, subunits, 8, title),
+    return figures.save(figures.plot_subunits(dataset.x_val, chosen, dataset.class_names, subunits, per_unit, title),
                         results_dir / f"{run_dir.name}_subunits.png", show=show)
