@@ -45,8 +45,8 @@ def run_experiment(config: TrainConfig, results_dir: Path) -> None:
         return
     model = training.train(config, dataset)
     if config.subunits > 1:
-        out = subunits.describe(model, dataset, Path(config.runs_dir) / config.run_name, config.subunits,
-                                results_dir)
+        probs = subunits.subunit_probabilities(model, dataset.x_val)
+        out = subunits.describe(probs, dataset, Path(config.runs_dir) / config.run_name, config.subunits, results_dir)
         print(f"Saved {out}")
 
 

@@ -10,6 +10,7 @@ crash picks up where it stopped. It ends by printing where the report is.
     python run_all.py --only mnist --data-dir ../shared/data
     python run_all.py --quick                      # the whole study on a few hundred images, in minutes
     python run_all.py --only mnist --skip-training # figures and report from the runs already complete
+    python run_all.py --only mnist --dry-run       # the commands it would run, one per line; runs nothing
 """
 
 import argparse
@@ -61,9 +62,52 @@ def quick_run_names(argv: list[str]) -> list[str]:
     return [f"{arg}-quick" if i and argv[i - 1] == "--run-name" else arg for i, arg in enumerate(argv)]
 
 
+def command(script: str, argv: list[str]) -> str:
+    return f"python {script}.py {' '.join(argv)}"
+
+
 def run_step(script: str, argv: list[str]) -> None:
-    print(f"\n=== python {script}.py {' '.join(argv)}", flush=True)
+    print(f"\n=== {command(script, argv)}", flush=True)
     importlib.import_module(script).main(argv)
+
+
+def unless_default(flag: str, value: str, default: str) -> list[str]:
+    """[flag, value], or nothing where the value is the scripts' own default: the commands stay the README's."""
+    return [] if value == default else [flag, value]
+
+
+def training_steps(args, datasets: list[str]) -> list[tuple[str, list[str], int]]:
+    """(script, arguments, minutes from scratch on 2 CPU cores) of each training run the chosen datasets need."""
+    shared = ["--resume"] + (["--data-dir", args.data_dir] if args.data_dir else [])
+    shared += unless_default("--runs-dir", args.runs_dir, "runs") + unless_default("--logs-dir", args.logs_dir, "logs")
+    shared += ["--quick"] if args.quick else []
+    return [(script, (quick_run_names(step_args) if args.quick else step_args) + shared
+             + (unless_default("--results-dir", args.results_dir, "results") if script == "emnist_experiments" else []),
+             step_minutes)
+            for script, step_args, dataset, step_minutes in TRAINING_STEPS if dataset in datasets]
+
+
+def figure_steps(args, datasets: list[str]) -> list[tuple[str, list[str], list[str]]]:
+    """(script, arguments, runs it reads) of each figure the chosen datasets get."""
+    suffix = "-quick" if args.quick else ""
+    steps = []
+    for script, names, dataset in FIGURE_STEPS:
+        if dataset not in datasets:
+            continue
+        runs = [f"{name}{suffix}" for name in names]
+        where = unless_default("--runs-dir", args.runs_dir, "runs")
+        if script == "plot_history":
+            argv = runs + where + ["--out", f"{args.results_dir}/history_{'_vs_'.join(runs)}.png", "--no-show"]
+        else:
+            argv = runs + where + unless_default("--out-dir", args.results_dir, "results") + ["--no-show"]
+            argv += ["--data-dir", args.data_dir] if args.data_dir else []
+        steps.append((script, argv, runs))
+    return steps
+
+
+def evaluation_argv(args) -> list[str]:
+    return (unless_default("--runs-dir", args.runs_dir, "runs") + unless_default("--out-dir", args.results_dir, "results")
+            + (["--data-dir", args.data_dir] if args.data_dir else []))
 
 
 def main(argv=None):
@@ -73,51 +117,42 @@ def main(argv=None):
     parser.add_argument("--data-dir", help="directory holding the dataset files (default: caches, then download)")
     parser.add_argument("--skip-training", action="store_true",
                         help="train nothing: draw the figures and write the report from the runs already complete")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the command of every step, one per line, and run nothing")
     parser.add_argument("--runs-dir", default="runs", help="where run directories go (default: %(default)s)")
     parser.add_argument("--logs-dir", default="logs", help="where TensorBoard logs go (default: %(default)s)")
     parser.add_argument("--results-dir", default="results", help="where figures and the report go "
                                                                  "(default: %(default)s)")
     args = parser.parse_args(argv)
     datasets = [args.only] if args.only else list(data.DATASETS)
-    started = time.perf_counter()
+    steps = [] if args.skip_training else training_steps(args, datasets)
+    figures = figure_steps(args, datasets)
+    if args.dry_run:
+        for script, step_argv, *_ in steps + figures + [("evaluate_test", evaluation_argv(args))]:
+            print(command(script, step_argv))
+        return
 
+    started = time.perf_counter()
     print("Checking the data every step needs:")
     check_data(datasets, args.data_dir)
-
-    shared = ["--runs-dir", args.runs_dir, "--logs-dir", args.logs_dir, "--resume"]
-    shared += ["--data-dir", args.data_dir] if args.data_dir else []
-    shared += ["--quick"] if args.quick else []
-    steps = [(script, (quick_run_names(step_args) if args.quick else step_args) + shared
-              + (["--results-dir", args.results_dir] if script == "emnist_experiments" else []), step_minutes)
-             for script, step_args, dataset, step_minutes in TRAINING_STEPS if dataset in datasets]
     total_minutes = sum(step_minutes for *_, step_minutes in steps)
     print(f"\n{len(steps)} training runs. Full runs take about {total_minutes / 60:.1f} hours on 2 CPU cores "
           f"(minutes on a GPU; seconds each with --quick); finished runs are skipped.")
-    for i, (script, step_argv, step_minutes) in enumerate([] if args.skip_training else steps, 1):
+    for i, (script, step_argv, step_minutes) in enumerate(steps, 1):
         print(f"\n[{i}/{len(steps)}] {(time.perf_counter() - started) / 60:.0f} min elapsed; this step takes about "
               f"{step_minutes} min on 2 CPU cores from scratch{' (seconds with --quick)' if args.quick else ''}",
               end="")
         run_step(script, step_argv)
 
-    suffix = "-quick" if args.quick else ""
     complete = {path.name for path in find_complete_runs(args.runs_dir)}
-    for script, names, dataset in FIGURE_STEPS:
-        if dataset not in datasets:
-            continue
-        runs = [f"{name}{suffix}" for name in names]
+    for script, step_argv, runs in figures:
         missing = [run for run in runs if run not in complete]
         if missing:  # only possible with --skip-training: a training step would have made them
             print(f"\nSkipping {script} {' '.join(runs)}: not complete yet ({', '.join(missing)})")
             continue
-        if script == "plot_history":
-            out = f"{args.results_dir}/history_{'_vs_'.join(runs)}.png"
-            run_step(script, runs + ["--runs-dir", args.runs_dir, "--out", out, "--no-show"])
-        else:
-            extra = ["--data-dir", args.data_dir] if args.data_dir else []
-            run_step(script, runs + ["--runs-dir", args.runs_dir, "--out-dir", args.results_dir, "--no-show"] + extra)
+        run_step(script, step_argv)
 
-    evaluate = ["--runs-dir", args.runs_dir, "--out-dir", args.results_dir]
-    run_step("evaluate_test", evaluate + (["--data-dir", args.data_dir] if args.data_dir else []))
+    run_step("evaluate_test", evaluation_argv(args))
     print(f"\nThe study is done ({(time.perf_counter() - started) / 60:.1f} min). "
           f"Report: {args.results_dir}/RESULTS.md; curves: tensorboard --logdir {args.logs_dir}")
 

@@ -59,7 +59,13 @@ def main(argv=None):
     config = TrainConfig(**{**saved, "data_dir": args.data_dir or saved["data_dir"]})
     images, true, class_names, dataset = load_images(config, args.split)
     model = models.load(run_dir / "model.keras")
-    probabilities = pipeline.predict(model, images)
+    # A case-aware head is asked once for its sub-units; their sums are the class probabilities.
+    describe_subunits = config.subunits > 1 and dataset is not None
+    if describe_subunits:
+        unit_probabilities = subunits.subunit_probabilities(model, images)
+        probabilities = subunits.class_probabilities(unit_probabilities, config.subunits)
+    else:
+        probabilities = pipeline.predict(model, images)
     predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
 
     wrong = np.flatnonzero(predicted != true)
@@ -81,8 +87,9 @@ def main(argv=None):
         print(f"  {class_names[a]:>4} <-> {class_names[b]:<4} {count:4d}   "
               f"({class_names[a]} taken for {class_names[b]}: {a_as_b}, {class_names[b]} for {class_names[a]}: {b_as_a})")
     print(f"Saved {grid} and {matrix}")
-    if config.subunits > 1 and dataset is not None:
-        print(f"Saved {subunits.describe(model, dataset, run_dir, config.subunits, out_dir, show=not args.no_show)}")
+    if describe_subunits:
+        figure = subunits.describe(unit_probabilities, dataset, run_dir, config.subunits, out_dir, show=not args.no_show)
+        print(f"Saved {figure}")
 
 
 if __name__ == "__main__":

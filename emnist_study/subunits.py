@@ -16,6 +16,11 @@ def subunit_probabilities(model, images: np.ndarray) -> np.ndarray:
     return pipeline.predict(models.subunit_model(model), images)
 
 
+def class_probabilities(subunit_probs: np.ndarray, subunits: int) -> np.ndarray:
+    """(N, classes) class probabilities: each class's sub-unit probabilities summed, as the head's output layer does."""
+    return subunit_probs.reshape(len(subunit_probs), -1, subunits).sum(axis=2)
+
+
 def purity(units: np.ndarray, hidden: np.ndarray) -> float:
     """The share of images whose unit's most common hidden label is their own (1.0: each unit one label)."""
     total = 0
@@ -44,11 +49,12 @@ def most_confident_images(subunit_probs: np.ndarray, labels: np.ndarray, subunit
     return chosen
 
 
-def describe(model, dataset: TrainVal, run_dir: Path, subunits: int, results_dir: Path, show: bool = False) -> Path:
-    """Draw, for each class, the validation images each sub-unit is most sure of (results/<run>_subunits.png);
-    where the hidden label is known (merged MNIST), also score the sub-units against it (<run>/subunits.json)."""
+def describe(probs: np.ndarray, dataset: TrainVal, run_dir: Path, subunits: int, results_dir: Path,
+             show: bool = False) -> Path:
+    """Draw, for each class, the validation images each sub-unit is most sure of (results/<run>_subunits.png),
+    from the sub-unit probabilities of the validation images; where the hidden label is known (merged MNIST), also
+    score the sub-units against it (<run>/subunits.json)."""
     per_unit = 8
-    probs = subunit_probabilities(model, dataset.x_val)
     chosen = most_confident_images(probs, dataset.y_val, subunits, per_unit)
     title = f"{run_dir.name}: the validation images each sub-unit is most sure of"
     if dataset.fine_val is not None:

@@ -75,6 +75,13 @@ def test_case_aware_head_sums_its_subunits():
     assert model.get_layer(models.SUBUNITS_LAYER).units == 10 and model.output_shape == (None, 5)
 
 
+def test_class_probabilities_from_the_subunits_are_the_models_own():
+    model = models.mnist_cnn(5, subunits=2)
+    images = np.random.default_rng(0).integers(0, 256, (16, 28, 28), dtype=np.uint8)
+    from_units = subunits.class_probabilities(subunits.subunit_probabilities(model, images), 2)
+    assert np.allclose(from_units, pipeline.predict(model, images), atol=1e-6)
+
+
 def test_subunit_scores_on_known_assignments():
     hidden = np.array([0, 0, 5, 5, 1, 6])
     perfect = np.eye(4)[[0, 0, 1, 1, 2, 3]]  # each unit sees one digit
