@@ -136,8 +136,9 @@ def main(argv=None):
     print("Checking the data every step needs:")
     check_data(datasets, args.data_dir)
     total_minutes = sum(step_minutes for *_, step_minutes in steps)
-    print(f"\n{len(steps)} training runs. Full runs take about {total_minutes / 60:.1f} hours on 2 CPU cores "
-          f"(minutes on a GPU; seconds each with --quick); finished runs are skipped.")
+    if steps:
+        print(f"\n{len(steps)} training runs. Full runs take about {total_minutes / 60:.1f} hours on 2 CPU cores "
+              f"(minutes on a GPU; seconds each with --quick); finished runs are skipped.")
     for i, (script, step_argv, step_minutes) in enumerate(steps, 1):
         print(f"\n[{i}/{len(steps)}] {(time.perf_counter() - started) / 60:.0f} min elapsed; this step takes about "
               f"{step_minutes} min on 2 CPU cores from scratch{' (seconds with --quick)' if args.quick else ''}",
