@@ -71,14 +71,15 @@ def run_step(script: str, argv: list[str]) -> None:
     importlib.import_module(script).main(argv)
 
 
-def unless_default(flag: str, value: str, default: str) -> list[str]:
-    """[flag, value], or nothing where the value is the scripts' own default: the commands stay the README's."""
+def unless_default(flag: str, value: str | None, default: str | None = None) -> list[str]:
+    """[flag, value], or nothing where the value is the scripts' own default (None: the flag was not given), so
+    the commands stay the README's."""
     return [] if value == default else [flag, value]
 
 
 def training_steps(args, datasets: list[str]) -> list[tuple[str, list[str], int]]:
     """(script, arguments, minutes from scratch on 2 CPU cores) of each training run the chosen datasets need."""
-    shared = ["--resume"] + (["--data-dir", args.data_dir] if args.data_dir else [])
+    shared = ["--resume"] + unless_default("--data-dir", args.data_dir)
     shared += unless_default("--runs-dir", args.runs_dir, "runs") + unless_default("--logs-dir", args.logs_dir, "logs")
     shared += ["--quick"] if args.quick else []
     return [(script, (quick_run_names(step_args) if args.quick else step_args) + shared
@@ -90,24 +91,24 @@ def training_steps(args, datasets: list[str]) -> list[tuple[str, list[str], int]
 def figure_steps(args, datasets: list[str]) -> list[tuple[str, list[str], list[str]]]:
     """(script, arguments, runs it reads) of each figure the chosen datasets get."""
     suffix = "-quick" if args.quick else ""
+    where = unless_default("--runs-dir", args.runs_dir, "runs")
     steps = []
     for script, names, dataset in FIGURE_STEPS:
         if dataset not in datasets:
             continue
         runs = [f"{name}{suffix}" for name in names]
-        where = unless_default("--runs-dir", args.runs_dir, "runs")
         if script == "plot_history":
             argv = runs + where + ["--out", f"{args.results_dir}/history_{'_vs_'.join(runs)}.png", "--no-show"]
         else:
             argv = runs + where + unless_default("--out-dir", args.results_dir, "results") + ["--no-show"]
-            argv += ["--data-dir", args.data_dir] if args.data_dir else []
+            argv += unless_default("--data-dir", args.data_dir)
         steps.append((script, argv, runs))
     return steps
 
 
 def evaluation_argv(args) -> list[str]:
     return (unless_default("--runs-dir", args.runs_dir, "runs") + unless_default("--out-dir", args.results_dir, "results")
-            + (["--data-dir", args.data_dir] if args.data_dir else []))
+            + unless_default("--data-dir", args.data_dir))
 
 
 def main(argv=None):
