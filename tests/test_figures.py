@@ -1,0 +1,42 @@
+"""The figures show what they claim, checked on inputs whose right picture is known: the confusion matrix counts
+the given predictions, the mistakes grid labels each image with its own true and predicted class, and the sub-unit
+figure puts each unit's chosen images in that unit's block of the class's row."""
+
+import numpy as np
+
+from emnist_study import figures, subunits
+
+
+def test_confusion_matrix_counts_the_predictions():
+    true = np.array([0, 0, 0, 1, 1, 2])
+    predicted = np.array([0, 1, 1, 1, 1, 0])
+    fig = figures.plot_confusion(true, predicted, ["a", "b", "c"], "t")
+    drawn = np.asarray(fig.axes[0].images[0].get_array())
+    assert drawn.tolist() == [[1, 2, 0], [0, 2, 0], [1, 0, 0]]  # rows: true class, columns: predicted
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b", "c"]
+
+
+def test_mistakes_grid_labels_each_image_with_its_own_classes():
+    images = np.stack([np.full((28, 28), v, dtype=np.uint8) for v in (10, 200)])
+    fig = figures.plot_mistakes(images, np.array([0, 2]), np.array([1, 0]), np.array([0.9, 0.55]),
+                                ["a", "b", "c"], "t", columns=3)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in shown] == ["a → b\n90%", "c → a\n55%"]
+    assert [int(np.asarray(ax.images[0].get_array())[0, 0]) for ax in shown] == [10, 200]
+
+
+def test_subunit_figure_puts_each_units_images_in_its_own_block():
+    # Two classes, two sub-units each; image i is filled with the value i, so the drawn pixel names the image.
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    images = np.stack([np.full((28, 28), i, dtype=np.uint8) for i in range(8)])
+    unit_probs = np.zeros((8, 4))
+    unit_probs[[0, 1, 2, 3], [0, 1, 0, 1]] = [0.9, 0.8, 0.7, 0.6]  # class 0: images 0, 2 on unit 1; 1, 3 on unit 2
+    unit_probs[[4, 5, 6, 7], [3, 3, 2, 2]] = [0.9, 0.8, 0.7, 0.6]  # class 1: images 6, 7 on unit 1; 4, 5 on unit 2
+    chosen = subunits.most_confident_images(unit_probs, labels, subunits=2, per_unit=2)
+    fig = figures.plot_subunits(images, chosen, ["a", "b"], subunits=2, per_unit=2, title="t")
+    axes = np.array(fig.axes).reshape(2, 5)  # per row: unit 1's two images, a spacer, unit 2's two images
+
+    def drawn(ax):
+        return int(np.asarray(ax.images[0].get_array())[0, 0]) if ax.images else None
+
+    assert [[drawn(ax) for ax in row] for row in axes] == [[0, 2, None, 1, 3], [6, 7, None, 4, 5]]
