@@ -47,6 +47,11 @@ EXPERIMENTS = {
     "ensemble": ("5 half-width label_smoothing networks, 15 epochs each, probabilities averaged",
                  {**MODERN, "label_smoothing": 0.1, "epochs": 15, "model_options": {"width": 16},
                   "ensemble": 5, "ensemble_combine": "average", "precision": "auto"}),
+    # The same budget spent the other way: twice the members, half the epochs each. Which is better, stronger
+    # members or more of them to average?
+    "many_members": ("10 half-width label_smoothing networks, 7 epochs each, probabilities averaged",
+                     {**MODERN, "label_smoothing": 0.1, "epochs": 7, "model_options": {"width": 16},
+                      "ensemble": 10, "ensemble_combine": "average", "precision": "auto"}),
 }
 
 

@@ -20,7 +20,7 @@ def test_list_names_every_experiment(capsys):
     assert run_script(emnist_experiments, "--list") == 0
     out = capsys.readouterr().out
     for name in ("baseline", "vgg_bn", "fast", "augment", "plain_head", "label_smoothing", "longer", "case_aware",
-                 "ensemble"):
+                 "ensemble", "many_members"):
         assert name in out
 
 

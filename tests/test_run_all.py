@@ -26,7 +26,7 @@ def test_quick_study_runs_end_to_end(tmp_path, capsys):
     results = tmp_path / "results"
     rows = {r["run"] for r in csv.DictReader(open(results / "test_results.csv"))}
     experiments = ["baseline", "vgg_bn", "fast", "augment", "plain_head", "label_smoothing", "longer", "case_aware",
-                   "ensemble"]
+                   "ensemble", "many_members"]
     assert rows == {"mnist_mlp-quick", "mnist_cnn-quick", "mnist_cnn-seed2-quick", "mnist_cnn-seed3-quick",
                     "nielsen_dropout-quick", "nielsen_dropout-ensemble5-quick", "emnist_cnn-quick",
                     "emnist_mlp-quick", "merged_exp_plain_head-quick", "merged_exp_case_aware-quick",
