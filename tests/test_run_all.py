@@ -10,6 +10,7 @@ import pytest
 
 import run_all
 import synthetic
+from emnist_study import recipes
 from emnist_study.runs import TrainConfig
 from test_training_runs import run_script
 
@@ -25,8 +26,7 @@ def test_quick_study_runs_end_to_end(tmp_path, capsys):
     assert run_script(run_all, *study_args(tmp_path)) == 0
     results = tmp_path / "results"
     rows = {r["run"] for r in csv.DictReader(open(results / "test_results.csv"))}
-    experiments = ["baseline", "vgg_bn", "fast", "augment", "plain_head", "label_smoothing", "longer", "case_aware",
-                   "ensemble", "many_members"]
+    experiments = list(recipes.EXPERIMENTS)  # every registered experiment, on MNIST and on letters
     assert rows == {"mnist_mlp-quick", "mnist_cnn-quick", "mnist_cnn-seed2-quick", "mnist_cnn-seed3-quick",
                     "nielsen_dropout-quick", "nielsen_dropout-ensemble5-quick", "emnist_cnn-quick",
                     "emnist_mlp-quick", "merged_exp_plain_head-quick", "merged_exp_case_aware-quick",
