@@ -6,6 +6,7 @@ Each module has one job:
     download  fetching a file with a progress bar and a checksum, written atomically
     data      finding, loading and splitting MNIST and EMNIST Letters (uint8, upright, labels from 0)
     pipeline  turning uint8 arrays into batched tf.data pipelines
+    distortions  the elastic distortion of handwriting (keras.ops, so any backend runs it)
     models    the networks, by name
     runs      the run directory: config, history, summary, atomic writes, overwrite/resume rules
     training  compiling and fitting a model with the callbacks every run gets

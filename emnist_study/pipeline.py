@@ -8,6 +8,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .distortions import elastic_distort
+
 
 def scale_images(images):
     """uint8 (batch, 28, 28) -> float32 (batch, 28, 28, 1) in [0, 1], as the Keras examples feed their models."""
@@ -20,7 +22,8 @@ def scale_batch(images, labels, num_classes: int):
 
 def augmenter(spec: dict, seed: int | None) -> keras.Sequential:
     """Random distortions that handwriting survives: small rotations, shifts, zoom and shear; never flips (a
-    mirrored 'b' is a 'd'). What moves in from outside the image is blank, like the background."""
+    mirrored 'b' is a 'd'). What moves in from outside the image is blank, like the background. (The elastic
+    distortion, which is no Keras layer, is applied in `make_dataset`.)"""
     fill = dict(fill_mode="constant", fill_value=0.0, seed=seed)
     steps = []
     if spec.get("rotation_degrees"):
@@ -51,7 +54,15 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batch
     ds = ds.map(lambda x, y: scale_batch(x, y, num_classes), num_parallel_calls=tf.data.AUTOTUNE)
     if augment:
         distort = augmenter(augment, seed)
-        ds = ds.map(lambda x, y: (distort(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+        elastic = augment.get("elastic")  # {"alpha": 34, "sigma": 4}: Simard's elastic distortion, before the rest
+
+        def distort_batch(images, labels):
+            if elastic:
+                noise = tf.random.uniform(tf.concat([tf.shape(images)[:3], [2]], axis=0), -1.0, 1.0, seed=seed)
+                images = elastic_distort(images, noise, **elastic)
+            return (distort(images, training=True) if distort.layers else images), labels
+
+        ds = ds.map(distort_batch, num_parallel_calls=tf.data.AUTOTUNE)
     if repeat:
         ds = ds.repeat()
     return ds.prefetch(tf.data.AUTOTUNE)

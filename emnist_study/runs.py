@@ -50,6 +50,9 @@ class TrainConfig:
     select: str = "last_epoch"  # what model.keras holds: the "last_epoch", or the "best_val" epoch's weights
     ensemble: int = 1  # members trained with seeds seed, seed+1, ...; the run predicts by combining them
     ensemble_combine: str = "vote"  # "vote" (Nielsen's majority) or "average" (mean of the probabilities)
+    # Settings that differ between members: member i trains with ensemble_variants[i % len] applied to this config,
+    # e.g. [{}, {"optimizer": {...}}] alternates two optimizers. Empty: every member differs by its seed alone.
+    ensemble_variants: list = field(default_factory=list)
     schedule: dict = field(default_factory=dict)  # {} (constant), or {"name": "cosine", "warmup_fraction": 0.05}
     augment: dict = field(default_factory=dict)  # {"rotation_degrees": 10, "shift": 0.1, "zoom": 0.1, ...}
     label_smoothing: float = 0.0

@@ -188,6 +188,7 @@ def train(config: TrainConfig, dataset: TrainVal | None = None, **build_options)
 def train_ensemble(config: TrainConfig, dataset: TrainVal, **build_options) -> keras.Model:
     """Train config.ensemble members (seeds seed, seed+1, ...) under runs/<name>/members/, then save one model
     that combines them (config.ensemble_combine: Nielsen's majority "vote", or the "average" of probabilities).
+    Member i also takes the settings of config.ensemble_variants[i % len], where there are any.
 
     A finished member is kept and an interrupted one resumes, so a stopped ensemble picks up where it was.
     """
@@ -195,10 +196,12 @@ def train_ensemble(config: TrainConfig, dataset: TrainVal, **build_options) -> k
     run.create(dataset.source)
     members = []
     for i in range(config.ensemble):
-        member_config = replace(config, run_name=f"member{i + 1}", seed=config.seed + i, ensemble=1,
-                                runs_dir=str(run.dir / "members"), logs_dir=str(run.logs_dir / "members"),
-                                overwrite=False, resume=True)
-        print(f"Ensemble member {i + 1} of {config.ensemble} (seed {member_config.seed})")
+        variant = config.ensemble_variants[i % len(config.ensemble_variants)] if config.ensemble_variants else {}
+        member_config = replace(config, **variant, run_name=f"member{i + 1}", seed=config.seed + i, ensemble=1,
+                                ensemble_variants=[], runs_dir=str(run.dir / "members"),
+                                logs_dir=str(run.logs_dir / "members"), overwrite=False, resume=True)
+        print(f"Ensemble member {i + 1} of {config.ensemble} (seed {member_config.seed}"
+              + "".join(f", {key} {value}" for key, value in variant.items()) + ")")
         member = train(member_config, dataset, **build_options)
         member.name = member_config.run_name  # the combined model needs distinct names
         members.append(member)

@@ -10,7 +10,7 @@ import pytest
 import emnist_experiments
 import show_misclassified
 import synthetic
-from emnist_study import data, models, pipeline, recipes, subunits, training
+from emnist_study import data, distortions, models, pipeline, recipes, subunits, training
 from emnist_study.errors import UserError
 from emnist_study.runs import TrainConfig
 from test_training_runs import run_script
@@ -220,3 +220,51 @@ def test_a_repeated_dataset_reshuffles_each_pass():
     assert [len(p) for p in passes] == [10, 10]  # a short last batch keeps the passes aligned with epochs
     assert all(sorted(np.round(p * 255).astype(int)) == list(range(10)) for p in passes)
     assert not np.array_equal(passes[0], passes[1])
+
+
+def test_bilinear_sample_moves_images_by_the_field():
+    images = np.arange(2 * 4 * 5, dtype=np.float32).reshape(2, 4, 5)
+    zero = np.zeros_like(images)
+    assert np.allclose(distortions.bilinear_sample(images, zero, zero), images)
+    down = np.asarray(distortions.bilinear_sample(images, zero + 1, zero))  # each pixel reads the one below it
+    assert np.allclose(down[:, :-1], images[:, 1:]) and np.all(down[:, -1] == 0)  # blank from outside
+    half_right = np.asarray(distortions.bilinear_sample(images, zero, zero + 0.5))
+    assert np.allclose(half_right[:, :, :-1], (images[:, :, :-1] + images[:, :, 1:]) / 2)
+
+
+def test_elastic_distortion_is_smooth_and_keeps_the_stroke():
+    images = np.zeros((4, 28, 28, 1), np.float32)
+    images[:, 6:22, 12:16] = 1.0
+    noise = np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, 2)).astype(np.float32)
+    assert np.allclose(distortions.elastic_distort(images, np.zeros_like(noise), 34, 4), images)  # no field
+    distorted = np.asarray(distortions.elastic_distort(images, noise, 34, 4))
+    assert distorted.shape == images.shape and distorted.min() >= 0 and distorted.max() <= 1 + 1e-6
+    assert not np.allclose(distorted, images)
+    # a smooth field bends the stroke, it does not scatter it: about as much ink, still in one place
+    assert distorted.sum() == pytest.approx(images.sum(), rel=0.15)
+    assert np.abs(distorted - images).mean() < 0.1
+
+
+def test_pipeline_applies_the_elastic_distortion():
+    images = np.zeros((16, 28, 28), np.uint8)
+    images[:, 8:20, 12:16] = 255
+    elastic_only = {"elastic": {"alpha": 34, "sigma": 4}}
+    ds = pipeline.make_dataset(images, np.zeros(16, np.int64), 10, 16, shuffle=False, seed=1, augment=elastic_only)
+    batch = next(iter(ds))[0].numpy()
+    assert batch.shape == (16, 28, 28, 1) and not np.allclose(batch[..., 0], images / 255.0)
+    assert not np.allclose(batch[0], batch[1])  # a field of its own for every image
+
+
+def test_ensemble_members_take_their_variants(tmp_path):
+    synthetic.write_mnist_npz(tmp_path / "data", per_class_train=10)
+    sgd = {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9}
+    config = TrainConfig(script="t", run_name="mixed", dataset="mnist", model="mnist_mlp", epochs=1, batch_size=16,
+                         optimizer={"name": "adam", "learning_rate": 1e-3}, val_fraction=0.2, ensemble=3,
+                         ensemble_combine="average",
+                         ensemble_variants=[{}, {"optimizer": sgd}], data_dir=str(tmp_path / "data"),
+                         runs_dir=str(tmp_path / "runs"), logs_dir=str(tmp_path / "logs"))
+    training.train_ensemble(config, training.load_dataset(config))
+    members = [json.loads((tmp_path / "runs" / "mixed" / "members" / f"member{i}" / "config.json").read_text())
+               ["config"] for i in (1, 2, 3)]
+    assert [m["optimizer"]["name"] for m in members] == ["adam", "sgd", "adam"]  # the variants, in turn
+    assert [m["seed"] for m in members] == [1, 2, 3] and all(m["ensemble_variants"] == [] for m in members)
