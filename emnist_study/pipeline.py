@@ -57,7 +57,7 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batch
         elastic = augment.get("elastic")  # {"alpha": 34, "sigma": 4}: Simard's elastic distortion, before the rest
 
         def distort_batch(images, labels):
-            if elastic:
+            if elastic:  # the noise from tf.random, which tf.data runs as is (keras.random keeps state in a variable)
                 noise = tf.random.uniform(tf.concat([tf.shape(images)[:3], [2]], axis=0), -1.0, 1.0, seed=seed)
                 images = elastic_distort(images, noise, **elastic)
             return (distort(images, training=True) if distort.layers else images), labels
