@@ -1,4 +1,5 @@
-"""Elastic distortion of handwriting (Simard, Steinkraus & Platt 2003), in backend-independent keras.ops.
+"""Distortions of handwriting in backend-independent keras.ops: Simard, Steinkraus & Platt's (2003) elastic one,
+and the affine ones drawn the same at every call, for predicting from distorted copies of an image.
 
 Each image gets its own random displacement field: uniform noise in [-1, 1] for every pixel, smoothed by a
 Gaussian of width `sigma` pixels and scaled by `alpha`, so neighbouring pixels move together, as a pen stroke
@@ -9,7 +10,7 @@ tf.data pipeline, one field for the whole batch, so it is not used.)
 
 import math
 
-from keras import ops
+from keras import ops, random
 
 
 def gaussian_kernel(sigma: float) -> list[float]:
@@ -51,3 +52,32 @@ def bilinear_sample(images, dy, dx):
             pixel = ops.take(flat, image_start + r * width + c)
             result = result + ops.where(inside, pixel, 0.0) * row_weight * col_weight
     return result
+
+
+def random_affine(images, distortions: dict, seed: int):
+    """(batch, height, width, 1) images each rotated, shifted, zoomed and sheared at random, within the ranges
+    `distortions` gives (the training augmentation's keys: rotation_degrees, shift, zoom, shear; others are
+    ignored). Every call with the same seed draws the same distortions (image i of any batch gets the same one),
+    so predictions made from them can be reproduced. Pixels pulled in from outside the image are blank.
+
+    The distortions are applied one after another, each interpolating the image anew, as the Keras layers of the
+    training pipeline do: the repeated interpolation softens the strokes, and a network trained on such images
+    is surer of images that look like them than of sharp ones."""
+    shape = ops.shape(images)
+    height, width = ops.cast(shape[1], "float32"), ops.cast(shape[2], "float32")
+    limits = [math.radians(distortions.get("rotation_degrees", 0.0)), distortions.get("shift", 0.0),
+              distortions.get("shift", 0.0), distortions.get("zoom", 0.0), distortions.get("shear", 0.0)]
+    draws = random.uniform((shape[0], len(limits)), -1.0, 1.0, seed=seed) * ops.convert_to_tensor(limits)
+    angle, shift_y, shift_x, zoom, shear = (ops.reshape(draws[:, i], (-1, 1, 1)) for i in range(len(limits)))
+    # Each step maps an output pixel (y, x), measured from the image's centre, to the point it reads.
+    steps = [lambda y, x: (ops.sin(angle) * x + ops.cos(angle) * y, ops.cos(angle) * x - ops.sin(angle) * y),
+             lambda y, x: (y + shift_y * height, x + shift_x * width),
+             lambda y, x: ((1.0 + zoom) * y, (1.0 + zoom) * x),
+             lambda y, x: (y, x + shear * y)]
+    y = ops.reshape(ops.arange(shape[1], dtype="float32"), (1, -1, 1)) - (height - 1) / 2
+    x = ops.reshape(ops.arange(shape[2], dtype="float32"), (1, 1, -1)) - (width - 1) / 2
+    images = images[..., 0]
+    for step in steps:
+        source_y, source_x = step(y, x)
+        images = bilinear_sample(images, source_y - y, source_x - x)
+    return images[..., None]

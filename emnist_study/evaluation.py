@@ -98,9 +98,12 @@ def describe_run(run_dir: Path) -> dict:
     summary = read_json(run_dir / "summary.json")
     combine = config.get("ensemble_combine", "vote")
     model = config["model"] + (f" x{config['ensemble']} {combine}" if config.get("ensemble", 1) > 1 else "")
+    model += f" + {config['test_time_views']} views" if config.get("test_time_views") else ""
     params = summary.get("params") or models.load(run_dir / "model.keras").count_params()  # older runs lack it
-    # The validation accuracy of the model that is evaluated: the best epoch's when model.keras holds it.
+    # The validation accuracy of the model that is evaluated: the best epoch's when model.keras holds it, and with
+    # its distorted copies where it predicts from them.
     selected_best = config.get("select") == "best_val"
-    val_accuracy = summary["best_val_accuracy"] if selected_best else summary["final_val_accuracy"]
+    val_accuracy = summary.get("val_accuracy_with_views") or (
+        summary["best_val_accuracy"] if selected_best else summary["final_val_accuracy"])
     return {"dataset": config["dataset"], "model": model, "params": params, "epochs": config["epochs"],
             "train_seconds": summary.get("train_seconds"), "val_accuracy": val_accuracy}

@@ -6,6 +6,8 @@ Input is (28, 28, 1) float32 in [0, 1], as produced by `pipeline.make_dataset`.
 import keras
 from keras import layers
 
+from .distortions import random_affine
+
 INPUT_SHAPE = (28, 28, 1)
 
 
@@ -204,6 +206,32 @@ class MeanProbabilities(layers.Layer):
 def average_ensemble(members: list[keras.Model], name: str = "ensemble") -> keras.Model:
     inputs = keras.Input(INPUT_SHAPE)
     return keras.Model(inputs, MeanProbabilities()([member(inputs) for member in members]), name=name)
+
+
+@keras.saving.register_keras_serializable(package="emnist_study")
+class DistortedView(layers.Layer):
+    """The images randomly rotated, sheared, zoomed and shifted within `distortions` (the training augmentation's
+    ranges), at prediction as well as in training, and the same at every call for a given seed."""
+
+    def __init__(self, distortions: dict, seed: int, **kwargs):
+        super().__init__(**kwargs)
+        self.distortions = distortions
+        self.seed = seed
+
+    def call(self, images):
+        return random_affine(images, self.distortions, self.seed)
+
+    def get_config(self):
+        return {**super().get_config(), "distortions": self.distortions, "seed": self.seed}
+
+
+def with_test_time_views(model: keras.Model, distortions: dict, views: int) -> keras.Model:
+    """A model whose prediction is `model`'s probabilities averaged over the image and `views` distorted copies
+    of it (test-time augmentation): a digit the network is unsure of as written is often clear once turned or
+    shifted a little, while one it is sure of stays so. Costs views + 1 predictions; training is unchanged."""
+    inputs = keras.Input(INPUT_SHAPE)
+    copies = [inputs] + [DistortedView(distortions, seed=view)(inputs) for view in range(1, views + 1)]
+    return keras.Model(inputs, MeanProbabilities()([model(copy) for copy in copies]), name=f"{model.name}_views")
 
 
 MODELS = {"mnist_mlp": mnist_mlp, "mnist_cnn": mnist_cnn, "nielsen_dropout": nielsen_dropout,

@@ -56,6 +56,9 @@ class TrainConfig:
     schedule: dict = field(default_factory=dict)  # {} (constant), or {"name": "cosine", "warmup_fraction": 0.05}
     augment: dict = field(default_factory=dict)  # {"rotation_degrees": 10, "shift": 0.1, "zoom": 0.1, ...}
     label_smoothing: float = 0.0
+    # Test-time augmentation: model.keras predicts from the average over the image and this many copies distorted
+    # as `augment` distorts the training images (0: from the image alone). Training itself is unchanged.
+    test_time_views: int = 0
     precision: str = "float32"  # or "mixed_bfloat16" / "mixed_float16" (see precision.py); "auto" is resolved before
     quick: bool = False
     limit_images: int | None = None  # a stratified subset of the training split (the --quick profile)

@@ -138,12 +138,22 @@ def fit(model: keras.Model, data: TrainVal, config: TrainConfig, run: Run) -> li
                         f"try a lower learning rate. The best weights so far are in {run.path('best.weights.h5')}")
     if config.select == "best_val":  # the model is the epoch with the best validation accuracy, not the last
         model.load_weights(run.path("best.weights.h5"))
+    extra = {}
+    if config.test_time_views:
+        model = models.with_test_time_views(model, config.augment, config.test_time_views)
+        extra["val_accuracy_with_views"] = validation_accuracy(model, data)
+        print(f"Predicting from the image and {config.test_time_views} distorted copies: validation accuracy "
+              f"{extra['val_accuracy_with_views']:.4f}")
     save_model_atomic(model, run.path("model.keras"))
-    recorder.write_summary("complete", finished_at=now(), model_keras_holds=config.select)
+    recorder.write_summary("complete", finished_at=now(), model_keras_holds=config.select, **extra)
     best = recorder.best_row()
     print(f"Done: best validation accuracy {best['val_accuracy']:.4f} at epoch {best['epoch']}; "
           f"saved to {run.dir}")
     return recorder.rows
+
+
+def validation_accuracy(model: keras.Model, data: TrainVal) -> float:
+    return float((pipeline.predict(model, data.x_val).argmax(axis=1) == data.y_val).mean())
 
 
 def compile_model(model: keras.Model, config: TrainConfig, training_images: int | None = None) -> keras.Model:
@@ -191,6 +201,7 @@ def train_ensemble(config: TrainConfig, dataset: TrainVal, **build_options) -> k
     Member i also takes the settings of config.ensemble_variants[i % len], where there are any.
 
     A finished member is kept and an interrupted one resumes, so a stopped ensemble picks up where it was.
+    With config.test_time_views, the combined model predicts from the image and that many distorted copies.
     """
     run = Run(config)
     run.create(dataset.source)
@@ -198,7 +209,7 @@ def train_ensemble(config: TrainConfig, dataset: TrainVal, **build_options) -> k
     for i in range(config.ensemble):
         variant = config.ensemble_variants[i % len(config.ensemble_variants)] if config.ensemble_variants else {}
         member_config = replace(config, **variant, run_name=f"member{i + 1}", seed=config.seed + i, ensemble=1,
-                                ensemble_variants=[], runs_dir=str(run.dir / "members"),
+                                ensemble_variants=[], test_time_views=0, runs_dir=str(run.dir / "members"),
                                 logs_dir=str(run.logs_dir / "members"), overwrite=False, resume=True)
         print(f"Ensemble member {i + 1} of {config.ensemble} (seed {member_config.seed}"
               + "".join(f", {key} {value}" for key, value in variant.items()) + ")")
@@ -207,18 +218,21 @@ def train_ensemble(config: TrainConfig, dataset: TrainVal, **build_options) -> k
         members.append(member)
     combine = models.majority_vote if config.ensemble_combine == "vote" else models.average_ensemble
     ensemble = combine(members, name=config.run_name)
-    predicted = pipeline.predict(ensemble, dataset.x_val).argmax(axis=1)
-    val_accuracy = float((predicted == dataset.y_val).mean())
+    if config.test_time_views:
+        ensemble = models.with_test_time_views(ensemble, config.augment, config.test_time_views)
+    val_accuracy = validation_accuracy(ensemble, dataset)
     save_model_atomic(ensemble, run.path("model.keras"))
     member_summaries = [read_json(run.dir / "members" / m.name / "summary.json") for m in members]
     write_json_atomic(run.path("summary.json"), {
         "status": "complete", "members": config.ensemble, "combine": config.ensemble_combine,
+        "test_time_views": config.test_time_views,
         "params": ensemble.count_params(), "best_val_accuracy": val_accuracy, "final_val_accuracy": val_accuracy,
         "member_best_val_accuracy": [s["best_val_accuracy"] for s in member_summaries],
         "train_seconds": round(sum(s["train_seconds"] for s in member_summaries), 2),
         "seconds_per_epoch": round(sum(s["seconds_per_epoch"] for s in member_summaries) / config.ensemble, 2),
         "finished_at": now(),
     })
-    print(f"Ensemble of {config.ensemble} ({config.ensemble_combine}): validation accuracy {val_accuracy:.4f}; "
+    views = f", from the image and {config.test_time_views} distorted copies" if config.test_time_views else ""
+    print(f"Ensemble of {config.ensemble} ({config.ensemble_combine}{views}): validation accuracy {val_accuracy:.4f}; "
           f"saved to {run.dir}")
     return ensemble

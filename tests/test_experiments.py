@@ -10,7 +10,7 @@ import pytest
 import emnist_experiments
 import show_misclassified
 import synthetic
-from emnist_study import data, distortions, models, pipeline, recipes, subunits, training
+from emnist_study import data, distortions, evaluation, models, pipeline, recipes, subunits, training
 from emnist_study.errors import UserError
 from emnist_study.runs import TrainConfig
 from test_training_runs import run_script
@@ -268,3 +268,58 @@ def test_ensemble_members_take_their_variants(tmp_path):
                ["config"] for i in (1, 2, 3)]
     assert [m["optimizer"]["name"] for m in members] == ["adam", "sgd", "adam"]  # the variants, in turn
     assert [m["seed"] for m in members] == [1, 2, 3] and all(m["ensemble_variants"] == [] for m in members)
+
+
+def test_random_affine_is_reproducible_and_distorts_each_image_its_own_way():
+    images = np.zeros((4, 28, 28, 1), np.float32)
+    images[:, 6:22, 12:16] = 1.0
+    assert np.allclose(distortions.random_affine(images, {}, seed=1), images)  # no ranges: no distortion
+    first = np.asarray(distortions.random_affine(images, recipes.HANDWRITING, seed=1))
+    assert np.array_equal(first, np.asarray(distortions.random_affine(images, recipes.HANDWRITING, seed=1)))
+    assert not np.allclose(first, np.asarray(distortions.random_affine(images, recipes.HANDWRITING, seed=2)))
+    assert not np.allclose(first[0], first[1])  # the same image, distorted differently in each place of the batch
+    assert first.min() >= 0 and first.max() <= 1 + 1e-6
+    assert first.sum() == pytest.approx(images.sum(), rel=0.25)  # moved and softened, not lost
+    # a pure shift by a fraction of the width moves the stroke sideways, at most that far
+    shifted = np.asarray(distortions.random_affine(images, {"shift": 0.1}, seed=3))
+    columns = np.flatnonzero(shifted[0, 14, :, 0] > 0.5)
+    assert columns.size and abs(columns.mean() - 13.5) <= 0.1 * 28 + 0.5
+
+
+def test_test_time_views_average_the_image_and_its_distorted_copies(tmp_path):
+    keras_model = models.mnist_mlp(10)
+    images = np.random.default_rng(0).integers(0, 256, (6, 28, 28)).astype(np.uint8)
+    plain = pipeline.predict(keras_model, images)
+    assert np.allclose(pipeline.predict(models.with_test_time_views(keras_model, recipes.HANDWRITING, 0), images),
+                       plain, atol=1e-6)
+    viewed = models.with_test_time_views(keras_model, recipes.HANDWRITING, 3)
+    scaled = np.asarray(pipeline.scale_images(images))
+    copies = [scaled] + [distortions.random_affine(scaled, recipes.HANDWRITING, seed=view) for view in (1, 2, 3)]
+    expected = np.mean([keras_model.predict(copy, verbose=0) for copy in copies], axis=0)
+    predicted = pipeline.predict(viewed, images)
+    assert np.allclose(predicted, expected, atol=1e-5) and not np.allclose(predicted, plain, atol=1e-3)
+    viewed.save(tmp_path / "viewed.keras")  # and the same predictions once saved and loaded
+    assert np.allclose(pipeline.predict(models.load(tmp_path / "viewed.keras"), images), predicted, atol=1e-6)
+
+
+@pytest.mark.parametrize("ensemble", [1, 2])
+def test_a_run_with_test_time_views_saves_the_viewing_model_and_its_validation_accuracy(tmp_path, ensemble):
+    synthetic.write_mnist_npz(tmp_path / "data", per_class_train=10)
+    config = TrainConfig(script="t", run_name="views", dataset="mnist", model="mnist_mlp", epochs=1, batch_size=16,
+                         optimizer={"name": "adam", "learning_rate": 1e-3}, val_fraction=0.2, ensemble=ensemble,
+                         ensemble_combine="average", augment={"rotation_degrees": 10, "shift": 0.08},
+                         test_time_views=2, data_dir=str(tmp_path / "data"), runs_dir=str(tmp_path / "runs"),
+                         logs_dir=str(tmp_path / "logs"))
+    dataset = training.load_dataset(config)
+    (training.train if ensemble == 1 else training.train_ensemble)(config, dataset)
+    run = tmp_path / "runs" / "views"
+    saved = models.load(run / "model.keras")
+    assert sum(isinstance(layer, models.DistortedView) for layer in saved.layers) == 2
+    summary = json.loads((run / "summary.json").read_text())
+    accuracy = float((pipeline.predict(saved, dataset.x_val).argmax(axis=1) == dataset.y_val).mean())
+    key = "val_accuracy_with_views" if ensemble == 1 else "final_val_accuracy"
+    assert summary[key] == pytest.approx(accuracy)
+    assert evaluation.describe_run(run)["val_accuracy"] == pytest.approx(accuracy)  # what the test report shows
+    if ensemble > 1:  # the members themselves predict from the image alone; the views are the ensemble's
+        member = json.loads((run / "members" / "member1" / "config.json").read_text())["config"]
+        assert member["test_time_views"] == 0
