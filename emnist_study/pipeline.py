@@ -39,14 +39,19 @@ def augmenter(spec: dict, seed: int | None) -> keras.Sequential:
 
 def make_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batch_size: int, *,
                  shuffle: bool, seed: int | None = None, augment: dict | None = None,
-                 repeat: bool = False) -> tf.data.Dataset:
+                 repeat: bool = False, paired_copies: bool = False) -> tf.data.Dataset:
     """A dataset of (images, one-hot labels) batches; shuffled anew each epoch when `shuffle`, and randomly
     distorted, per batch inside the graph, when `augment` names distortions.
 
     `repeat` makes it endless (one epoch after another, each reshuffled), for `fit` with `steps_per_epoch`:
     Keras then keeps one iterator for the whole run. Given a fresh iterator every epoch, Keras 3 traces its
     training step again at the start of an epoch that follows a validation pass: on 2 CPU cores up to 12 s of a
-    31 s mnist_cnn epoch (measured: see the README's Training speed)."""
+    31 s mnist_cnn epoch (measured: see the README's Training speed).
+
+    `paired_copies` makes every batch two distorted copies of its images, one in each half, for the case-aware
+    head's agreement term (models.SumSubunits)."""
+    if paired_copies and not augment:
+        raise ValueError("paired copies need distortions (augment) to make the two copies differ")
     ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
     if shuffle:
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
@@ -57,6 +62,8 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batch
         elastic = augment.get("elastic")  # {"alpha": 34, "sigma": 4}: Simard's elastic distortion, before the rest
 
         def distort_batch(images, labels):
+            if paired_copies:  # two copies of each image, distorted independently below
+                images, labels = tf.concat([images, images], axis=0), tf.concat([labels, labels], axis=0)
             if elastic:  # the noise from tf.random, which tf.data runs as is (keras.random keeps state in a variable)
                 noise = tf.random.uniform(tf.concat([tf.shape(images)[:3], [2]], axis=0), -1.0, 1.0, seed=seed)
                 images = elastic_distort(images, noise, **elastic)

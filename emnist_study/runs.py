@@ -73,6 +73,12 @@ class TrainConfig:
         """Sub-units per class of the network's head: 1 is a plain softmax, K > 1 the case-aware head."""
         return self.model_options.get("subunits", 1)
 
+    @property
+    def paired_copies(self) -> bool:
+        """Whether each training batch holds two distorted copies of every image (for the case-aware head's
+        agreement term: model_options {"paired_copies": True})."""
+        return bool(self.model_options.get("paired_copies"))
+
     def defining_fields(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in OPERATIONAL_FIELDS}
 

@@ -111,7 +111,8 @@ def fit(model: keras.Model, data: TrainVal, config: TrainConfig, run: Run) -> li
     """Train `model` (compiled) on `data`, recording everything in `run`. Returns the per-epoch history."""
     run.create(data.source)
     train_ds = pipeline.make_dataset(data.x_train, data.y_train, data.num_classes, config.batch_size,
-                                     shuffle=True, seed=config.seed, augment=config.augment, repeat=True)
+                                     shuffle=True, seed=config.seed, augment=config.augment, repeat=True,
+                                     paired_copies=config.paired_copies)
     val_ds = pipeline.make_dataset(data.x_val, data.y_val, data.num_classes, config.batch_size, shuffle=False)
     recorder = RunRecorder(run)
     callbacks = [

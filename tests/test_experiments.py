@@ -323,3 +323,43 @@ def test_a_run_with_test_time_views_saves_the_viewing_model_and_its_validation_a
     if ensemble > 1:  # the members themselves predict from the image alone; the views are the ensemble's
         member = json.loads((run / "members" / "member1" / "config.json").read_text())["config"]
         assert member["test_time_views"] == 0
+
+
+def test_paired_copy_information_is_log_k_when_copies_agree_and_zero_when_they_do_not():
+    one_hot = np.eye(2, dtype=np.float32)[[0, 0, 1, 1]]  # four images, split evenly between the two units
+    first = one_hot[:, None, :]  # (image, class, unit): one class, its probability 1
+    agreeing = np.concatenate([first, first])  # the second copies pick the same units
+    class_probabilities = np.ones((8, 1), np.float32)
+    assert float(models.paired_copy_information(agreeing, class_probabilities)) == pytest.approx(np.log(2), abs=1e-4)
+    undecided = np.concatenate([first, np.full_like(first, 0.5)])  # the second copies pick no unit
+    assert float(models.paired_copy_information(undecided, class_probabilities)) == pytest.approx(0.0, abs=1e-4)
+    swapped = np.concatenate([first, first[::-1]])  # the copies disagree: as informative, but not the same unit
+    assert float(models.paired_copy_information(swapped, class_probabilities)) == pytest.approx(np.log(2), abs=1e-4)
+
+
+def test_the_pipeline_pairs_two_differently_distorted_copies_of_each_image():
+    images = np.zeros((8, 28, 28), np.uint8)
+    images[:, 8:20, 12:16] = 255
+    labels = np.arange(8) % 3
+    ds = pipeline.make_dataset(images, labels, 3, 8, shuffle=False, seed=1, augment=recipes.HANDWRITING,
+                               paired_copies=True)
+    batch, one_hot = (t.numpy() for t in next(iter(ds)))
+    assert batch.shape == (16, 28, 28, 1)
+    assert np.array_equal(one_hot.argmax(axis=1), np.concatenate([labels, labels]))  # copy i pairs with 8 + i
+    assert not np.allclose(batch[:8], batch[8:])  # each copy distorted on its own
+    with pytest.raises(ValueError, match="need distortions"):
+        pipeline.make_dataset(images, labels, 3, 8, shuffle=False, paired_copies=True)
+
+
+def test_with_paired_copies_the_head_adds_their_agreement_to_the_diversity_loss():
+    probabilities = np.random.default_rng(0).dirichlet(np.ones(10), size=8).astype(np.float32)  # 5 classes x 2
+    grouped = probabilities.reshape(8, 5, 2)
+    class_probabilities = grouped.sum(axis=-1)
+    layer = models.SumSubunits(2, paired_copies=True)
+    layer(probabilities, training=True)
+    expected = -(float(models.within_class_information(grouped, class_probabilities))
+                 + float(models.paired_copy_information(grouped, class_probabilities)))
+    assert float(layer.losses[0]) == pytest.approx(expected, rel=1e-5)
+    assert models.SumSubunits.from_config(layer.get_config()).paired_copies  # survives saving
+    config = recipes.recipe("case_aware_paired", "t", "mnist")
+    assert config.paired_copies and config.augment  # the recipe pairs its batches, and distorts the copies
