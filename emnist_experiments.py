@@ -99,8 +99,9 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.list:
+        width = max(map(len, EXPERIMENTS))
         for name, (description, _) in EXPERIMENTS.items():
-            print(f"{name:<16} {description}")
+            print(f"{name:<{width}}  {description}")
         return
     names = list(EXPERIMENTS) if args.all else args.exp
     if not names:

@@ -41,7 +41,8 @@ class SumSubunits(layers.Layer):
     units the two copies pick (Ji et al.'s Invariant Information Clustering, 2019): highest when both copies
     pick the same unit and the class's images share the units out. A split by slant or stroke width, which a
     distortion changes, then scores lower than a split by shape, which survives it. (Alone, without the first
-    term, it let some classes collapse into one unit: measured on merged MNIST, see the README.)
+    term, it let some classes collapse into one unit: measured on merged MNIST, see the README.) A class can still
+    collapse, and neither term can lift it out again; `subunits.ResplitIdleSubunits` restarts such a class.
     """
 
     def __init__(self, subunits: int, diversity: float = 1.0, paired_copies: bool = False, **kwargs):

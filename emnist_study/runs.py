@@ -59,6 +59,10 @@ class TrainConfig:
     # Test-time augmentation: model.keras predicts from the average over the image and this many copies distorted
     # as `augment` distorts the training images (0: from the image alone). Training itself is unchanged.
     test_time_views: int = 0
+    # With the case-aware head: at the end of each epoch but the last, a class whose least-used sub-unit is the
+    # choice of under this share of its training images is split afresh by k-means (subunits.ResplitIdleSubunits).
+    # 0: never.
+    resplit_idle_units: float = 0.0
     precision: str = "float32"  # or "mixed_bfloat16" / "mixed_float16" (see precision.py); "auto" is resolved before
     quick: bool = False
     limit_images: int | None = None  # a stratified subset of the training split (the --quick profile)

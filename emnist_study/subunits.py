@@ -3,7 +3,9 @@ line up with a hidden label the network never saw (the digit behind a merged MNI
 
 from pathlib import Path
 
+import keras
 import numpy as np
+from sklearn.cluster import KMeans
 from sklearn.metrics import normalized_mutual_info_score
 
 from . import figures, models, pipeline
@@ -64,3 +66,87 @@ def describe(probs: np.ndarray, dataset: TrainVal, run_dir: Path, subunits: int,
         print(f"Sub-units against the hidden digits: purity {scores['purity']:.4f}, NMI {scores['nmi']:.4f}")
     return figures.save(figures.plot_subunits(dataset.x_val, chosen, dataset.class_names, subunits, per_unit, title),
                         results_dir / f"{run_dir.name}_subunits.png", show=show)
+
+
+class ResplitIdleSubunits(keras.callbacks.Callback):
+    """Revive a class whose sub-units collapsed: at the end of every epoch but the last, on a fixed sample of the
+    training images (never validation), find each class whose least-used sub-unit is the most active one for
+    under `below` of the class's images, and split that class afresh: k-means on the features the head sees
+    (the layer before it) divides the class's images into K groups, and each sub-unit is set to pick its group,
+    by nearest centroid, on top of the weights of the unit that held the class.
+
+    Why: once one unit takes a whole class, the head's within-class information is at its minimum, where its
+    gradient vanishes, so nothing pushes the images apart again (measured on merged MNIST: 2/3 stayed in one
+    unit from 5 epochs to 8). The features still tell the digits apart, and k-means finds them. The class's
+    probability is left nearly as it was, so accuracy pays little for the restart.
+
+    Nothing is split while the network classifies under `min_accuracy` of the sample: its features do not yet
+    tell the classes apart (and early on, batch norm's running statistics do not yet match its training ones, so
+    a split computed from them misleads; measured on a 540-image run, the loss rose from 1.4 to 10).
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, subunits: int, below: float, margin: float = 4.0,
+                 min_accuracy: float = 0.8, seed: int = 0, class_names: list | None = None):
+        super().__init__()
+        self.images, self.labels, self.min_accuracy = images, labels, min_accuracy
+        self.class_names = class_names or [str(c) for c in range(int(labels.max()) + 1)]
+        self.subunits, self.below, self.margin, self.seed = subunits, below, margin, seed
+        self.resplits = []  # (epoch, class) of every restart, for the summary and the tests
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 >= self.params.get("epochs", 0):  # nothing left to train the new split
+            return
+        head = self.model.get_layer(models.SUBUNITS_LAYER)
+        features, probs = pipeline.predict(keras.Model(self.model.inputs, [head.input, head.output]), self.images)
+        features = np.asarray(features, dtype=np.float32)  # bfloat16 under mixed precision
+        k = self.subunits
+        accuracy = float((class_probabilities(probs, k).argmax(axis=1) == self.labels).mean())
+        if accuracy < self.min_accuracy:  # features that do not yet tell the classes apart are not worth clustering
+            return
+        kernel, bias = (np.array(w, dtype=np.float32) for w in head.get_weights())
+        collapsed = [(c, shares) for c, shares in enumerate(unit_shares(probs, self.labels, k))
+                     if shares is not None and shares.min() < self.below]
+        for c, shares in collapsed:
+            held_by = c * k + int(shares.argmax())
+            columns = slice(c * k, (c + 1) * k)
+            kernel[:, columns], bias[columns] = nearest_centroid_units(
+                features[self.labels == c], features, kernel[:, held_by], bias[held_by], k, self.margin,
+                self.seed + epoch)
+            self.resplits.append((epoch + 1, c))
+            print(f"After epoch {epoch + 1}: class {self.class_names[c]}'s least-used sub-unit is the choice of "
+                  f"{shares.min():.1%} of its sampled training images; split the class afresh by k-means on its "
+                  f"features")
+        if collapsed:
+            head.set_weights([kernel, bias])
+
+
+def unit_shares(subunit_probs: np.ndarray, labels: np.ndarray, subunits: int) -> list:
+    """For each class, the share of its images whose most active unit (among the class's own) is each unit;
+    None for a class with no images."""
+    grouped = subunit_probs.reshape(len(subunit_probs), -1, subunits)
+    shares = []
+    for c in range(grouped.shape[1]):
+        picks = grouped[labels == c, c].argmax(axis=1)
+        shares.append(np.bincount(picks, minlength=subunits) / len(picks) if len(picks) else None)
+    return shares
+
+
+def nearest_centroid_units(class_features: np.ndarray, features: np.ndarray, weights: np.ndarray, bias: float,
+                           subunits: int, margin: float, seed: int):
+    """Kernel columns (features, K) and biases (K) for K sub-units that split `class_features` as k-means does.
+
+    Unit j adds alpha * (c_j . h - |c_j|^2 / 2) to the logit `weights . h + bias` of the unit that held the
+    class, less the mean of that term over the units: the most active unit is then the nearest centroid c_j,
+    and the class's total probability stays close to what it was (less log K for the K units sharing it).
+    alpha makes two neighbouring centroids `margin` nats apart, each at its own centroid, but no more than
+    makes any unit's term exceed 2 * margin nats for 99% of `features` (the images of every class): centroids
+    that lie close together must not give every image of every class a large push towards this one."""
+    centroids = KMeans(subunits, n_init=4, random_state=seed).fit(class_features).cluster_centers_
+    gaps = [np.sum((a - b) ** 2) for i, a in enumerate(centroids) for b in centroids[i + 1:]]
+    squares = np.sum(centroids ** 2, axis=1)
+    terms = features @ centroids.T - squares / 2  # (images, K), before alpha
+    spread = np.percentile(np.abs(terms - terms.mean(axis=1, keepdims=True)), 99)
+    alpha = min(2 * margin / max(min(gaps), 1e-6), 2 * margin / max(spread, 1e-6))
+    kernel = weights[:, None] + alpha * (centroids - centroids.mean(axis=0)).T
+    biases = bias - np.log(subunits) - alpha * (squares - squares.mean()) / 2
+    return kernel, biases

@@ -11,9 +11,10 @@ import time
 from dataclasses import replace
 
 import keras
+import numpy as np
 
-from . import data, models, pipeline, precision
-from .data import TrainVal
+from . import data, models, pipeline, precision, subunits
+from .data import TrainVal, stratified_split
 from .errors import UserError
 from .runs import Run, TrainConfig, now, read_history, read_json, write_csv_atomic, write_json_atomic
 
@@ -121,6 +122,11 @@ def fit(model: keras.Model, data: TrainVal, config: TrainConfig, run: Run) -> li
         keras.callbacks.BackupAndRestore(str(run.backup_dir)),
         keras.callbacks.TensorBoard(log_dir=str(run.logs_dir)),
     ]
+    resplit = resplit_callback(data, config) if config.resplit_idle_units and config.subunits > 1 else None
+    if resplit:
+        # after the recorder, so best.weights.h5 holds the weights its validation accuracy was measured on;
+        # before the backup, so a resumed run continues from the new split
+        callbacks.insert(2, resplit)
     print(f"Training {model.name} on {data.dataset}: {len(data.y_train):,} training and {len(data.y_val):,} "
           f"validation images, {config.epochs} epochs, batch {config.batch_size}, {model.dtype_policy.name}. "
           f"Run directory: {run.dir}")
@@ -140,6 +146,8 @@ def fit(model: keras.Model, data: TrainVal, config: TrainConfig, run: Run) -> li
     if config.select == "best_val":  # the model is the epoch with the best validation accuracy, not the last
         model.load_weights(run.path("best.weights.h5"))
     extra = {}
+    if resplit:  # the restarts of this process (a resumed run's earlier ones are in its log)
+        extra["resplits"] = [{"after_epoch": epoch, "class": c} for epoch, c in resplit.resplits]
     if config.test_time_views:
         model = models.with_test_time_views(model, config.augment, config.test_time_views)
         extra["val_accuracy_with_views"] = validation_accuracy(model, data)
@@ -151,6 +159,16 @@ def fit(model: keras.Model, data: TrainVal, config: TrainConfig, run: Run) -> li
     print(f"Done: best validation accuracy {best['val_accuracy']:.4f} at epoch {best['epoch']}; "
           f"saved to {run.dir}")
     return recorder.rows
+
+
+def resplit_callback(data: TrainVal, config: TrainConfig, sample: int = 10_000) -> subunits.ResplitIdleSubunits:
+    """The case-aware head's restart of collapsed classes, judged on a fixed, stratified sample of the training
+    images (all of them, where there are fewer)."""
+    keep = (np.arange(len(data.y_train)) if len(data.y_train) <= sample
+            else stratified_split(data.y_train, sample, config.seed)[1])
+    return subunits.ResplitIdleSubunits(data.x_train[keep], data.y_train[keep], config.subunits,
+                                        config.resplit_idle_units, seed=config.seed,
+                                        class_names=data.class_names)
 
 
 def validation_accuracy(model: keras.Model, data: TrainVal) -> float:

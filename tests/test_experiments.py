@@ -4,6 +4,7 @@ cosine schedule, label smoothing, averaging ensembles, and the sub-unit scores."
 import csv
 import json
 
+import keras
 import numpy as np
 import pytest
 
@@ -363,3 +364,88 @@ def test_with_paired_copies_the_head_adds_their_agreement_to_the_diversity_loss(
     assert models.SumSubunits.from_config(layer.get_config()).paired_copies  # survives saving
     config = recipes.recipe("case_aware_paired", "t", "mnist")
     assert config.paired_copies and config.augment  # the recipe pairs its batches, and distorts the copies
+
+
+def test_nearest_centroid_units_split_a_class_by_its_clusters_and_keep_its_probability():
+    rng = np.random.default_rng(0)
+    centres = np.array([[3.0, 0.0, 1.0], [0.0, 3.0, 1.0]])
+    hidden = rng.integers(0, 2, 200)
+    features = (centres[hidden] + rng.normal(0, 0.2, (200, 3))).astype(np.float32)
+    weights, bias = np.array([0.5, 0.5, 1.0], np.float32), 0.3
+    kernel, biases = subunits.nearest_centroid_units(features, features, weights, bias, 2, margin=4.0, seed=0)
+    logits = features @ kernel + biases
+    units = logits.argmax(axis=1)
+    assert subunits.purity(units, hidden) == 1.0 and len(np.unique(units)) == 2
+    at_centres = centres @ kernel + biases  # each centre picks its own unit, by about the margin at most
+    # (the margin is set at the centroids k-means finds, a little off the true centres)
+    gaps = np.abs(at_centres[:, 0] - at_centres[:, 1])
+    assert np.all(gaps <= 4.0 * 1.01) and np.all(gaps > 1.0)
+    # the class's total logit (log of the summed probabilities) moves by less than the margin
+    total = np.log(np.exp(logits).sum(axis=1))
+    assert np.all(np.abs(total - (features @ weights + bias)) < 4.0)
+
+
+def half_images(count: int, top: bool, left: bool) -> np.ndarray:
+    """A bright top (class 0) or bottom (class 1) half, its left or right side brighter still (the hidden shape)."""
+    images = np.zeros((count, 28, 28), np.uint8)
+    rows = slice(0, 14) if top else slice(14, 28)
+    images[:, rows] = 120
+    images[:, rows, slice(0, 14) if left else slice(14, 28)] = 255
+    return images
+
+
+def collapsed_head_model() -> keras.Model:
+    """Pixels -> case-aware head over two classes (bright top, bright bottom). Class 1's units split its images by
+    side, but class 0's second unit can never win: class 0 has collapsed into its first."""
+    inputs = keras.Input(models.INPUT_SHAPE)
+    head = keras.layers.Dense(4, activation="softmax", name=models.SUBUNITS_LAYER)
+    model = keras.Model(inputs, models.SumSubunits(2)(head(keras.layers.Flatten()(inputs))))
+    region = np.zeros((4, 28, 28), np.float32)
+    region[0:2, :14] = 1 / 392  # class 0's units: the top half's mean brightness
+    region[2, 14:, :14] = region[3, 14:, 14:] = 1 / 196  # class 1's: each its own side of the bottom half
+    head.set_weights([20 * region.reshape(4, -1).T, np.array([0, -20, 0, 0], np.float32)])
+    return model
+
+
+def test_a_collapsed_class_is_split_afresh_between_epochs_and_keeps_its_accuracy():
+    images = np.concatenate([half_images(20, top, left) for top in (True, False) for left in (True, False)])
+    labels, hidden = np.repeat([0, 1], 40), np.repeat([0, 1, 2, 3], 20)
+    model = collapsed_head_model()
+    before = subunits.subunit_probabilities(model, images)
+    assert [s.tolist() for s in subunits.unit_shares(before, labels, 2)] == [[1.0, 0.0], [0.5, 0.5]]
+    callback = subunits.ResplitIdleSubunits(images, labels, subunits=2, below=0.05, class_names=["top", "bottom"])
+    callback.set_model(model)
+    callback.params = {"epochs": 3}
+    callback.on_epoch_end(2)  # after the last epoch nothing would train a new split: left alone
+    assert callback.resplits == []
+    callback.on_epoch_end(0)
+    assert callback.resplits == [(1, 0)]  # class 0 only
+    after = subunits.subunit_probabilities(model, images)
+    assert (subunits.class_probabilities(after, 2).argmax(axis=1) == labels).all()
+    assert subunits.purity(after.argmax(axis=1), hidden) == 1.0  # each hidden shape now has a unit of its own
+    assert np.allclose(after[40:], before[40:], atol=1e-6)  # class 1's images: as before
+
+
+def test_an_inaccurate_network_is_not_split():
+    images = half_images(20, top=False, left=True)  # every image looks like class 1, yet half are labelled 0
+    callback = subunits.ResplitIdleSubunits(images, np.repeat([0, 1], 10), subunits=2, below=0.05)
+    callback.set_model(collapsed_head_model())
+    callback.params = {"epochs": 3}
+    callback.on_epoch_end(0)
+    assert callback.resplits == []
+
+
+def test_the_resplit_recipe_records_its_restarts(tmp_path):
+    config = recipes.recipe("case_aware_resplit", "t", "mnist")
+    assert config.paired_copies and config.resplit_idle_units > 0
+    synthetic.write_mnist_npz(tmp_path / "data", per_class_train=10)
+    config = TrainConfig(script="t", run_name="resplit", dataset="mnist", model="mnist_cnn", epochs=2, batch_size=16,
+                         optimizer={"name": "adam", "learning_rate": 1e-3}, val_fraction=0.2,
+                         model_options={"subunits": 2}, resplit_idle_units=0.05, data_dir=str(tmp_path / "data"),
+                         runs_dir=str(tmp_path / "runs"), logs_dir=str(tmp_path / "logs"))
+    dataset = training.load_dataset(config)
+    callback = training.resplit_callback(dataset, config, sample=30)
+    assert len(callback.labels) == 30 and np.bincount(callback.labels).min() == 3  # stratified
+    training.train(config, dataset)
+    summary = json.loads((tmp_path / "runs" / "resplit" / "summary.json").read_text())
+    assert isinstance(summary["resplits"], list)

@@ -30,7 +30,7 @@ def test_quick_study_runs_end_to_end(tmp_path, capsys):
     assert rows == {"mnist_mlp-quick", "mnist_cnn-quick", "mnist_cnn-seed2-quick", "mnist_cnn-seed3-quick",
                     "nielsen_dropout-quick", "nielsen_dropout-ensemble5-quick", "emnist_cnn-quick",
                     "emnist_mlp-quick", "merged_exp_plain_head-quick", "merged_exp_case_aware-quick",
-                    "merged_exp_case_aware_paired-quick",
+                    "merged_exp_case_aware_paired-quick", "merged_exp_case_aware_resplit-quick",
                     *[f"mnist_exp_{e}-quick" for e in experiments], *[f"exp_{e}-quick" for e in experiments]}
     assert (results / "leaderboard.csv").is_file() and (results / "merged_exp_case_aware-quick_subunits.png").is_file()
     for png in ("history_mnist_mlp-quick_vs_mnist_cnn-quick.png", "mnist_cnn-quick_validation_misclassified.png",
@@ -42,7 +42,7 @@ def test_quick_study_runs_end_to_end(tmp_path, capsys):
 
     # Again: every run is complete, so nothing trains.
     assert run_script(run_all, *study_args(tmp_path)) == 0
-    assert capsys.readouterr().out.count("is already complete") == 8 + 2 * len(experiments) + 3
+    assert capsys.readouterr().out.count("is already complete") == 8 + 2 * len(experiments) + 4  # 4 merged runs
 
 
 def test_missing_emnist_stops_before_any_training(tmp_path, capsys):
