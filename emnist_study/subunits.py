@@ -93,11 +93,17 @@ class ResplitIdleSubunits(keras.callbacks.Callback):
         self.subunits, self.below, self.margin, self.seed = subunits, below, margin, seed
         self.resplits = []  # (epoch, class) of every restart, for the summary and the tests
 
+    def set_model(self, model):
+        super().set_model(model)
+        self.head = model.get_layer(models.SUBUNITS_LAYER)
+        # built once: a new model every epoch would trace its prediction function anew every epoch
+        self.features_and_units = keras.Model(model.inputs, [self.head.input, self.head.output])
+
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 >= self.params.get("epochs", 0):  # nothing left to train the new split
             return
-        head = self.model.get_layer(models.SUBUNITS_LAYER)
-        features, probs = pipeline.predict(keras.Model(self.model.inputs, [head.input, head.output]), self.images)
+        head = self.head
+        features, probs = pipeline.predict(self.features_and_units, self.images)
         features = np.asarray(features, dtype=np.float32)  # bfloat16 under mixed precision
         k = self.subunits
         accuracy = float((class_probabilities(probs, k).argmax(axis=1) == self.labels).mean())
