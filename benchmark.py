@@ -21,6 +21,13 @@ one run with each other, never with a figure from another run.
     python benchmark.py --quick                      # a smoke run on 2,000 images
 
 Prints a table and writes results/benchmark.json. The test set is never read.
+
+`--epoch-seconds` measures something else: the seconds per training image of every recipe run_all.py runs (the
+study's, or with `--full` everything's), each trained for two epochs in a fresh process by the project's own
+training code on 124,800 EMNIST-shaped random images (content does not change speed), the second epoch timed.
+It writes emnist_study/epoch_seconds.json, from which run_all.py estimates every step, with the machine named.
+
+    python benchmark.py --epoch-seconds              # about 20 minutes on 2 CPU cores; --full about an hour
 """
 
 import argparse
@@ -36,9 +43,10 @@ from pathlib import Path
 
 import numpy as np
 
-from emnist_study import cli, data, models, pipeline, precision, recipes, training
+from emnist_study import cli, data, models, pipeline, precision, recipes, study, training
 from emnist_study.errors import UserError
-from emnist_study.runs import library_versions, now, write_json_atomic
+from emnist_study.idx import encode_idx
+from emnist_study.runs import library_versions, now, read_history, write_json_atomic
 
 import keras  # noqa: E402  (after emnist_study, which quiets TensorFlow's start-up messages)
 import tensorflow as tf  # noqa: E402
@@ -233,6 +241,73 @@ def run_child(args: argparse.Namespace, *child_args: str) -> dict:
     return result
 
 
+def write_standin_letters(directory: Path, images: int) -> None:
+    """EMNIST Letters' training files, uncompressed, holding `images` random images with balanced labels 1..26."""
+    rng = np.random.default_rng(0)
+    labels = rng.permutation(np.arange(images) % 26 + 1).astype(np.uint8)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "emnist-letters-train-images-idx3-ubyte").write_bytes(
+        encode_idx(rng.integers(0, 256, size=(images, 28, 28), dtype=np.uint8)))
+    (directory / "emnist-letters-train-labels-idx1-ubyte").write_bytes(encode_idx(labels))
+
+
+def recipes_by_speed(full: bool) -> dict:
+    """One config for each speed key the study's steps (or all steps) train, the first that has it."""
+    chosen = {}
+    for step in study.training_steps(full, ("mnist", "emnist-letters")):
+        for config in step.trains:
+            chosen.setdefault(study.speed_key(config), config)
+    return chosen
+
+
+def measure_epoch_seconds(key: str, data_dir: str, work_dir: Path, epochs: int) -> dict:
+    """Train the recipe of `key` for `epochs` on the stand-in letters as one network (an ensemble's member,
+    without Nielsen's shifted copies: the rate per image is what counts), and time its last epoch."""
+    config = replace(recipes_by_speed(full=True)[key], run_name=key, dataset="emnist-letters", epochs=epochs,
+                     ensemble=1, ensemble_variants=[], test_time_views=0, expand_shifts=False,
+                     validation="stratified", val_fraction=0.1, data_dir=[data_dir], runs_dir=str(work_dir / "runs"),
+                     logs_dir=str(work_dir / "logs"), overwrite=True, limit_images=None, quick=False)
+    dataset = training.load_dataset(config)
+    training.train(config, dataset)
+    last = read_history(work_dir / "runs" / key)[-1]
+    images = len(dataset.y_train)
+    return {"recipe": config.script if config.script != recipes.BASE.script else "emnist_experiments.py",
+            "epoch_seconds": round(last["seconds"], 2), "training_images": images,
+            "seconds_per_image": last["seconds"] / images}
+
+
+def run_epoch_seconds(args: argparse.Namespace) -> dict:
+    import tempfile
+
+    images = 2_600 if args.quick else EMNIST_LETTERS_TRAIN
+    known = recipes_by_speed(full=True)
+    keys = args.keys or list(recipes_by_speed(args.full))
+    unknown = [key for key in keys if key not in known]
+    if unknown:
+        raise UserError(f"no recipe trains at speed {', '.join(unknown)}; choose from {', '.join(known)}")
+    measured = {}
+    with tempfile.TemporaryDirectory(prefix="epoch-seconds-") as work:
+        write_standin_letters(Path(work) / "data", images)
+        for i, key in enumerate(keys, 1):
+            print(f"[{i}/{len(keys)}] {key}: 2 epochs on {images:,} EMNIST-shaped images", flush=True)
+            measured[key] = {**run_child(args, "--child-epoch-seconds", key, "--work-dir", work,
+                                         *(["--quick"] if args.quick else [])), "finished_at": now()}
+    out = Path(args.out) if args.out else study.EPOCH_SECONDS_FILE
+    machine = study.this_machine()
+    try:
+        machines = json.loads(out.read_text(encoding="utf-8"))["machines"]
+    except (OSError, ValueError, KeyError):
+        machines = []
+    others = [m for m in machines if m.get("machine") != machine]
+    earlier = next((m["epochs"] for m in machines if m.get("machine") == machine), {})
+    measured = {**earlier, **measured} if args.keys else measured  # --keys adds to this machine's figures
+    record = {"command": " ".join(["python", "benchmark.py", *sys.argv[1:]]), "finished_at": now(),
+              "source": f"measured by python benchmark.py --epoch-seconds on {images:,} EMNIST-shaped images",
+              "machine": machine, "libraries": library_versions(), "standin_images": images,
+              "seconds_per_image": {key: m["seconds_per_image"] for key, m in measured.items()}, "epochs": measured}
+    return {"machines": [record, *others]}
+
+
 def ratio(a, b):
     return round(a / b, 2) if a is not None and b else None
 
@@ -315,13 +390,36 @@ def main(argv=None):
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), metavar="NAME",
                         help=f"throughput variants to measure (default: {' '.join(DEFAULT_VARIANTS)}; "
                              f"also: {' '.join(v for v in VARIANTS if v not in DEFAULT_VARIANTS)})")
-    parser.add_argument("--out", default="results/benchmark.json", help="JSON report (default: %(default)s)")
+    parser.add_argument("--out", help="JSON report (default: results/benchmark.json; with --epoch-seconds, "
+                                      f"emnist_study/{study.EPOCH_SECONDS_FILE.name})")
+    parser.add_argument("--epoch-seconds", action="store_true",
+                        help=f"time one epoch of every recipe run_all.py runs; writes {study.EPOCH_SECONDS_FILE.name} "
+                             "(with --out, there instead)")
+    parser.add_argument("--full", action="store_true", help="with --epoch-seconds: the recipes of run_all.py --full too")
+    parser.add_argument("--keys", nargs="+", metavar="KEY",
+                        help="with --epoch-seconds: measure only these speed keys, keeping the file's others")
     # Internal: one measurement in a child process.
     parser.add_argument("--child-throughput", choices=list(VARIANTS), help=argparse.SUPPRESS)
     parser.add_argument("--child-time-to-accuracy", choices=["reference", "fast"], help=argparse.SUPPRESS)
     parser.add_argument("--classes", type=int, default=10, help=argparse.SUPPRESS)
     parser.add_argument("--emnist-shaped", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child-epoch-seconds", help=argparse.SUPPRESS)
+    parser.add_argument("--work-dir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+
+    if args.child_epoch_seconds:
+        result = measure_epoch_seconds(args.child_epoch_seconds, str(Path(args.work_dir) / "data"),
+                                       Path(args.work_dir), epochs=2)
+        print("RESULT " + json.dumps(result))
+        return
+    if args.epoch_seconds:
+        report = run_epoch_seconds(args)
+        out = Path(args.out) if args.out else study.EPOCH_SECONDS_FILE
+        write_json_atomic(out, report)
+        for key, m in report["machines"][0]["epochs"].items():
+            print(f"  {key:<48} {m['epoch_seconds']:>8.1f} s per epoch of {m['training_images']:,} images")
+        print(f"Saved {out}")
+        return
 
     if args.child_throughput:
         sizes = QUICK if args.quick else {**FULL, "images": EMNIST_LETTERS_TRAIN} if args.emnist_shaped else FULL
@@ -333,6 +431,7 @@ def main(argv=None):
         return
     data.load_train_val("mnist", val_fraction=0.1, seed=1, data_dir=args.data_dir, limit=cli.QUICK_IMAGES)  # fail now, not in 15 minutes
     report = run_benchmark(args)
+    args.out = args.out or "results/benchmark.json"
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(Path(args.out), report)
     print_table(report)

@@ -12,27 +12,16 @@ EMNIST's transposed images upright and maps its labels 1..26 to 0..25. The test 
     python emnist_baseline.py --quick
 """
 
-from dataclasses import replace
-
-import warmup_mnist_cnn
-import warmup_mnist_mlp
 from emnist_study import cli, training
-
-# The warm-up recipes, unchanged but for the dataset and the run name.
-RECIPES = {
-    "cnn": replace(warmup_mnist_cnn.DEFAULTS, script="emnist_baseline.py", run_name="emnist_cnn",
-                   dataset="emnist-letters"),
-    "mlp": replace(warmup_mnist_mlp.DEFAULTS, script="emnist_baseline.py", run_name="emnist_mlp",
-                   dataset="emnist-letters"),
-}
+from emnist_study.recipes import LETTERS_BASELINES
 
 
 def main(argv=None):
-    parser = cli.training_parser(__doc__, RECIPES["cnn"])
-    parser.add_argument("--model", choices=sorted(RECIPES), default="cnn",
+    parser = cli.training_parser(__doc__, LETTERS_BASELINES["cnn"])
+    parser.add_argument("--model", choices=sorted(LETTERS_BASELINES), default="cnn",
                         help="the warm-up network and recipe: cnn (12 epochs) or mlp (20 epochs) (default: %(default)s)")
     args = parser.parse_args(argv)
-    training.train(cli.config_from_args(args, RECIPES[args.model]))
+    training.train(cli.config_from_args(args, LETTERS_BASELINES[args.model]))
 
 
 if __name__ == "__main__":

@@ -79,8 +79,14 @@ def leaderboard(runs_dir: str, results_dir: Path) -> None:
     print(f"Saved {results_dir / 'leaderboard.csv'}")
 
 
+def experiment_list() -> str:
+    width = max(map(len, EXPERIMENTS))
+    return "\n".join(f"{name:<{width}}  {description}" for name, (description, _) in EXPERIMENTS.items())
+
+
 def build_parser():
     parser = cli.training_parser(__doc__, BASE, per_experiment=True)
+    parser.epilog = "experiments:\n" + "\n".join("  " + line for line in experiment_list().splitlines())
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
     parser.add_argument("--exp", nargs="+", choices=list(EXPERIMENTS), metavar="NAME", help="experiments to run")
     parser.add_argument("--all", action="store_true", help="run every experiment, in the order listed")
@@ -99,9 +105,7 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.list:
-        width = max(map(len, EXPERIMENTS))
-        for name, (description, _) in EXPERIMENTS.items():
-            print(f"{name:<{width}}  {description}")
+        print(experiment_list())
         return
     names = list(EXPERIMENTS) if args.all else args.exp
     if not names:

@@ -25,22 +25,12 @@ model selection. (The Keras examples, in the other warm-ups, did not.)
 from dataclasses import replace
 
 from emnist_study import cli, training
+from emnist_study.recipes import NIELSEN_VARIANTS as VARIANTS, nielsen_learning_rate
 from emnist_study.runs import Run, TrainConfig
-
-REFERENCE_BATCH, REFERENCE_LR = 10, 0.03
-
-VARIANTS = {
-    "dropout": TrainConfig(script="nielsen_cnn.py", run_name="nielsen_dropout", dataset="mnist",
-                           model="nielsen_dropout", epochs=40, batch_size=REFERENCE_BATCH),
-    "dense100": TrainConfig(script="nielsen_cnn.py", run_name="nielsen_dense100", dataset="mnist",
-                            model="nielsen_dense100", epochs=60, batch_size=REFERENCE_BATCH,
-                            model_options={"l2_lambda": 0.1}),
-}
-PROTOCOL = dict(val_fraction=10_000 / 60_000, validation="last", expand_shifts=True, select="best_val")
 
 
 def parse_config(argv=None) -> TrainConfig:
-    parser = cli.training_parser(__doc__, replace(VARIANTS["dropout"], **PROTOCOL))
+    parser = cli.training_parser(__doc__, VARIANTS["dropout"])
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="dropout",
                         help="dropout: the final network (40 epochs); dense100: the earlier Dense(100)+L2 step "
                              "(60 epochs) (default: %(default)s)")
@@ -50,9 +40,9 @@ def parse_config(argv=None) -> TrainConfig:
     defaults = VARIANTS[args.variant]
     if args.ensemble > 1:
         defaults = replace(defaults, run_name=f"{defaults.run_name}-ensemble{args.ensemble}")
-    config = cli.config_from_args(args, replace(defaults, **PROTOCOL))
-    learning_rate = REFERENCE_LR * config.batch_size / REFERENCE_BATCH
-    return replace(config, ensemble=args.ensemble, optimizer={"name": "sgd", "learning_rate": learning_rate})
+    config = cli.config_from_args(args, defaults)
+    return replace(config, ensemble=args.ensemble,
+                   optimizer={"name": "sgd", "learning_rate": nielsen_learning_rate(config.batch_size)})
 
 
 def build_options(config: TrainConfig, dataset) -> dict:

@@ -1,152 +1,213 @@
-"""The whole study, in order, with one command: warm-ups, Nielsen, the EMNIST baselines, the figures, and the
-judgement on the test sets.
+"""The study, in order, with one command: the MNIST warm-ups, the same networks on EMNIST Letters, the committed
+letters recipes and the case-aware head, Nielsen's network, the figures, and the judgement on the test sets.
 
-Before any training it checks that every dataset the chosen steps need can be loaded (or downloaded), so a missing
-EMNIST stops it at once rather than after an hour of MNIST. Every training step runs with --resume: a finished run
-is skipped, an interrupted one continues from its last completed epoch, so running this again after Ctrl-C or a
-crash picks up where it stopped. It ends by printing where the report is.
+Before anything is loaded it prints every step with its estimated minutes on 2 CPU cores (from measured seconds
+per epoch), then checks that every dataset the steps need is there (or downloads it), naming all that are missing
+at once. Every training step runs with --resume: a finished run is skipped and an interrupted one continues from
+its last completed epoch, so after Ctrl-C or a crash the same command picks up where it stopped.
 
-    python run_all.py                              # everything (hours on a CPU; EMNIST is downloaded once)
-    python run_all.py --only mnist --data-dir ../shared/data
+    python run_all.py                              # the study: about 4 hours on 2 CPU cores, minutes on a GPU
+    python run_all.py --dry-run                    # the steps, their commands and estimates; needs no data
     python run_all.py --quick                      # the whole study on a few hundred images, in minutes
-    python run_all.py --only mnist --skip-training # figures and report from the runs already complete
-    python run_all.py --only mnist --dry-run       # the commands it would run, one per line; runs nothing
+    python run_all.py --only mnist --data-dir DIR  # the MNIST steps alone, from a folder holding mnist.npz
+    python run_all.py --full                       # everything: seeds, Nielsen's vote, every experiment (days)
+    python run_all.py --skip-training              # figures and report from the runs already complete
 """
 
 import argparse
-import importlib
+import os
+import runpy
+import shlex
+import sys
 import time
+from pathlib import Path
 
-from emnist_study import cli, data
-from emnist_study.runs import find_complete_runs
+from emnist_study import cli, study
+from emnist_study.data import DATASETS
 
-CNN_SEEDS = (1, 2, 3)  # one seed cannot show whether 99.25% holds
-NIELSEN_BATCH = 50  # Nielsen's 10 with the learning rate scaled to match (0.15): 5x fewer steps for a CPU
-
-# (script, arguments, dataset it trains on, rough minutes on 2 CPU cores for the full run: measured for the
-# warm-ups, estimated from their speed for the rest)
-TRAINING_STEPS = [
-    ("warmup_mnist_mlp", [], "mnist", 2),
-    *[("warmup_mnist_cnn", ["--seed", str(s)] + (["--run-name", f"mnist_cnn-seed{s}"] if s > 1 else []), "mnist", 8)
-      for s in CNN_SEEDS],  # --quick adds "-quick" to these names too (see quick_run_names)
-    ("nielsen_cnn", ["--batch-size", str(NIELSEN_BATCH)], "mnist", 45),  # 40 epochs of 65 s
-    ("nielsen_cnn", ["--batch-size", str(NIELSEN_BATCH), "--ensemble", "5"], "mnist", 225),
-    ("emnist_baseline", ["--model", "cnn"], "emnist-letters", 20),
-    ("emnist_baseline", ["--model", "mlp"], "emnist-letters", 4),
-    ("emnist_experiments", ["--all", "--dataset", "mnist"], "mnist", 490),
-    # 5 epochs are enough for the sub-units to split the merged digits (the README's purity figures are from these)
-    ("emnist_experiments", ["--exp", "plain_head", "case_aware", "case_aware_paired", "case_aware_resplit",
-                            "--dataset", "mnist-merged", "--epochs", "5"], "mnist", 32),
-    ("emnist_experiments", ["--all"], "emnist-letters", 1095),
-]
-# (script, arguments, dataset whose runs it reads); run names get "-quick" under --quick, as the scripts name them
+ROOT = Path(__file__).resolve().parent
+# (script, arguments, dataset whose runs it reads, its runs); run names get "-quick" under --quick
 FIGURE_STEPS = [
     ("plot_history", ["mnist_mlp", "mnist_cnn"], "mnist"),
-    ("plot_history", ["nielsen_dropout"], "mnist"),
     ("show_misclassified", ["mnist_cnn"], "mnist"),
     ("plot_history", ["emnist_cnn", "emnist_mlp"], "emnist-letters"),
     ("show_misclassified", ["emnist_cnn"], "emnist-letters"),
+    ("show_misclassified", [f"exp_{study.STUDY_CASE_AWARE}"], "emnist-letters"),  # and its sub-units
+    ("plot_history", ["nielsen_dropout"], "mnist"),
 ]
 
 
-def check_data(datasets: list[str], data_dir) -> None:
-    """Load (or download) every split the study will need, now, before hours of training."""
-    for dataset in datasets:
-        for split in data.SPLITS:
-            loaded = data.load_split(dataset, split, data_dir)
-            print(f"  {dataset} {split}: {len(loaded.labels):,} images from {loaded.source['description']}")
-
-
 def quick_run_names(argv: list[str]) -> list[str]:
-    """Under --quick, an explicit --run-name gets the "-quick" suffix the scripts give their default names."""
-    return [f"{arg}-quick" if i and argv[i - 1] == "--run-name" else arg for i, arg in enumerate(argv)]
+    """A step's arguments under --quick: an explicit --run-name gets the "-quick" suffix the scripts give their
+    default names, and an explicit --epochs goes (a quick run trains one epoch)."""
+    quick = []
+    for i, arg in enumerate(argv):
+        if arg == "--epochs" or (i and argv[i - 1] == "--epochs"):
+            continue
+        quick.append(f"{arg}-quick" if i and argv[i - 1] == "--run-name" else arg)
+    return quick
 
 
 def command(script: str, argv: list[str]) -> str:
-    return f"python {script}.py {' '.join(argv)}"
+    return shlex.join(["python", f"{script}.py", *argv])
 
 
-def run_step(script: str, argv: list[str]) -> None:
-    print(f"\n=== {command(script, argv)}", flush=True)
-    importlib.import_module(script).main(argv)
-
-
-def unless_default(flag: str, value: str | None, default: str | None = None) -> list[str]:
-    """[flag, value], or nothing where the value is the scripts' own default (None: the flag was not given), so
-    the commands stay the README's."""
+def unless_default(flag: str, value, default=None) -> list[str]:
+    """[flag, value], or nothing where the value is the scripts' own default, so the commands stay short."""
     return [] if value == default else [flag, value]
 
 
-def training_steps(args, datasets: list[str]) -> list[tuple[str, list[str], int]]:
-    """(script, arguments, minutes from scratch on 2 CPU cores) of each training run the chosen datasets need."""
-    shared = ["--resume"] + unless_default("--data-dir", args.data_dir)
-    shared += unless_default("--runs-dir", args.runs_dir, "runs") + unless_default("--logs-dir", args.logs_dir, "logs")
-    shared += ["--quick"] if args.quick else []
-    return [(script, (quick_run_names(step_args) if args.quick else step_args) + shared
-             + (unless_default("--results-dir", args.results_dir, "results") if script == "emnist_experiments" else []),
-             step_minutes)
-            for script, step_args, dataset, step_minutes in TRAINING_STEPS if dataset in datasets]
+def data_dir_args(args) -> list[str]:
+    return [arg for directory in args.data_dir or [] for arg in ("--data-dir", directory)]
 
 
-def figure_steps(args, datasets: list[str]) -> list[tuple[str, list[str], list[str]]]:
+def place_args(args) -> list[str]:
+    return unless_default("--runs-dir", args.runs_dir, "runs") + unless_default("--logs-dir", args.logs_dir, "logs")
+
+
+def training_commands(args, datasets) -> list[tuple[str, list[str], float | None]]:
+    """(script, arguments, estimated minutes) of every training step."""
+    measured = study.load_epoch_seconds()
+    shared = ["--resume"] + data_dir_args(args) + place_args(args) + (["--quick"] if args.quick else [])
+    commands = []
+    for step in study.training_steps(args.full, datasets):
+        argv = (quick_run_names(step.args) if args.quick else list(step.args)) + shared
+        if step.script == "emnist_experiments":
+            argv += unless_default("--results-dir", args.results_dir, "results")
+        commands.append((step.script, argv, study.step_minutes(step, measured)))
+    return commands
+
+
+def figure_commands(args, datasets) -> list[tuple[str, list[str], list[str]]]:
     """(script, arguments, runs it reads) of each figure the chosen datasets get."""
     suffix = "-quick" if args.quick else ""
-    where = unless_default("--runs-dir", args.runs_dir, "runs")
-    steps = []
+    commands = []
     for script, names, dataset in FIGURE_STEPS:
-        if dataset not in datasets:
-            continue
-        runs = [f"{name}{suffix}" for name in names]
-        if script == "plot_history":
-            argv = runs + where + ["--out", f"{args.results_dir}/history_{'_vs_'.join(runs)}.png", "--no-show"]
-        else:
-            argv = runs + where + unless_default("--out-dir", args.results_dir, "results") + ["--no-show"]
-            argv += unless_default("--data-dir", args.data_dir)
-        steps.append((script, argv, runs))
-    return steps
+        if dataset in datasets:
+            runs = [f"{name}{suffix}" for name in names]
+            argv = runs + unless_default("--runs-dir", args.runs_dir, "runs")
+            argv += unless_default("--results-dir", args.results_dir, "results") + ["--no-show"]
+            if script == "show_misclassified":
+                argv += data_dir_args(args)
+            commands.append((script, argv, runs))
+    return commands
 
 
 def evaluation_argv(args) -> list[str]:
-    return (unless_default("--runs-dir", args.runs_dir, "runs") + unless_default("--out-dir", args.results_dir, "results")
-            + unless_default("--data-dir", args.data_dir))
+    return (unless_default("--runs-dir", args.runs_dir, "runs") + unless_default("--results-dir", args.results_dir,
+                                                                                 "results")
+            + data_dir_args(args) + (["--quick"] if args.quick else []))
 
 
-def main(argv=None):
+def print_plan(steps, args) -> None:
+    """Every training step with its estimate on this machine (or the first measured), and the total on each
+    machine measured, before anything is loaded."""
+    measured = study.load_epoch_seconds()
+    known = [minutes for *_, minutes in steps if minutes is not None]
+    elapsed = 0.0
+    print(f"{len(steps)} training steps; minutes from scratch on 2 CPU cores ({study.machine_line(measured)}):")
+    for script, step_argv, minutes in steps:
+        if minutes is not None:
+            elapsed += minutes
+        when = f"{minutes:6.0f} min, done by {elapsed / 60:4.1f} h" if minutes is not None else "   not measured      "
+        print(f"  {when}  {command(script, step_argv)}")
+    unknown = len(steps) - len(known)
+    print(f"Total: about {sum(known) / 60:.1f} hours of training" + (f", plus {unknown} step(s) not measured"
+                                                                     if unknown else "")
+          + (" (with --quick: seconds each)" if args.quick else "") + "; minutes on a GPU. Finished runs are skipped.")
+    for other in study.all_epoch_seconds()[1:]:
+        minutes = [study.step_minutes(step, other) for step in study.training_steps(args.full, datasets_of(args))]
+        print(f"On {study.machine_line(other)}: about {sum(m for m in minutes if m) / 60:.1f} hours"
+              + (f", plus {minutes.count(None)} step(s) not measured" if None in minutes else ""))
+
+
+def datasets_of(args) -> list[str]:
+    return [args.only] if args.only else list(DATASETS)
+
+
+def run_step(script: str, argv: list[str]) -> None:
+    """Run one step's script as its own command would (in this process: TensorFlow starts once for the whole
+    study). A step that fails stops the study with its own one-line message; Ctrl-C stops it at once."""
+    print(f"\n=== {command(script, argv)}", flush=True)
+    saved_argv = sys.argv
+    sys.argv = [f"{script}.py", *argv]
+    try:
+        runpy.run_path(str(ROOT / f"{script}.py"), run_name="__main__")
+    except SystemExit as exc:
+        if exc.code == 130:
+            raise KeyboardInterrupt(f"interrupted in {script}.py") from None
+        if exc.code:
+            raise SystemExit(exc.code) from None
+    finally:
+        sys.argv = saved_argv
+        release_memory()
+
+
+def release_memory() -> None:
+    """Drop the finished step's models and graphs before the next (keras is loaded by then, if at all)."""
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session(free_memory=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=data.DATASETS, help="run only the steps of one dataset")
-    parser.add_argument("--quick", action="store_true", help="every step on a few hundred images: minutes")
-    parser.add_argument("--data-dir", help="directory holding the dataset files (default: caches, then download)")
+    parser.add_argument("--only", choices=DATASETS, help="run only the steps of one dataset")
+    parser.add_argument("--full", action="store_true",
+                        help="everything there is: the study, then more seeds, the 2015 Keras network, Nielsen's "
+                             "vote of five, every experiment on MNIST, merged MNIST and letters")
+    parser.add_argument("--quick", action="store_true",
+                        help="every step on a few hundred images, the report on a small test subset: minutes")
+    cli.add_data_dir(parser)
     parser.add_argument("--skip-training", action="store_true",
                         help="train nothing: draw the figures and write the report from the runs already complete")
     parser.add_argument("--dry-run", action="store_true",
-                        help="print the command of every step, one per line, and run nothing")
+                        help="print the steps, their commands and estimates, and run nothing (needs no data)")
+    parser.add_argument("--resume", action="store_true",
+                        help="accepted and implied: every step continues its interrupted runs and skips finished ones")
     parser.add_argument("--runs-dir", default="runs", help="where run directories go (default: %(default)s)")
     parser.add_argument("--logs-dir", default="logs", help="where TensorBoard logs go (default: %(default)s)")
-    parser.add_argument("--results-dir", default="results", help="where figures and the report go "
-                                                                 "(default: %(default)s)")
-    args = parser.parse_args(argv)
-    datasets = [args.only] if args.only else list(data.DATASETS)
-    steps = [] if args.skip_training else training_steps(args, datasets)
-    figures = figure_steps(args, datasets)
+    parser.add_argument("--results-dir", default="results",
+                        help="where figures and the report go (default: %(default)s)")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    datasets = datasets_of(args)
+    steps = [] if args.skip_training else training_commands(args, datasets)
+    figures = figure_commands(args, datasets)
+    if steps:
+        print_plan(steps, args)
     if args.dry_run:
+        print("\nCommands, in order:")
         for script, step_argv, *_ in steps + figures + [("evaluate_test", evaluation_argv(args))]:
             print(command(script, step_argv))
         return
 
+    from emnist_study import data  # finding the data needs no TensorFlow either
+
     started = time.perf_counter()
-    print("Checking the data every step needs:")
-    check_data(datasets, args.data_dir)
-    total_minutes = sum(step_minutes for *_, step_minutes in steps)
-    if steps:
-        print(f"\n{len(steps)} training runs. Full runs take about {total_minutes / 60:.1f} hours on 2 CPU cores "
-              f"(minutes on a GPU; seconds each with --quick); finished runs are skipped.")
-    for i, (script, step_argv, step_minutes) in enumerate(steps, 1):
-        print(f"\n[{i}/{len(steps)}] {(time.perf_counter() - started) / 60:.0f} min elapsed; this step takes about "
-              f"{step_minutes} min on 2 CPU cores from scratch{' (seconds with --quick)' if args.quick else ''}",
-              end="")
+    print("\nChecking the data every step needs:")
+    for dataset, where in data.ensure_available(datasets, args.data_dir).items():
+        print(f"  {dataset}: {where}")
+    # A step interrupted inside run_all is continued by run_all's own command, which resumes every step.
+    os.environ[cli.CONTINUE_ENV] = shlex.join(["python", "run_all.py", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        run_steps(args, steps, figures, started)
+    finally:
+        del os.environ[cli.CONTINUE_ENV]
+
+
+def run_steps(args, steps, figures, started: float) -> None:
+    """The training steps, then the figures of the runs that are complete, then the evaluation."""
+    for i, (script, step_argv, minutes) in enumerate(steps, 1):
+        estimate = f"; about {minutes:.0f} min on 2 CPU cores from scratch" if minutes and not args.quick else ""
+        print(f"\n[{i}/{len(steps)}] {(time.perf_counter() - started) / 60:.0f} min elapsed{estimate}", end="")
         run_step(script, step_argv)
 
-    complete = {path.name for path in find_complete_runs(args.runs_dir)}
+    from emnist_study.runs import find_complete_runs
+
+    complete = {path.name for path in find_complete_runs(args.runs_dir)} if Path(args.runs_dir).is_dir() else set()
     for script, step_argv, runs in figures:
         missing = [run for run in runs if run not in complete]
         if missing:  # only possible with --skip-training: a training step would have made them
@@ -160,4 +221,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run_main(main)
+    cli.run_main(main, resumable="same")

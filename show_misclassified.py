@@ -1,7 +1,7 @@
 """Look at a trained run's mistakes: which images it gets wrong, and which classes it confuses.
 
 Predicts on the run's own validation set (rebuilt from its config: same split, same seed), or on the test set
-with `--split test` (only when asked: the test set is for the final judgement). Saves, under --out-dir:
+with `--split test` (only when asked: the test set is for the final judgement). Saves, under --results-dir:
     <run>_<split>_misclassified.png   the misclassified images, upright, most confident mistakes first,
                                       each titled "true → predicted" and the model's confidence
     <run>_<split>_confusion.png       the confusion matrix with class names
@@ -10,7 +10,7 @@ with `--split test` (only when asked: the test set is for the final judgement). 
 and prints the most confused pairs of classes with counts. Works for MNIST runs (digits) and EMNIST (letters).
 
     python show_misclassified.py runs/emnist_cnn
-    python show_misclassified.py runs/mnist_cnn --data-dir ../shared/data --count 48
+    python show_misclassified.py mnist_cnn --count 48
 """
 
 import argparse
@@ -46,17 +46,17 @@ def main(argv=None):
     parser.add_argument("--runs-dir", default="runs", help="where the runs are (default: %(default)s)")
     parser.add_argument("--split", choices=["validation", "test"], default="validation",
                         help="which images to predict (default: %(default)s)")
-    parser.add_argument("--data-dir", help="directory holding the dataset files (default: the run's own)")
+    cli.add_data_dir(parser, default="the folders the run was trained from, then ")
     parser.add_argument("--count", type=cli.positive_int, default=40, help="mistakes to show (default: 40)")
     parser.add_argument("--top-pairs", type=cli.positive_int, default=10,
                         help="confused pairs to list (default: 10)")
-    parser.add_argument("--out-dir", default="results", help="where the PNGs go (default: %(default)s)")
+    parser.add_argument("--results-dir", default="results", help="where the PNGs go (default: %(default)s)")
     parser.add_argument("--no-show", action="store_true", help="only save the PNGs, even with a screen")
     args = parser.parse_args(argv)
 
     (run_dir,) = named_run_dirs(args.runs_dir, [args.run])
     saved = read_json(run_dir / "config.json")["config"]
-    config = TrainConfig(**{**saved, "data_dir": args.data_dir or saved["data_dir"]})
+    config = TrainConfig(**{**saved, "data_dir": args.data_dir or saved.get("data_dir")})
     images, true, class_names, dataset = load_images(config, args.split)
     model = models.load(run_dir / "model.keras")
     # A case-aware head is asked once for its sub-units; their sums are the class probabilities.
@@ -74,7 +74,7 @@ def main(argv=None):
     accuracy = 1 - len(wrong) / len(true)
     title = f"{run_dir.name}: {len(wrong)} of {len(true):,} {args.split} images wrong ({accuracy:.2%} right)"
     shown = wrong[: args.count]
-    out_dir = Path(args.out_dir)
+    out_dir = Path(args.results_dir)
     grid = figures.save(figures.plot_mistakes(images[shown], true[shown], predicted[shown], confidence[shown],
                                               class_names, title), out_dir / f"{name}_misclassified.png",
                         show=not args.no_show)
@@ -93,4 +93,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run_main(main)
+    cli.run_main(main, resumable=False)

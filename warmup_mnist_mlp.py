@@ -7,26 +7,15 @@ cross-entropy, batch 128, 20 epochs.
 One deliberate difference from the original: it validated on the test set. Here the validation set is a
 stratified 10% of the training images, and the test set is read only by evaluate_test.py.
 
-    python warmup_mnist_mlp.py --data-dir ../shared/data
+    python warmup_mnist_mlp.py
     python warmup_mnist_mlp.py --quick            # a smoke run in seconds
 """
 
-from emnist_study import cli, training
-from emnist_study.runs import TrainConfig
-
-DEFAULTS = TrainConfig(
-    script="warmup_mnist_mlp.py",
-    run_name="mnist_mlp",
-    dataset="mnist",
-    model="mnist_mlp",
-    epochs=20,
-    batch_size=128,
-    optimizer={"name": "rmsprop", "learning_rate": 0.001, "rho": 0.9, "epsilon": 1e-7},
-)
+from emnist_study import cli, recipes, training
 
 
 def main(argv=None):
-    training.train(cli.parse_config(__doc__, DEFAULTS, argv))
+    training.train(cli.parse_config(__doc__, recipes.MNIST_MLP, argv))
 
 
 if __name__ == "__main__":

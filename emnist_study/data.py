@@ -4,9 +4,9 @@ Every loader returns uint8 images of shape (N, 28, 28), upright, and integer lab
 labels 1..26 become 0..25, and its images, which the official files store transposed, are turned upright.
 
 Where the data comes from, first match wins:
-  1. a directory given by --data-dir (or the EMNIST_STUDY_DATA_DIR environment variable) holding
-     MNIST as `mnist.npz` or the official IDX files, and EMNIST Letters as the official
-     `emnist-letters-*-idx?-ubyte[.gz]` files or NIST's `gzip.zip`;
+  1. the directories given by --data-dir (the flag may be given more than once; or the EMNIST_STUDY_DATA_DIR
+     environment variable, several separated by ':'), each searched for MNIST as `mnist.npz` or the official IDX
+     files, and for EMNIST Letters as the official `emnist-letters-*-idx?-ubyte[.gz]` files or NIST's `gzip.zip`;
   2. the usual caches: `~/.keras/datasets/mnist.npz`, and the `emnist` package's `~/.cache/emnist/emnist.zip`;
   3. a download into those caches, with a progress bar and a checksum.
 
@@ -19,9 +19,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import emnist
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from . import idx
 from .download import download, file_digest
@@ -42,6 +40,7 @@ MNIST_IDX_FILES = {
 EMNIST_URL = "https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip"
 EMNIST_MD5 = "58c8d27c78d21e728a6bc7b3cc06412e"
 EMNIST_ZIP_NAMES = ("gzip.zip", "emnist.zip")  # NIST's name, and the name the `emnist` package caches it under
+DATASET_TITLES = {"mnist": "MNIST", "emnist-letters": "EMNIST Letters"}
 
 
 @dataclass
@@ -77,16 +76,20 @@ class TrainVal:
 # Where to look
 
 
-def resolve_data_dir(data_dir) -> Path | None:
-    """The --data-dir value, else the environment variable, else None; an explicit path must exist."""
-    value = data_dir or os.environ.get(DATA_DIR_ENV)
-    if not value:
-        return None
-    path = Path(value).expanduser()
-    if not path.is_dir():
-        origin = "--data-dir" if data_dir else DATA_DIR_ENV
-        raise UserError(f"{origin} {value} does not exist or is not a directory")
-    return path
+def resolve_data_dirs(data_dir) -> list[Path]:
+    """The --data-dir values (None, one path, or a list), else the environment variable's, else none; each must
+    be an existing directory. Returned absolute, so a run records where its data really was."""
+    if isinstance(data_dir, (str, Path)):
+        values, origin = [data_dir], "--data-dir"
+    elif data_dir:
+        values, origin = list(data_dir), "--data-dir"
+    else:
+        values, origin = [v for v in os.environ.get(DATA_DIR_ENV, "").split(os.pathsep) if v], DATA_DIR_ENV
+    paths = [Path(value).expanduser().resolve() for value in values]
+    for value, path in zip(values, paths):
+        if not path.is_dir():
+            raise UserError(f"{origin} {value} does not exist or is not a directory")
+    return paths
 
 
 def keras_mnist_cache() -> Path:
@@ -94,7 +97,8 @@ def keras_mnist_cache() -> Path:
 
 
 def emnist_cache() -> Path:
-    return Path(emnist.get_cached_data_path())
+    """Where the `emnist` package (PyPI emnist 0.0) caches NIST's zip, so either finds what the other saved."""
+    return Path.home() / ".cache" / "emnist" / "emnist.zip"
 
 
 def find_idx_file(directory: Path, name: str) -> Path | None:
@@ -109,6 +113,88 @@ def describe(*paths: Path, what: str | None = None) -> dict:
     """Where data came from, for the run config: a description and the sha256 of every file read."""
     files = {str(p.resolve()): file_digest(p) for p in paths}
     return {"description": what or str(paths[0].resolve()), "files": files}
+
+
+def find_mnist(split: str, directories: list[Path]) -> tuple[str, tuple[Path, ...]] | None:
+    """("npz", (path,)) or ("idx", (images, labels)) for the first directory holding MNIST, then the Keras cache;
+    None where a download is needed. Reads and creates nothing."""
+    for directory in directories:
+        if (directory / "mnist.npz").is_file():
+            return "npz", (directory / "mnist.npz",)
+        found = [find_idx_file(directory, name) for name in MNIST_IDX_FILES[split]]
+        if all(found):
+            return "idx", tuple(found)
+    return ("npz", (keras_mnist_cache(),)) if keras_mnist_cache().is_file() else None
+
+
+def find_emnist_letters(split: str, directories: list[Path]) -> tuple[str, tuple[Path, ...]] | None:
+    """("idx", (images, labels)) or ("zip", (path,)) for the first directory holding EMNIST Letters, then the
+    `emnist` cache; None where a download is needed. Reads and creates nothing."""
+    for directory in directories:
+        found = [find_idx_file(directory, name) for name in emnist_member_names(split)]
+        if all(found):
+            return "idx", tuple(found)
+        zips = [directory / name for name in EMNIST_ZIP_NAMES if (directory / name).is_file()]
+        if zips:
+            return "zip", (zips[0],)
+    return ("zip", (emnist_cache(),)) if emnist_cache().is_file() else None
+
+
+def where_looked(dataset: str, directories: list[Path]) -> str:
+    """The places a dataset was looked for, for an error message."""
+    wanted = {"mnist": "mnist.npz or the IDX files", "emnist-letters": "the emnist-letters-*-ubyte[.gz] files or "
+                                                                       "gzip.zip"}[dataset]
+    cache = keras_mnist_cache() if dataset == "mnist" else emnist_cache()
+    places = [f"{d} ({wanted})" for d in directories] + [str(cache)]
+    return ", ".join(places)
+
+
+def how_to_get(dataset: str) -> str:
+    if dataset == "mnist":
+        return (f"put mnist.npz (or the four official IDX files) in a directory and pass it with --data-dir, or "
+                f"save {MNIST_URL} as {keras_mnist_cache()}")
+    return (f"download {EMNIST_URL} (562 MB) and save it as {emnist_cache()}, or put it (or the "
+            f"emnist-letters-*-ubyte.gz files in it) in a directory and pass that with --data-dir")
+
+
+def fetch(dataset: str, directories: list[Path]) -> Path:
+    """Download a dataset into its cache (the caller found it nowhere else)."""
+    what_to_do = f"{DATASET_TITLES[dataset]} was not found in {where_looked(dataset, directories)}. " \
+                 f"To fix: {how_to_get(dataset)}."
+    if dataset == "mnist":
+        return download(MNIST_URL, keras_mnist_cache(), "sha256", MNIST_SHA256, what_to_do)
+    return download(EMNIST_URL, emnist_cache(), "md5", EMNIST_MD5, what_to_do)
+
+
+FINDERS = {"mnist": find_mnist, "emnist-letters": find_emnist_letters}
+
+
+def ensure_available(datasets, data_dir=None) -> dict[str, str]:
+    """Make sure every split of every dataset can be loaded, downloading what is found nowhere, before hours of
+    training. Returns {dataset: where it is}; raises one UserError naming every dataset still missing, where it
+    was looked for, and what to do."""
+    directories = resolve_data_dirs(data_dir)
+    found, missing = {}, []
+    for dataset in datasets:
+        base = "mnist" if dataset.startswith("mnist") else dataset
+        located = [FINDERS[base](split, directories) for split in SPLITS]
+        if not all(located):
+            try:
+                fetch(base, directories)
+            except UserError:
+                missing.append(base)
+                continue
+            located = [FINDERS[base](split, directories) for split in SPLITS]
+        found[dataset] = ", ".join(sorted({str(p) for _, paths in located for p in paths}))
+    if missing:
+        lines = [f"{DATASET_TITLES[m]} was not found in {where_looked(m, directories)}; to fix: {how_to_get(m)}"
+                 for m in missing]
+        hint = ""
+        if missing == ["emnist-letters"] and "mnist" in datasets:
+            hint = " To run the MNIST steps alone meanwhile, add --only mnist."
+        raise UserError(f"missing data ({len(missing)} of {len(set(datasets))} datasets). " + " ".join(lines)
+                        + f".{hint}")
+    return found
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -130,24 +216,18 @@ def read_mnist_npz(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 def load_mnist(*, split: str, data_dir=None) -> LabelledImages:
     """MNIST digits for `split` ("train" or "test"), from --data-dir, the Keras cache, or a download."""
     check_split(split)
-    directory = resolve_data_dir(data_dir)
-    if directory is not None:
-        npz = directory / "mnist.npz"
-        if npz.is_file():
-            return checked(*read_mnist_npz(npz, split), DIGITS, describe(npz), str(npz))
-        image_name, label_name = MNIST_IDX_FILES[split]
-        images_path, labels_path = find_idx_file(directory, image_name), find_idx_file(directory, label_name)
-        if images_path and labels_path:
-            source = describe(images_path, labels_path, what=f"MNIST IDX files in {directory.resolve()}")
-            return checked(idx.read_idx(images_path, 3), idx.read_idx(labels_path, 1), DIGITS, source,
-                           f"{images_path.name} and {labels_path.name}")
-    cache = keras_mnist_cache()
-    if not cache.is_file():
-        looked_in = f"{directory} (mnist.npz or the IDX files), " if directory else ""
-        download(MNIST_URL, cache, "sha256", MNIST_SHA256,
-                 f"MNIST was not found in {looked_in}{cache}. Put mnist.npz (or the four official IDX files) in a "
-                 f"directory and pass it with --data-dir, or save {MNIST_URL} as {cache}.")
-    return checked(*read_mnist_npz(cache, split), DIGITS, describe(cache), str(cache))
+    directories = resolve_data_dirs(data_dir)
+    found = find_mnist(split, directories)
+    if found is None:
+        fetch("mnist", directories)
+        found = find_mnist(split, directories)
+    kind, paths = found
+    if kind == "npz":
+        return checked(*read_mnist_npz(paths[0], split), DIGITS, describe(paths[0]), str(paths[0]))
+    images_path, labels_path = paths
+    source = describe(images_path, labels_path, what=f"MNIST IDX files in {images_path.parent}")
+    return checked(idx.read_idx(images_path, 3), idx.read_idx(labels_path, 1), DIGITS, source,
+                   f"{images_path.name} and {labels_path.name}")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -179,28 +259,20 @@ def read_emnist_zip(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 def load_emnist_letters(*, split: str, data_dir=None) -> LabelledImages:
     """EMNIST Letters for `split`: images upright, labels 0..25 (0 = A/a)."""
     check_split(split)
-    directory = resolve_data_dir(data_dir)
-    images = labels = source = None
-    if directory is not None:
-        images_path, labels_path = (find_idx_file(directory, name) for name in emnist_member_names(split))
-        zips = [directory / name for name in EMNIST_ZIP_NAMES if (directory / name).is_file()]
-        if images_path and labels_path:
-            images, labels = idx.read_idx(images_path, 3), idx.read_idx(labels_path, 1)
-            source = describe(images_path, labels_path, what=f"EMNIST Letters IDX files in {directory.resolve()}")
-            where = f"{images_path.name} and {labels_path.name}"
-        elif zips:
-            images, labels = read_emnist_zip(zips[0], split)
-            source, where = describe(zips[0]), str(zips[0])
-    if images is None:
-        cache = emnist_cache()
-        if not cache.is_file():
-            looked_in = f"{directory} (the emnist-letters-{split}-*-ubyte.gz files or gzip.zip), " if directory else ""
-            download(EMNIST_URL, cache, "md5", EMNIST_MD5,
-                     f"EMNIST Letters was not found in {looked_in}{cache}. Download {EMNIST_URL} (562 MB) and save "
-                     f"it as {cache}, or put it (or the four emnist-letters-*-ubyte.gz files in it) in a directory "
-                     f"and pass that with --data-dir.")
-        images, labels = read_emnist_zip(cache, split)
-        source, where = describe(cache), str(cache)
+    directories = resolve_data_dirs(data_dir)
+    found = find_emnist_letters(split, directories)
+    if found is None:
+        fetch("emnist-letters", directories)
+        found = find_emnist_letters(split, directories)
+    kind, paths = found
+    if kind == "idx":
+        images_path, labels_path = paths
+        images, labels = idx.read_idx(images_path, 3), idx.read_idx(labels_path, 1)
+        source = describe(images_path, labels_path, what=f"EMNIST Letters IDX files in {images_path.parent}")
+        where = f"{images_path.name} and {labels_path.name}"
+    else:
+        images, labels = read_emnist_zip(paths[0], split)
+        source, where = describe(paths[0]), str(paths[0])
     if labels.size and (labels.min() < 1 or labels.max() > len(LETTERS)):
         raise UserError(f"EMNIST Letters labels in {where} run {labels.min()}..{labels.max()}, expected 1..26")
     # The official files store each image transposed; swapping the two pixel axes turns it upright.
@@ -275,12 +347,24 @@ def load_split(dataset: str, split: str, data_dir=None) -> LabelledImages:
 def stratified_split(labels: np.ndarray, held_out: float | int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (keep, held_out): a fraction (float) or a count (int) of images held out, in proportion to each
     class, the same for the same seed."""
+    from sklearn.model_selection import train_test_split  # here: scikit-learn takes a second to import
+
     try:
         keep, held_out = train_test_split(np.arange(len(labels)), test_size=held_out, random_state=seed,
                                           stratify=labels)
     except ValueError as exc:
         raise UserError(f"cannot hold out {held_out:g} of {len(labels)} images stratified by class: {exc}") from None
     return np.sort(keep), np.sort(held_out)
+
+
+def stratified_subset(split: LabelledImages, count: int, seed: int = 0) -> LabelledImages:
+    """`count` images of a split, in proportion to each class (the whole split where it holds no more)."""
+    if len(split.labels) - count < len(np.unique(split.labels)):
+        return split
+    _, chosen = stratified_split(split.labels, count, seed)
+    fine = None if split.fine_labels is None else split.fine_labels[chosen]
+    return LabelledImages(split.images[chosen], split.labels[chosen], split.class_names,
+                          {**split.source, "subset": count}, fine)
 
 
 def last_split(count: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:

@@ -10,6 +10,7 @@ tf.data pipeline, one field for the whole batch, so it is not used.)
 
 import math
 
+from . import quiet_tensorflow  # noqa: F401  (first: before keras starts TensorFlow)
 from keras import ops, random
 
 

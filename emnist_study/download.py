@@ -34,7 +34,20 @@ def download(url: str, dest: Path, algorithm: str, expected_digest: str, what_to
     dest = Path(dest)
     if os.environ.get(NO_DOWNLOAD_ENV) == "1":
         raise UserError(f"downloads are disabled ({NO_DOWNLOAD_ENV}=1). {what_to_do}")
+    created = [d for d in (dest.parent, *dest.parent.parents) if not d.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return fetch_verified(url, dest, algorithm, expected_digest, what_to_do)
+    except BaseException:  # a failed download leaves no empty cache folders behind
+        for directory in created:  # deepest first
+            try:
+                directory.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def fetch_verified(url: str, dest: Path, algorithm: str, expected_digest: str, what_to_do: str) -> Path:
     partial = dest.with_name(dest.name + ".partial")
     digest = hashlib.new(algorithm)
     try:

@@ -5,7 +5,7 @@ evaluating again is instant and a retrained model (a new file) is evaluated anew
 """
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +15,30 @@ from . import models, pipeline
 from .download import file_digest
 from .runs import read_json
 
-# The run each dataset's others are compared with (McNemar): the Keras CNN, as the warm-up and baseline train it.
-BASELINE_RUNS = {"mnist": "mnist_cnn", "emnist-letters": "emnist_cnn"}
+# What each run is, from its config: the part of the study it answers (report.py's questions ask for roles, not
+# run names, so quick runs and other seeds count too).
+ROLE_TITLES = {
+    "keras_mlp": "the Keras MLP", "keras_cnn": "the Keras CNN", "keras_cnn_eps1e-6": "the Keras CNN, epsilon 1e-6",
+    "keras2015_cnn": "the 2015 Keras CNN", "nielsen": "Nielsen's network", "nielsen_vote": "Nielsen's vote",
+    "letters_cnn": "the warm-up CNN", "letters_mlp": "the warm-up MLP", "experiment": "an experiment",
+}
+# The role each dataset's runs are compared with (McNemar): the Keras CNN, as the warm-up and baseline train it.
+BASELINE_ROLES = {"mnist": "keras_cnn", "emnist-letters": "letters_cnn"}
+
+
+def role_of(config: dict) -> str:
+    script, model = config.get("script", ""), config.get("model", "")
+    if script == "warmup_mnist_mlp.py":
+        return "keras_mlp"
+    if script == "warmup_mnist_cnn.py":
+        if model == "keras2015_cnn":
+            return "keras2015_cnn"
+        return "keras_cnn_eps1e-6" if config.get("optimizer", {}).get("epsilon") == 1e-6 else "keras_cnn"
+    if script == "nielsen_cnn.py":
+        return "nielsen_vote" if config.get("ensemble", 1) > 1 else "nielsen"
+    if script == "emnist_baseline.py":
+        return "letters_cnn" if model == "mnist_cnn" else "letters_mlp"
+    return "experiment" if script == "emnist_experiments.py" else "other"
 
 
 def wilson_interval(correct: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -74,6 +96,13 @@ class RunResult:
     val_accuracy: float  # of the model evaluated (the last epoch's, or the best epoch's where it was kept)
     predicted: np.ndarray
     true: np.ndarray
+    val_images: int = 0  # how many validation images val_accuracy was measured on (0: not known)
+    config: dict = field(default_factory=dict)  # the run's config.json "config"
+    subunits: dict | None = None  # the run's subunits.json, for a case-aware head that has one
+
+    @property
+    def role(self) -> str:
+        return role_of(self.config)
 
     @property
     def right(self) -> np.ndarray:
@@ -92,8 +121,18 @@ class RunResult:
         return wilson_interval(int(self.right.sum()), len(self.true))
 
 
+def validation_images(config: dict, summary: dict) -> int:
+    """The validation set's size: recorded by newer runs; for older ones, from the split the config describes."""
+    if summary.get("val_images"):
+        return summary["val_images"]
+    split = {"mnist": 60_000, "emnist-letters": 124_800}.get(config["dataset"].split(":")[0].replace("-merged", ""),
+                                                            60_000)
+    return round((config.get("limit_images") or split) * config.get("val_fraction", 0.1))
+
+
 def describe_run(run_dir: Path) -> dict:
-    """What a run is, from its files: model name (with the ensemble size), parameters, epochs, timing."""
+    """What a run is, from its files: model name (with the ensemble size), parameters, epochs, timing, its
+    config, and the size of its validation set."""
     config = read_json(run_dir / "config.json")["config"]
     summary = read_json(run_dir / "summary.json")
     combine = config.get("ensemble_combine", "vote")
@@ -105,5 +144,8 @@ def describe_run(run_dir: Path) -> dict:
     selected_best = config.get("select") == "best_val"
     val_accuracy = summary.get("val_accuracy_with_views") or (
         summary["best_val_accuracy"] if selected_best else summary["final_val_accuracy"])
+    units_path = run_dir / "subunits.json"
     return {"dataset": config["dataset"], "model": model, "params": params, "epochs": config["epochs"],
-            "train_seconds": summary.get("train_seconds"), "val_accuracy": val_accuracy}
+            "train_seconds": summary.get("train_seconds"), "val_accuracy": val_accuracy,
+            "val_images": validation_images(config, summary), "config": config,
+            "subunits": read_json(units_path) if units_path.is_file() else None}

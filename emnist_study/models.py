@@ -3,6 +3,7 @@
 Input is (28, 28, 1) float32 in [0, 1], as produced by `pipeline.make_dataset`.
 """
 
+from . import quiet_tensorflow  # noqa: F401  (first: before keras starts TensorFlow)
 import keras
 from keras import layers
 
@@ -41,7 +42,7 @@ class SumSubunits(layers.Layer):
     units the two copies pick (Ji et al.'s Invariant Information Clustering, 2019): highest when both copies
     pick the same unit and the class's images share the units out. A split by slant or stroke width, which a
     distortion changes, then scores lower than a split by shape, which survives it. (Alone, without the first
-    term, it let some classes collapse into one unit: measured on merged MNIST, see the README.) A class can still
+    term, it let some classes collapse into one unit: measured on merged MNIST, see docs/case-aware.md.) A class can still
     collapse, and neither term can lift it out again; `subunits.ResplitIdleSubunits` restarts such a class.
     """
 
@@ -131,6 +132,49 @@ def mnist_cnn(num_classes: int, subunits: int = 1) -> keras.Model:
         layers.Dropout(0.5),
         *classifier_head(num_classes, subunits),
     ], name="mnist_cnn")
+
+
+@keras.saving.register_keras_serializable(package="emnist_study")
+class Glorot2015(keras.initializers.Initializer):
+    """Glorot's uniform initialisation as Keras drew it in 2015: U(+-sqrt(2 / (fan_in + fan_out))), where for a
+    convolution fan_in counts input channels x kernel rows x columns but fan_out the filters alone. (Today's
+    GlorotUniform draws U(+-sqrt(6 / ...)) and counts the kernel in fan_out too: wider weights.)"""
+
+    def __init__(self, seed=None):
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        receptive = 1
+        for size in shape[:-2]:
+            receptive *= size
+        fan_in, fan_out = shape[-2] * receptive, shape[-1]
+        limit = (2.0 / (fan_in + fan_out)) ** 0.5
+        return keras.random.uniform(shape, -limit, limit, dtype=dtype, seed=self.seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+def keras2015_cnn(num_classes: int) -> keras.Model:
+    """The network Keras's mnist_cnn example had when its 99.25% claim was written (June 2015, Theano): a 3x3
+    convolution with 'full' padding (2 pixels each side: 28x28 in, 30x30 out), a second 3x3 convolution, both
+    32 filters, max-pooling, dropout 0.25, Dense(128), dropout 0.5, softmax; every weight drawn by Glorot2015,
+    biases zero."""
+    def init():  # each layer its own initializer object: Keras refuses one seeded object shared by layers
+        return Glorot2015()
+
+    return keras.Sequential([
+        keras.Input(INPUT_SHAPE),
+        layers.ZeroPadding2D(2),
+        layers.Conv2D(32, kernel_size=3, activation="relu", kernel_initializer=init()),
+        layers.Conv2D(32, kernel_size=3, activation="relu", kernel_initializer=init()),
+        layers.MaxPooling2D(pool_size=2),
+        layers.Dropout(0.25),
+        layers.Flatten(),
+        layers.Dense(128, activation="relu", kernel_initializer=init()),
+        layers.Dropout(0.5),
+        layers.Dense(num_classes, activation="softmax", kernel_initializer=init(), dtype="float32"),
+    ], name="keras2015_cnn")
 
 
 def nielsen_conv_layers(l2: float) -> list:
@@ -250,21 +294,57 @@ class DistortedView(layers.Layer):
     def call(self, images):
         return random_affine(images, self.distortions, self.seed)
 
+    def compute_output_shape(self, input_shape):  # saves Keras tracing call() to learn the shape it keeps
+        return input_shape
+
     def get_config(self):
         return {**super().get_config(), "distortions": self.distortions, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="emnist_study")
+class StackViews(layers.Layer):
+    """The image and its distorted copies as one batch: (views x batch, 28, 28, 1), copy after copy."""
+
+    def call(self, views):
+        return keras.ops.concatenate(views, axis=0)
+
+    def compute_output_shape(self, input_shapes):
+        return (None, *input_shapes[0][1:])
+
+
+@keras.saving.register_keras_serializable(package="emnist_study")
+class MeanOverViews(layers.Layer):
+    """(views x batch, classes) probabilities -> (batch, classes), each image's mean over its views."""
+
+    def __init__(self, views: int, **kwargs):
+        super().__init__(**kwargs)
+        self.views = views
+
+    def call(self, probabilities):
+        classes = keras.ops.shape(probabilities)[-1]
+        return keras.ops.mean(keras.ops.reshape(probabilities, (self.views, -1, classes)), axis=0)
+
+    def compute_output_shape(self, input_shape):
+        return (None, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "views": self.views}
 
 
 def with_test_time_views(model: keras.Model, distortions: dict, views: int) -> keras.Model:
     """A model whose prediction is `model`'s probabilities averaged over the image and `views` distorted copies
     of it (test-time augmentation). A network trained on distorted images (softened by the interpolation) sees in
-    the copies what it trained on, and one copy's mistake is outvoted by the others (measured: the comment on the
-    sgd_tta recipe). Costs views + 1 predictions; training is unchanged."""
+    the copies what it trained on, and one copy's mistake is outvoted by the others (measured: docs/experiments.md,
+    sgd_tta). Costs views + 1 predictions; training is unchanged. The copies go through the network as one batch,
+    so the network is traced once, not once per copy."""
     inputs = keras.Input(INPUT_SHAPE)
+    if not views:
+        return keras.Model(inputs, model(inputs), name=f"{model.name}_views")
     copies = [inputs] + [DistortedView(distortions, seed=view)(inputs) for view in range(1, views + 1)]
-    return keras.Model(inputs, MeanProbabilities()([model(copy) for copy in copies]), name=f"{model.name}_views")
+    return keras.Model(inputs, MeanOverViews(views + 1)(model(StackViews()(copies))), name=f"{model.name}_views")
 
 
-MODELS = {"mnist_mlp": mnist_mlp, "mnist_cnn": mnist_cnn, "nielsen_dropout": nielsen_dropout,
+MODELS = {"mnist_mlp": mnist_mlp, "mnist_cnn": mnist_cnn, "keras2015_cnn": keras2015_cnn, "nielsen_dropout": nielsen_dropout,
           "nielsen_dense100": nielsen_dense100, "vgg_bn": vgg_bn}
 
 

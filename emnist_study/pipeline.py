@@ -4,11 +4,24 @@ Images stay uint8 until a batch is formed (EMNIST Letters as float32 would take 
 batch inside the graph, where it costs next to nothing.
 """
 
+from . import quiet_tensorflow  # noqa: F401  (first: before keras starts TensorFlow)
 import keras
 import numpy as np
 import tensorflow as tf
 
+from . import cli
 from .distortions import elastic_distort
+
+
+class StopWhenInterrupted(keras.callbacks.Callback):
+    """Stop at the next batch once Ctrl-C was pressed, even where Python swallowed the KeyboardInterrupt it raised
+    (see cli.interrupted): training, validation and prediction all check."""
+
+    def check(self, batch, logs=None):
+        if cli.interrupted():
+            raise KeyboardInterrupt
+
+    on_train_batch_end = on_test_batch_end = on_predict_batch_end = check
 
 
 def scale_images(images):
@@ -46,7 +59,7 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batch
     `repeat` makes it endless (one epoch after another, each reshuffled), for `fit` with `steps_per_epoch`:
     Keras then keeps one iterator for the whole run. Given a fresh iterator every epoch, Keras 3 traces its
     training step again at the start of an epoch that follows a validation pass: on 2 CPU cores up to 12 s of a
-    31 s mnist_cnn epoch (measured: see the README's Training speed).
+    31 s mnist_cnn epoch (measured: docs/speed.md).
 
     `paired_copies` makes every batch two distorted copies of its images, one in each half, for the case-aware
     head's agreement term (models.SumSubunits)."""
@@ -83,4 +96,4 @@ def steps_per_epoch(images: int, batch_size: int) -> int:
 def predict(model, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """Class probabilities for uint8 images, batch by batch."""
     ds = tf.data.Dataset.from_tensor_slices(images).batch(batch_size).map(scale_images)
-    return model.predict(ds, verbose=0)
+    return model.predict(ds, verbose=0, callbacks=[StopWhenInterrupted()])

@@ -27,7 +27,7 @@ from .errors import UserError
 
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Flags that say how to run, not what to train: they may differ when a run is resumed.
-OPERATIONAL_FIELDS = ("data_dir", "runs_dir", "logs_dir", "overwrite", "resume")
+OPERATIONAL_FIELDS = ("data_dir", "runs_dir", "logs_dir", "overwrite", "resume", "summary")
 
 
 @dataclass
@@ -66,11 +66,12 @@ class TrainConfig:
     precision: str = "float32"  # or "mixed_bfloat16" / "mixed_float16" (see precision.py); "auto" is resolved before
     quick: bool = False
     limit_images: int | None = None  # a stratified subset of the training split (the --quick profile)
-    data_dir: str | None = None
+    data_dir: list | None = None  # the folders searched for the data, absolute (None: the environment, the caches)
     runs_dir: str = "runs"
     logs_dir: str = "logs"
     overwrite: bool = False
     resume: bool = False
+    summary: bool = True  # print the network's layer table before training
 
     @property
     def subunits(self) -> int:

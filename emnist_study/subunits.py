@@ -3,6 +3,7 @@ line up with a hidden label the network never saw (the digit behind a merged MNI
 
 from pathlib import Path
 
+from . import quiet_tensorflow  # noqa: F401  (first: before keras starts TensorFlow)
 import keras
 import numpy as np
 from sklearn.cluster import KMeans
@@ -51,19 +52,31 @@ def most_confident_images(subunit_probs: np.ndarray, labels: np.ndarray, subunit
     return chosen
 
 
+SPLIT_SHARE = 0.1  # a class counts as split when its least-used sub-unit takes at least this share of its images
+
+
 def describe(probs: np.ndarray, dataset: TrainVal, run_dir: Path, subunits: int, results_dir: Path,
              show: bool = False) -> Path:
     """Draw, for each class, the validation images each sub-unit is most sure of (results/<run>_subunits.png),
-    from the sub-unit probabilities of the validation images; where the hidden label is known (merged MNIST), also
-    score the sub-units against it (<run>/subunits.json)."""
+    from the sub-unit probabilities of the validation images, and record in <run>/subunits.json how each class
+    divides among its units; where the hidden label is known (merged MNIST), also score the units against it."""
     per_unit = 8
     chosen = most_confident_images(probs, dataset.y_val, subunits, per_unit)
     title = f"{run_dir.name}: the validation images each sub-unit is most sure of"
+    shares = unit_shares(probs, dataset.y_val, subunits)
+    record = {"split": "validation", "split_share": SPLIT_SHARE,
+              "classes_split": sum(1 for s in shares if s is not None and s.min() >= SPLIT_SHARE),
+              "classes": len(shares),
+              "unit_shares": {name: None if s is None else [round(float(x), 4) for x in s]
+                              for name, s in zip(dataset.class_names, shares)}}
     if dataset.fine_val is not None:
         scores = recovery(probs, dataset.fine_val)
-        write_json_atomic(run_dir / "subunits.json", {"hidden_label": "digit", "split": "validation", **scores})
+        record = {"hidden_label": "digit", **scores, **record}
         title += f" (purity {scores['purity']:.3f}, NMI {scores['nmi']:.3f} against the hidden digit)"
         print(f"Sub-units against the hidden digits: purity {scores['purity']:.4f}, NMI {scores['nmi']:.4f}")
+    write_json_atomic(run_dir / "subunits.json", record)
+    print(f"{record['classes_split']} of {record['classes']} classes use both sub-units for at least "
+          f"{SPLIT_SHARE:.0%} of their validation images")
     return figures.save(figures.plot_subunits(dataset.x_val, chosen, dataset.class_names, subunits, per_unit, title),
                         results_dir / f"{run_dir.name}_subunits.png", show=show)
 

@@ -10,6 +10,7 @@ import sys
 import time
 from dataclasses import replace
 
+from . import quiet_tensorflow  # noqa: F401  (first: before keras starts TensorFlow)
 import keras
 import numpy as np
 
@@ -50,9 +51,10 @@ def build_optimizer(spec: dict, schedule: dict | None = None, total_steps: int |
 class RunRecorder(keras.callbacks.Callback):
     """After every epoch: append to history.csv, update summary.json, save the best weights (all atomically)."""
 
-    def __init__(self, run: Run):
+    def __init__(self, run: Run, val_images: int):
         super().__init__()
         self.run = run
+        self.val_images = val_images
         self.rows = read_history(run.dir)
         self.epoch_started = 0.0
 
@@ -90,10 +92,24 @@ class RunRecorder(keras.callbacks.Callback):
             "final_val_accuracy": self.rows[-1].get("val_accuracy") if self.rows else None,
             "train_seconds": round(seconds, 2),
             "seconds_per_epoch": round(seconds / len(self.rows), 2) if self.rows else None,
+            "val_images": self.val_images,
             "updated_at": now(),
             **extra,
         }
         write_json_atomic(self.run.path("summary.json"), summary)
+
+
+# Tests only: seconds to pause after every training batch, so that a test can interrupt a run mid-epoch.
+SLOW_BATCHES_ENV = "EMNIST_STUDY_TEST_SLOW_BATCHES"
+
+
+class PauseAfterBatches(keras.callbacks.Callback):
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+
+    def on_train_batch_end(self, batch, logs=None):
+        time.sleep(self.seconds)
 
 
 def save_weights_atomic(model: keras.Model, path) -> None:
@@ -115,18 +131,23 @@ def fit(model: keras.Model, data: TrainVal, config: TrainConfig, run: Run) -> li
                                      shuffle=True, seed=config.seed, augment=config.augment, repeat=True,
                                      paired_copies=config.paired_copies)
     val_ds = pipeline.make_dataset(data.x_val, data.y_val, data.num_classes, config.batch_size, shuffle=False)
-    recorder = RunRecorder(run)
+    recorder = RunRecorder(run, len(data.y_val))
     callbacks = [
+        pipeline.StopWhenInterrupted(),
         keras.callbacks.TerminateOnNaN(),
         recorder,  # before the backup, so history.csv never lags the epoch a resume starts from
         keras.callbacks.BackupAndRestore(str(run.backup_dir)),
         keras.callbacks.TensorBoard(log_dir=str(run.logs_dir)),
     ]
+    if os.environ.get(SLOW_BATCHES_ENV):
+        callbacks.append(PauseAfterBatches(float(os.environ[SLOW_BATCHES_ENV])))
     resplit = resplit_callback(data, config) if config.resplit_idle_units and config.subunits > 1 else None
     if resplit:
         # after the recorder, so best.weights.h5 holds the weights its validation accuracy was measured on;
         # before the backup, so a resumed run continues from the new split
-        callbacks.insert(2, resplit)
+        callbacks.insert(3, resplit)
+    if recorder.rows:
+        print(f"Resuming {run.dir} after epoch {len(recorder.rows)} of {config.epochs}")
     print(f"Training {model.name} on {data.dataset}: {len(data.y_train):,} training and {len(data.y_val):,} "
           f"validation images, {config.epochs} epochs, batch {config.batch_size}, {model.dtype_policy.name}. "
           f"Run directory: {run.dir}")
@@ -137,8 +158,7 @@ def fit(model: keras.Model, data: TrainVal, config: TrainConfig, run: Run) -> li
                   verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
         recorder.write_summary("interrupted")
-        raise UserError(f"interrupted after {len(recorder.rows)} completed epoch(s); "
-                        f"run the same command with --resume to continue") from None
+        raise KeyboardInterrupt(f"interrupted after {len(recorder.rows)} completed epoch(s) of {run.dir}") from None
     if recorder.rows and math.isnan(recorder.rows[-1].get("loss", 0.0)):  # TerminateOnNaN stopped it
         recorder.write_summary("diverged")
         raise UserError(f"training diverged (the loss became NaN in epoch {len(recorder.rows) + 1}); "
@@ -209,7 +229,9 @@ def train(config: TrainConfig, dataset: TrainVal | None = None, **build_options)
     keras.utils.set_random_seed(config.seed)  # same seed: same initial weights, dropout masks and batch order
     with precision.policy(config.precision):
         model = models.build(config.model, dataset.num_classes, **config.model_options, **build_options)
-        compile_model(model, config, len(dataset.y_train)).summary()
+        compile_model(model, config, len(dataset.y_train))
+    if config.summary:
+        model.summary()
     fit(model, dataset, config, run)
     return model
 
@@ -228,6 +250,7 @@ def train_ensemble(config: TrainConfig, dataset: TrainVal, **build_options) -> k
     for i in range(config.ensemble):
         variant = config.ensemble_variants[i % len(config.ensemble_variants)] if config.ensemble_variants else {}
         member_config = replace(config, **variant, run_name=f"member{i + 1}", seed=config.seed + i, ensemble=1,
+                                summary=config.summary and i == 0,
                                 ensemble_variants=[], test_time_views=0, runs_dir=str(run.dir / "members"),
                                 logs_dir=str(run.logs_dir / "members"), overwrite=False, resume=True)
         print(f"Ensemble member {i + 1} of {config.ensemble} (seed {member_config.seed}"
@@ -246,6 +269,7 @@ def train_ensemble(config: TrainConfig, dataset: TrainVal, **build_options) -> k
         "status": "complete", "members": config.ensemble, "combine": config.ensemble_combine,
         "test_time_views": config.test_time_views,
         "params": ensemble.count_params(), "best_val_accuracy": val_accuracy, "final_val_accuracy": val_accuracy,
+        "val_images": len(dataset.y_val),
         "member_best_val_accuracy": [s["best_val_accuracy"] for s in member_summaries],
         "train_seconds": round(sum(s["train_seconds"] for s in member_summaries), 2),
         "seconds_per_epoch": round(sum(s["seconds_per_epoch"] for s in member_summaries) / config.ensemble, 2),

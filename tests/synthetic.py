@@ -112,15 +112,16 @@ def template_model(num_classes: int, answer_for: dict | None = None):
     return model
 
 
-def write_finished_run(runs_dir: Path, name: str, dataset: str, model) -> Path:
-    """A run directory as a finished training run leaves it, around a given model."""
+def write_finished_run(runs_dir: Path, name: str, dataset: str, model, script: str = "") -> Path:
+    """A run directory as a finished training run leaves it, around a given model; `script` says which script
+    trained it (the report's roles: warmup_mnist_cnn.py makes it the dataset's baseline)."""
     import json
 
     run = Path(runs_dir) / name
     run.mkdir(parents=True)
     model.save(run / "model.keras")
     (run / "config.json").write_text(json.dumps({"config": {"dataset": dataset, "model": "template", "epochs": 1,
-                                                            "select": "last_epoch"}}))
+                                                            "select": "last_epoch", "script": script}}))
     (run / "summary.json").write_text(json.dumps({"status": "complete", "best_val_accuracy": 1.0,
                                                   "final_val_accuracy": 1.0, "train_seconds": 1.0,
                                                   "params": model.count_params()}))

@@ -118,8 +118,28 @@ def test_emnist_download_with_wrong_checksum_leaves_nothing(offline_home, tmp_pa
     monkeypatch.delenv("EMNIST_STUDY_NO_DOWNLOAD")
     with pytest.raises(UserError, match="checksum mismatch"):
         data.load_emnist_letters(split="train")
-    cache_dir = offline_home / ".cache" / "emnist"
-    assert list(cache_dir.iterdir()) == []
+    assert list(offline_home.iterdir()) == []  # neither the file nor the empty folders it would have gone in
+
+
+def test_several_data_dirs_are_searched_in_turn(tmp_path, monkeypatch):
+    synthetic.write_mnist_npz(tmp_path / "digits")
+    synthetic.write_emnist_files(tmp_path / "letters")
+    both = [tmp_path / "letters", tmp_path / "digits"]
+    assert data.load_mnist(split="train", data_dir=both).images.shape == (300, 28, 28)
+    assert data.load_emnist_letters(split="train", data_dir=both).images.shape == (312, 28, 28)
+    monkeypatch.setenv("EMNIST_STUDY_DATA_DIR", f"{tmp_path / 'letters'}:{tmp_path / 'digits'}")
+    assert data.load_mnist(split="test").images.shape == (100, 28, 28)
+    assert data.ensure_available(["mnist", "emnist-letters"]) == {
+        "mnist": str(tmp_path / "digits" / "mnist.npz"),
+        "emnist-letters": ", ".join(sorted(str(tmp_path / "letters" / f"emnist-letters-{split}-{kind}-ubyte.gz")
+                                           for split in ("train", "test")
+                                           for kind in ("images-idx3", "labels-idx1")))}
+
+
+def test_data_dirs_are_recorded_absolute(tmp_path, monkeypatch):
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert data.resolve_data_dirs(["here"]) == [tmp_path / "here"]
 
 
 def test_real_emnist_labels_with_generated_images(tmp_path, shared_data):

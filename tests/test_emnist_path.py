@@ -48,8 +48,8 @@ def test_baseline_trains_both_models_on_letters(trained):
 
 def test_plot_history_overlays_runs(trained, capsys):
     out = trained / "figs" / "history.png"
-    assert run_script(plot_history, "--all", "--runs-dir", str(trained / "runs"), "--out", str(out),
-                      "--no-show") == 0
+    assert run_script(plot_history, "--all", "--runs-dir", str(trained / "runs"), "--results-dir", str(out.parent),
+                      "--out", out.name, "--no-show") == 0
     width, height = png_size(out)
     assert width >= 800 and height >= 300
     printed = capsys.readouterr().out
@@ -68,7 +68,7 @@ def test_plot_history_figure_marks_best_epochs():
 def test_show_misclassified_saves_grid_and_confusion(trained, capsys):
     out_dir = trained / "figs"
     assert run_script(show_misclassified, "emnist_mlp-quick", "--runs-dir", str(trained / "runs"),
-                      "--out-dir", str(out_dir), "--no-show") == 0
+                      "--results-dir", str(out_dir), "--no-show") == 0
     for suffix, min_size in (("misclassified", 300), ("confusion", 500)):
         width, height = png_size(out_dir / f"emnist_mlp-quick_validation_{suffix}.png")
         assert width >= min_size and height >= 100
@@ -79,7 +79,7 @@ def test_show_misclassified_saves_grid_and_confusion(trained, capsys):
 def test_show_misclassified_on_the_test_split_only_when_asked(trained):
     out_dir = trained / "figs-test"
     assert run_script(show_misclassified, "emnist_cnn-quick", "--runs-dir", str(trained / "runs"),
-                      "--split", "test", "--out-dir", str(out_dir), "--no-show") == 0
+                      "--split", "test", "--results-dir", str(out_dir), "--no-show") == 0
     assert (out_dir / "emnist_cnn-quick_test_confusion.png").is_file()
 
 

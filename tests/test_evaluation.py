@@ -31,13 +31,22 @@ def test_per_class_accuracy():
     assert np.isnan(evaluation.per_class_accuracy(true, pred, 4)[3])
 
 
-def result(run, dataset, predicted, true, val):
+ROLES = {"mnist_cnn": {"script": "warmup_mnist_cnn.py", "model": "mnist_cnn",
+                       "optimizer": {"name": "adadelta", "epsilon": 1e-7}},
+         "mnist_mlp": {"script": "warmup_mnist_mlp.py", "model": "mnist_mlp"},
+         "emnist_cnn": {"script": "emnist_baseline.py", "model": "mnist_cnn"},
+         "emnist_mlp": {"script": "emnist_baseline.py", "model": "mnist_mlp"}}
+
+
+def result(run, dataset, predicted, true, val, val_images=6000, config=None):
+    config = config or ROLES.get(run, {"script": "emnist_experiments.py", "model": "vgg_bn"})
     return evaluation.RunResult(run=run, dataset=dataset, model="m", params=10, epochs=1, train_seconds=60.0,
-                                val_accuracy=val, predicted=np.array(predicted), true=np.array(true))
+                                val_accuracy=val, predicted=np.array(predicted), true=np.array(true),
+                                val_images=val_images, config={"dataset": dataset, **config})
 
 
 def test_report_on_known_predictions(tmp_path):
-    """Two models on a 100-image test set whose answers are known: the tables and comparisons follow."""
+    """Models on test sets whose answers are known: the table, the answers and the per-class accuracy follow."""
     true = [i % 10 for i in range(100)]
     perfect = list(true)
     ten_wrong = [(t + 1) % 10 if i < 10 else t for i, t in enumerate(true)]
@@ -52,12 +61,44 @@ def test_report_on_known_predictions(tmp_path):
     assert rows["mnist_cnn"]["test_errors"] == 0 and rows["mnist_mlp"]["test_errors"] == 10
     assert rows["mnist_mlp"]["only_baseline_right"] == 10 and rows["mnist_mlp"]["only_this_right"] == 0
     assert rows["mnist_mlp"]["mcnemar_p"] == pytest.approx(2 / 2 ** 10, abs=1e-4)
-    assert "| mnist_mlp | m | 10 | 1 | 1.0 min | 99.90% | 90.00% [" in text
-    assert "**CNN vs MLP on mnist.**" in text and "a real difference" in text
-    assert "`mnist_cnn` reaches 100.00% on MNIST" in text and "`emnist_cnn` 100.00% on EMNIST Letters" in text
-    assert "Validation accuracy lies above the test accuracy's 95% interval for `mnist_mlp`" in text
+    assert "| mnist_mlp | m | 10 | 1 | 1.0 min | 99.90% | 90.00% [" in text and "p = 0.00195 (real)" in text
+    assert "reaches 100.00% on EMNIST Letters (`emnist_cnn`) against 100.00% on MNIST (`mnist_cnn`)" in text
+    assert "The MLP warm-up: 90.00%" in text
+    assert "validation 99.90% of 6,000, test 90.00% of 100" in text  # the overuse warning, for mnist_mlp alone
     assert "Per-class test accuracy of `emnist_cnn`" in text and "A/a 100.00%" in text
+    assert "python emnist_baseline.py --model mlp" in text  # question 4 names the command that answers it
     assert (tmp_path / "test_results.csv").is_file() and (tmp_path / "test_accuracy.png").stat().st_size > 5000
+
+
+def test_the_overuse_warning_weighs_the_validation_sets_size():
+    """93% on 60 validation images against 90% on 10,000 test images could be chance (4 errors of 60 against
+    an expected 6); on 6,000 it cannot. (Both lie above the test accuracy's own interval, 89.4-90.6%.)"""
+    true = [0] * 10_000
+    predicted = [0] * 9_000 + [1] * 1_000
+    small = result("small", "mnist", predicted, true, 0.93, val_images=60)
+    large = result("large", "mnist", predicted, true, 0.93, val_images=6_000)
+    assert report.overuse_gap(small) < 1.96 < report.overuse_gap(large)
+    assert "`large`" in report.answer_overuse({"mnist": [small, large]})
+    assert "`small`" not in report.answer_overuse({"mnist": [small, large]})
+
+
+def test_the_best_experiment_is_chosen_on_validation_and_read_against_the_published_figures():
+    true = list(range(26)) * 4
+    experiments = [result("exp_a", "emnist-letters", true, true, 0.95),  # right on every test letter
+                   result("exp_b", "emnist-letters", [0] * len(true), true, 0.97,
+                          config={"script": "emnist_experiments.py", "model": "vgg_bn", "ensemble": 5})]
+    text = report.answer_best_experiment(experiments)
+    assert "`exp_b` (validation 97.00%)" in text  # chosen by validation, though worse on test
+    assert "does not reach the assignment's 90.00%" in text and "an ensemble of 5 networks" in text
+    assert "above 0 of the 6 published" in text
+
+
+def test_a_baseline_is_found_by_its_role_whatever_its_name():
+    true = [0, 1, 2]
+    runs = [result("x", "mnist", true, true, 0.9), result("mnist_cnn-seed2-quick", "mnist", true, true, 0.9,
+                                                           config={**ROLES["mnist_cnn"], "seed": 2}),
+            result("mnist_cnn-quick", "mnist", true, true, 0.9, config={**ROLES["mnist_cnn"], "seed": 1})]
+    assert report.baseline_of(runs).run == "mnist_cnn-quick"
 
 
 def test_evaluate_test_on_models_whose_answers_are_known(tmp_path):
@@ -71,10 +112,10 @@ def test_evaluate_test_on_models_whose_answers_are_known(tmp_path):
 
     synthetic.write_mnist_npz(tmp_path / "data", per_class_train=2, per_class_test=7)
     runs = tmp_path / "runs"
-    synthetic.write_finished_run(runs, "mnist_cnn", "mnist", synthetic.template_model(10))
+    synthetic.write_finished_run(runs, "mnist_cnn", "mnist", synthetic.template_model(10), "warmup_mnist_cnn.py")
     synthetic.write_finished_run(runs, "zero_as_one", "mnist", synthetic.template_model(10, answer_for={0: 1}))
     assert run_script(evaluate_test, "--runs-dir", str(runs), "--data-dir", str(tmp_path / "data"),
-                      "--out-dir", str(tmp_path / "results")) == 0
+                      "--results-dir", str(tmp_path / "results")) == 0
     rows = {r["run"]: r for r in csv.DictReader(open(tmp_path / "results" / "test_results.csv"))}
     assert rows["mnist_cnn"]["test_accuracy"] == "1.0" and rows["mnist_cnn"]["test_errors"] == "0"
     assert rows["zero_as_one"]["test_errors"] == "7" and float(rows["zero_as_one"]["test_accuracy"]) == 0.9

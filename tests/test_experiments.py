@@ -47,7 +47,7 @@ def test_case_aware_quick_on_merged_digits(tmp_path, capsys):
     (tmp_path / "results" / "merged_exp_case_aware-quick_subunits.png").unlink()
     for name in ("merged_exp_case_aware-quick", "merged_exp_plain_head-quick"):
         assert run_script(show_misclassified, name, "--runs-dir", str(tmp_path / "runs"), "--no-show",
-                          "--out-dir", str(tmp_path / "figures")) == 0
+                          "--results-dir", str(tmp_path / "figures")) == 0
     assert [f.name for f in (tmp_path / "figures").glob("*_subunits.png")] == ["merged_exp_case_aware-quick_subunits.png"]
 
 

@@ -34,9 +34,12 @@ def test_subunit_figure_puts_each_units_images_in_its_own_block():
     unit_probs[[4, 5, 6, 7], [3, 3, 2, 2]] = [0.9, 0.8, 0.7, 0.6]  # class 1: images 6, 7 on unit 1; 4, 5 on unit 2
     chosen = subunits.most_confident_images(unit_probs, labels, subunits=2, per_unit=2)
     fig = figures.plot_subunits(images, chosen, ["a", "b"], subunits=2, per_unit=2, title="t")
-    axes = np.array(fig.axes).reshape(2, 5)  # per row: unit 1's two images, a spacer, unit 2's two images
+    assert len(fig.axes) == 2  # a block per sub-unit: a row per class, the unit's images side by side
+    step = 28 + figures.TILE_GAP
 
-    def drawn(ax):
-        return int(np.asarray(ax.images[0].get_array())[0, 0]) if ax.images else None
+    def drawn(ax):  # the value of each tile, row by row: the index of the image drawn there
+        canvas = np.asarray(ax.images[0].get_array())
+        return [[int(canvas[r * step, k * step]) for k in range(2)] for r in range(2)]
 
-    assert [[drawn(ax) for ax in row] for row in axes] == [[0, 2, None, 1, 3], [6, 7, None, 4, 5]]
+    assert drawn(fig.axes[0]) == [[0, 2], [6, 7]] and drawn(fig.axes[1]) == [[1, 3], [4, 5]]
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b"]

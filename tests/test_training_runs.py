@@ -10,7 +10,7 @@ import pytest
 import synthetic
 import warmup_mnist_cnn
 from conftest import ROOT
-from emnist_study import cli, training
+from emnist_study import cli, recipes, training
 
 
 def run_script(module, *argv):
@@ -109,9 +109,9 @@ def test_resume_continues_an_interrupted_run(tmp_path, mnist_dir, monkeypatch, c
 
     monkeypatch.setattr(training.RunRecorder, "on_epoch_end", interrupt_in_epoch_2)
     args = quick_args(tmp_path, mnist_dir, "--epochs", "3")
-    assert run_script(warmup_mnist_cnn, *args) == 1
+    assert run_script(warmup_mnist_cnn, *args) == 130  # the shell's code for Ctrl-C
     err = capsys.readouterr().err
-    assert "interrupted" in err and "--resume" in err
+    assert "interrupted after" in err and "to continue, run:" in err and "--resume" in err
     run = tmp_path / "runs" / "mnist_cnn-quick"
     assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
     assert (run / "backup").is_dir()
@@ -153,8 +153,8 @@ def test_diverging_run_stops_with_a_clear_message(tmp_path, mnist_dir):
     from emnist_study.errors import UserError
     from emnist_study.runs import Run
     config = cli.config_from_args(
-        cli.training_parser("", warmup_mnist_cnn.DEFAULTS).parse_args(quick_args(tmp_path, mnist_dir)),
-        warmup_mnist_cnn.DEFAULTS)
+        cli.training_parser("", recipes.MNIST_CNN).parse_args(quick_args(tmp_path, mnist_dir)),
+        recipes.MNIST_CNN)
     dataset = data.load_train_val("mnist", val_fraction=0.1, seed=1, data_dir=mnist_dir, limit=200)
     model = models.build("mnist_cnn", 10)
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=1e12), loss="categorical_crossentropy",
@@ -204,7 +204,7 @@ def test_no_data_and_no_network(tmp_path, capsys):
 
 def test_help_lists_the_shared_flags(capsys):
     with pytest.raises(SystemExit) as exc:
-        cli.training_parser(warmup_mnist_cnn.__doc__, warmup_mnist_cnn.DEFAULTS).parse_args(["--help"])
+        cli.training_parser(warmup_mnist_cnn.__doc__, recipes.MNIST_CNN).parse_args(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
     for flag in ("--data-dir", "--runs-dir", "--logs-dir", "--run-name", "--epochs", "--batch-size", "--seed",

@@ -9,6 +9,7 @@ import pytest
 import evaluate_test
 import nielsen_cnn
 import synthetic
+import warmup_mnist_cnn
 import warmup_mnist_mlp
 from emnist_study import data, evaluation, models
 from test_training_runs import quick_args, run_script
@@ -31,6 +32,29 @@ def test_mlp_quick(tmp_path, mnist_dir):
     assert config["model"] == "mnist_mlp" and config["batch_size"] == 128
     assert config["optimizer"] == {"name": "rmsprop", "learning_rate": 0.001, "rho": 0.9, "epsilon": 1e-07}
     assert json.loads((run / "summary.json").read_text())["status"] == "complete"
+
+
+def test_the_2015_keras_cnn_is_the_network_the_claim_was_written_for(tmp_path, mnist_dir):
+    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, "--variant", "keras2015")) == 0
+    config = read_config(tmp_path / "runs" / "mnist_cnn_keras2015-quick")
+    assert config["model"] == "keras2015_cnn" and config["optimizer"]["epsilon"] == 1e-6
+    assert config["optimizer"]["learning_rate"] == 1.0 and config["optimizer"]["rho"] == 0.95
+    model = models.build("keras2015_cnn", 10)
+    convs = [layer for layer in model.layers if layer.name.startswith("conv2d")]
+    assert [c.output.shape[1:] for c in convs] == [(30, 30, 32), (28, 28, 32)]  # 'full' padding first, 32/32
+    assert model.count_params() == 813_802
+    # 2015's Glorot: U(+-sqrt(2 / (fan_in + fan_out))), a convolution's fan_out counting filters alone
+    for layer, fan_in, fan_out in ((convs[0], 9, 32), (convs[1], 288, 32), (model.layers[-3], 6272, 128)):
+        kernel = layer.get_weights()[0]
+        limit = (2 / (fan_in + fan_out)) ** 0.5
+        assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.95 * limit
+        assert not layer.get_weights()[1].any()  # biases zero
+
+
+def test_adadelta_epsilon_alone_can_change(tmp_path, mnist_dir):
+    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, "--epsilon", "1e-6", "--run-name", "e")) == 0
+    config = read_config(tmp_path / "runs" / "e")
+    assert config["model"] == "mnist_cnn" and config["optimizer"]["epsilon"] == 1e-6
 
 
 def test_nielsen_quick_follows_the_protocol(tmp_path, mnist_dir):
@@ -100,7 +124,7 @@ def test_nielsen_validation_is_the_last_ten_thousand():
 def test_evaluate_test_scores_runs_on_their_test_set(tmp_path, mnist_dir, monkeypatch):
     run_script(warmup_mnist_mlp, *quick_args(tmp_path, mnist_dir))
     out = tmp_path / "results"
-    args = ["--runs-dir", str(tmp_path / "runs"), "--data-dir", str(mnist_dir), "--out-dir", str(out)]
+    args = ["--runs-dir", str(tmp_path / "runs"), "--data-dir", str(mnist_dir), "--results-dir", str(out)]
     assert run_script(evaluate_test, *args) == 0
     rows = list(csv.DictReader(open(out / "test_results.csv")))
     assert [r["run"] for r in rows] == ["mnist_mlp-quick"]

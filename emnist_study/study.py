@@ -1,0 +1,206 @@
+"""The study run_all.py runs: its steps in order, what each trains, and how long each takes on 2 CPU cores.
+
+Plain data and arithmetic, no TensorFlow, so `run_all.py --dry-run` and `--help` answer at once and need no data.
+
+The estimates come from epoch_seconds.json beside this file: `python benchmark.py --epoch-seconds` trains every
+recipe the steps use for two epochs on EMNIST-shaped images (124,800 random 28x28 images in 26 classes: content
+does not change speed) and records the second epoch's seconds per training image, under the machine it ran on.
+The file holds one entry per kind of machine (an entry may instead be compiled from earlier runs' timings, and
+then says so); run_all estimates with this machine's entry, else the first, and gives the others' totals. A
+step's minutes are epochs x members x training images x that figure, for the dataset it trains on.
+"""
+
+import json
+import os
+import platform
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from . import precision, recipes
+from .runs import TrainConfig
+
+EPOCH_SECONDS_FILE = Path(__file__).with_name("epoch_seconds.json")
+# Training images per epoch (the training split less the validation set) of each dataset.
+TRAIN_SPLIT_IMAGES = {"mnist": 60_000, "emnist-letters": 124_800}
+NIELSEN_BATCH = 50  # Nielsen's 10, with the learning rate scaled to match (0.15): 5x fewer steps for a CPU
+CNN_SEEDS = (1, 2, 3)  # one seed cannot show whether a claimed figure holds
+# The case-aware recipe's 20 epochs cost more than the rest of the letters steps together (paired copies double
+# every step). The study trains it for 5: on merged MNIST 5 epochs were enough for the sub-units to split (they did
+# by epoch 2-3), and a letters epoch holds twice MNIST's images. --full trains the recipe's 20.
+STUDY_CASE_AWARE_EPOCHS = 5
+STUDY_CASE_AWARE = "case_aware_resplit"
+
+
+@dataclass
+class Step:
+    """One command of the study: the script, its arguments, the dataset it needs, and the runs it trains (their
+    configs, as the script will build them, for the estimate; none for figures and the evaluation)."""
+
+    script: str
+    args: list
+    dataset: str
+    trains: list = field(default_factory=list)
+
+    @property
+    def run_names(self) -> list:
+        return [config.run_name for config in self.trains]
+
+
+def experiment(name: str, dataset: str, epochs: int | None = None) -> Step:
+    prefix = {"emnist-letters": "exp", "mnist": "mnist_exp", "mnist-merged": "merged_exp"}[dataset]
+    config = recipes.recipe(name, f"{prefix}_{name}", dataset)
+    args = ["--exp", name] + (["--dataset", dataset] if dataset != "emnist-letters" else [])
+    if epochs:
+        config, args = replace(config, epochs=epochs), args + ["--epochs", str(epochs)]
+    return Step("emnist_experiments", args, "mnist" if dataset.startswith("mnist") else dataset, [config])
+
+
+def cnn_seed(variant: str, seed: int, epsilon: float | None = None) -> Step:
+    """The Keras CNN warm-up (or its 2015 form) with another seed or Adadelta epsilon, under a name of its own."""
+    config = recipes.CNN_VARIANTS[variant]
+    name = config.run_name + (f"-eps{epsilon:g}" if epsilon else "") + (f"-seed{seed}" if seed > 1 else "")
+    args = (["--variant", variant] if variant != "keras2" else []) + (["--epsilon", f"{epsilon:g}"] if epsilon else [])
+    if seed > 1:
+        args += ["--seed", str(seed)]
+    if name != config.run_name:
+        args += ["--run-name", name]
+    if epsilon:
+        config = replace(config, optimizer={**config.optimizer, "epsilon": epsilon})
+    return Step("warmup_mnist_cnn", args, "mnist", [replace(config, run_name=name, seed=seed)])
+
+
+def nielsen(ensemble: int = 1) -> Step:
+    config = replace(recipes.NIELSEN_VARIANTS["dropout"], batch_size=NIELSEN_BATCH, ensemble=ensemble)
+    args = ["--batch-size", str(NIELSEN_BATCH)] + (["--ensemble", str(ensemble)] if ensemble > 1 else [])
+    if ensemble > 1:
+        config = replace(config, run_name=f"{config.run_name}-ensemble{ensemble}")
+    return Step("nielsen_cnn", args, "mnist", [config])
+
+
+def letters_baseline(model: str) -> Step:
+    return Step("emnist_baseline", ["--model", model], "emnist-letters", [recipes.LETTERS_BASELINES[model]])
+
+
+# The study: the MNIST warm-ups once each, the letters baselines, the committed letters recipes (single network,
+# ensemble) and the case-aware one; the letters results early (the first within the first hour), Nielsen's
+# 40-epoch network last.
+STUDY = [
+    Step("warmup_mnist_mlp", [], "mnist", [recipes.MNIST_MLP]),
+    Step("warmup_mnist_cnn", [], "mnist", [recipes.MNIST_CNN]),
+    letters_baseline("cnn"),
+    letters_baseline("mlp"),
+    experiment("sgd_tta", "emnist-letters"),
+    experiment(STUDY_CASE_AWARE, "emnist-letters", epochs=STUDY_CASE_AWARE_EPOCHS),
+    experiment("ensemble_tta", "emnist-letters"),
+    nielsen(),
+]
+# --full: everything there is, after the study: the seeds, the 2015 network behind the 99.25% claim, Nielsen's
+# vote of five, every experiment on MNIST, merged MNIST and letters.
+MERGED_EXPERIMENTS = ("plain_head", "case_aware", "case_aware_paired", "case_aware_resplit")
+FULL_EXTRA = [
+    *[cnn_seed("keras2", seed) for seed in CNN_SEEDS[1:]],
+    *[cnn_seed("keras2", seed, epsilon=1e-6) for seed in CNN_SEEDS],
+    *[cnn_seed("keras2015", seed) for seed in CNN_SEEDS],
+    nielsen(ensemble=5),
+    *[experiment(name, "mnist") for name in recipes.EXPERIMENTS],
+    # 5 epochs are enough for the sub-units to split the merged digits (docs/case-aware.md's figures are from these)
+    *[experiment(name, "mnist-merged", epochs=5) for name in MERGED_EXPERIMENTS],
+    *[experiment(name, "emnist-letters") for name in recipes.EXPERIMENTS],
+]
+
+
+def training_steps(full: bool, datasets) -> list[Step]:
+    """The training steps of the study (or of everything, `full`) on the chosen datasets, in order."""
+    steps = STUDY + ([renamed_if_shortened(step) for step in FULL_EXTRA] if full else [])
+    return [step for step in steps if step.dataset in datasets]
+
+
+def renamed_if_shortened(step: Step) -> Step:
+    """A --full step whose run the study trains under the same name with other settings (fewer epochs) gets a
+    name of its own ("-full"): --resume would refuse to continue the study's run with different settings."""
+    study = {config.run_name: config for s in STUDY for config in s.trains}
+    if all(study.get(config.run_name, config) == config for config in step.trains):
+        return step
+    (config,) = step.trains
+    name = f"{config.run_name}-full"
+    return Step(step.script, step.args + ["--run-name", name], step.dataset, [replace(config, run_name=name)])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Estimates
+
+
+def speed_key(config: TrainConfig) -> str:
+    """What sets a recipe's seconds per image: the network and its width, the batch, the arithmetic, the
+    distortions, and the case-aware head's extras. Recipes alike in these train alike fast."""
+    options = config.model_options
+    parts = [config.model] + ([f"width{options['width']}"] if "width" in options else [])
+    parts += [f"batch{config.batch_size}"] + ([config.precision] if config.precision != "float32" else [])
+    if config.augment:
+        parts.append("elastic" if config.augment.get("elastic") else "affine")
+    if config.subunits > 1:
+        parts.append(f"subunits{config.subunits}")
+    parts += (["paired"] if config.paired_copies else []) + (["resplit"] if config.resplit_idle_units else [])
+    return "-".join(parts)
+
+
+def training_images(config: TrainConfig) -> int:
+    """Images in one epoch of the run: its dataset's training split less the validation set, five times over
+    with Nielsen's shifted copies."""
+    dataset = "mnist" if config.dataset.startswith("mnist") else config.dataset
+    images = round(TRAIN_SPLIT_IMAGES[dataset] * (1 - config.val_fraction))
+    return images * (5 if config.expand_shifts else 1)
+
+
+def this_machine() -> dict:
+    """What sets this machine's speed, as epoch_seconds.json records it (read without starting TensorFlow)."""
+    flags = precision.cpu_flags()
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+             if line.startswith("model name")] if cpuinfo.is_file() else []
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": names[0] if names else platform.processor() or platform.machine(), "cpu_count": cores,
+            "avx512": "avx512f" in flags, "bfloat16": bool(flags & precision.BF16_CPU_FLAGS)}
+
+
+def all_epoch_seconds(path: Path = EPOCH_SECONDS_FILE) -> list[dict]:
+    """Every machine's measurement, this machine's first (marked "this_machine"); empty if none is recorded."""
+    try:
+        machines = json.loads(Path(path).read_text(encoding="utf-8"))["machines"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    here = this_machine()
+    marked = [{**m, "this_machine": all(m.get("machine", {}).get(k) == v for k, v in here.items())}
+              for m in machines]
+    return sorted(marked, key=lambda m: not m["this_machine"])
+
+
+def load_epoch_seconds(path: Path = EPOCH_SECONDS_FILE) -> dict:
+    """The measurement for this machine (same CPU, cores and vector units), else the first one recorded: its
+    seconds per training image of each speed key, and where they come from. Empty if nothing is recorded."""
+    machines = all_epoch_seconds(path)
+    return machines[0] if machines else {}
+
+
+def step_minutes(step: Step, measured: dict) -> float | None:
+    """Minutes the step takes from scratch by the measured speeds; None where a recipe's speed is not measured."""
+    per_image = measured.get("seconds_per_image", {})
+    seconds = 0.0
+    for config in step.trains:
+        key = speed_key(config)
+        if key not in per_image:
+            return None
+        seconds += config.epochs * max(config.ensemble, 1) * training_images(config) * per_image[key]
+    return seconds / 60
+
+
+def machine_line(measured: dict) -> str:
+    """Which machine the figures are for, and where they come from."""
+    machine = measured.get("machine", {})
+    if not machine:
+        return "no measured speeds (run python benchmark.py --epoch-seconds)"
+    features = ", ".join(name for name, present in (("AVX-512", machine.get("avx512")),
+                                                    ("native bfloat16", machine.get("bfloat16"))) if present)
+    where = "this machine" if measured.get("this_machine") else "another machine"
+    return (f"{where}: {machine.get('cpu', 'a CPU')}, {machine.get('cpu_count', '?')} cores, "
+            f"{features or 'no AVX-512'}; {measured.get('source', 'measured')}, {measured.get('finished_at', '')[:10]}")
