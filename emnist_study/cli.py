@@ -91,7 +91,8 @@ def config_from_args(args: argparse.Namespace, defaults: TrainConfig) -> TrainCo
     """The script's default config with the shared flags applied."""
     return replace(
         defaults,
-        run_name=args.run_name or (f"{defaults.run_name}-quick" if args.quick else defaults.run_name),
+        run_name=args.run_name if args.run_name is not None else (
+            f"{defaults.run_name}-quick" if args.quick else defaults.run_name),
         epochs=args.epochs or (QUICK_EPOCHS if args.quick else defaults.epochs),
         batch_size=args.batch_size or defaults.batch_size,
         # "auto" is settled here, so the saved config says what the run trained with and --resume compares alike.

@@ -93,11 +93,19 @@ FIELD_DEFAULTS = {f.name: f.default if f.default is not MISSING else f.default_f
                   for f in fields(TrainConfig) if f.default is not MISSING or f.default_factory is not MISSING}
 
 
+# The user's umask, read once: tempfile.mkstemp makes owner-only files, and a lab's shared machine wants the
+# run's files readable as the user's other files are.
+UMASK = os.umask(0)
+os.umask(UMASK)
+MAX_RUN_NAME = 100
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write to a temporary file beside `path`, then rename: readers see the old file or the new, never half."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     try:
+        os.chmod(tmp, 0o666 & ~UMASK)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         os.replace(tmp, path)
@@ -150,8 +158,9 @@ class Run:
     """One run's directories, and the rules for creating, replacing and resuming them."""
 
     def __init__(self, config: TrainConfig):
-        if not RUN_NAME_PATTERN.match(config.run_name):
-            raise UserError(f"run name {config.run_name!r} must be letters, digits, '.', '_' or '-'")
+        if not RUN_NAME_PATTERN.match(config.run_name) or len(config.run_name) > MAX_RUN_NAME:
+            raise UserError(f"run name {config.run_name!r} must be 1 to {MAX_RUN_NAME} letters, digits, '.', '_' "
+                            f"or '-', starting with a letter or digit")
         self.config = config
         self.dir = Path(config.runs_dir) / config.run_name
         self.logs_dir = Path(config.logs_dir) / config.run_name
@@ -170,6 +179,12 @@ class Run:
     def needs_training(self) -> bool:
         """Call before any slow work. Refuses to touch an existing run unless asked to; with --resume, says a
         complete run is complete and returns False."""
+        runs_dir = Path(self.config.runs_dir)
+        if runs_dir.exists() and not runs_dir.is_dir():
+            raise UserError(f"--runs-dir {runs_dir} is a file, not a folder; name a folder")
+        writable = runs_dir if runs_dir.is_dir() else next((p for p in runs_dir.parents if p.exists()), Path("."))
+        if not os.access(writable, os.W_OK):
+            raise UserError(f"cannot write in {writable}: choose a --runs-dir you can write to")
         if not self.exists():
             return True
         config = self.config
@@ -195,6 +210,8 @@ class Run:
 
     def create(self, data_source: dict) -> None:
         """Create (or, with --overwrite, replace) the run directory and write config.json."""
+        if self.config.resume and not self.path("config.json").is_file():
+            print(f"Nothing to resume at {self.dir}: starting a new run")
         if self.config.overwrite and not self.config.resume:
             shutil.rmtree(self.dir, ignore_errors=True)
             shutil.rmtree(self.logs_dir, ignore_errors=True)

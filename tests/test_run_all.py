@@ -109,7 +109,14 @@ def test_runs_record_absolute_data_folders_and_work_from_anywhere(quick_study, t
     assert (tmp_path / "results" / "emnist_cnn-quick_validation_confusion.png").is_file()
 
 
-def test_dry_run_needs_no_data_and_prints_every_estimate(tmp_path, capsys, monkeypatch):
+@pytest.fixture
+def measured_machine(monkeypatch):
+    """This machine taken to be the first one epoch_seconds.json records, so the plan prints alike anywhere."""
+    first = json.loads(study.EPOCH_SECONDS_FILE.read_text())["machines"][0]["machine"]
+    monkeypatch.setattr(study, "this_machine", lambda: first)
+
+
+def test_dry_run_needs_no_data_and_prints_every_estimate(tmp_path, capsys, monkeypatch, measured_machine):
     monkeypatch.chdir(tmp_path)
     assert run_script(run_all, "--dry-run") == 0
     out = capsys.readouterr().out
@@ -197,7 +204,7 @@ def test_skip_training_reports_the_runs_there_are(tmp_path, capsys):
     assert [(r["run"], r["test_errors"]) for r in rows] == [("mnist_cnn-quick", "0")]
 
 
-def test_the_readme_shows_what_the_dry_run_prints(capsys):
+def test_the_readme_shows_what_the_dry_run_prints(capsys, measured_machine):
     """The README's plan of the study is `python run_all.py --dry-run`'s output, verbatim: a step, an estimate or
     a command changed in one place only fails here."""
     readme = (ROOT / "README.md").read_text()

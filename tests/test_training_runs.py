@@ -172,7 +172,7 @@ def test_diverging_run_stops_with_a_clear_message(tmp_path, mnist_dir):
     (["--epochs", "-1"], "argument --epochs: must be at least 1, not -1"),
     (["--val-fraction", "1.5"], "argument --val-fraction: must be between 0 and 1"),
     (["--batch-size", "zero"], "argument --batch-size: 'zero' is not a whole number"),
-    (["--run-name", "../escape"], "run name '../escape' must be letters"),
+    (["--run-name", "../escape"], "run name '../escape' must be 1 to 100 letters"),
 ])
 def test_nonsense_flags(tmp_path, mnist_dir, capsys, flags, message):
     code = run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, *flags))
@@ -246,3 +246,38 @@ def test_auto_precision_is_settled_before_the_run_is_saved(tmp_path, mnist_dir):
     assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, "--precision", "auto")) == 0
     config = json.loads((tmp_path / "runs" / "mnist_cnn-quick" / "config.json").read_text())["config"]
     assert config["precision"] in ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def test_run_files_are_readable_as_the_umask_allows(tmp_path, mnist_dir):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        from emnist_study import runs
+        runs.UMASK = 0o022
+        runs.write_json_atomic(tmp_path / "x.json", {"a": 1})
+        assert stat.S_IMODE((tmp_path / "x.json").stat().st_mode) == 0o644
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--run-name", ""], "run name '' must be 1 to 100 letters"),
+    (["--run-name", "x" * 256], "must be 1 to 100 letters"),
+])
+def test_impossible_run_names_are_refused_before_any_data_is_read(tmp_path, capsys, flags, message):
+    # No data in the folder: were it read first, the error would be that MNIST is missing.
+    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, tmp_path, *flags)) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_a_runs_dir_that_is_a_file_is_refused(tmp_path, mnist_dir, capsys):
+    (tmp_path / "runs").write_text("not a folder")
+    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir)) == 1
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_resume_with_nothing_to_resume_says_so(tmp_path, mnist_dir, capsys):
+    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, "--resume")) == 0
+    assert "Nothing to resume at" in capsys.readouterr().out
