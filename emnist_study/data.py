@@ -169,6 +169,15 @@ def fetch(dataset: str, directories: list[Path]) -> Path:
 FINDERS = {"mnist": find_mnist, "emnist-letters": find_emnist_letters}
 
 
+def locate(dataset: str, split: str, directories: list[Path]) -> tuple[str, tuple[Path, ...]]:
+    """Where one split of a dataset is: in the folders or the cache, else downloaded into the cache."""
+    found = FINDERS[dataset](split, directories)
+    if found is None:
+        fetch(dataset, directories)
+        found = FINDERS[dataset](split, directories)
+    return found
+
+
 def ensure_available(datasets, data_dir=None) -> dict[str, str]:
     """Make sure every split of every dataset can be loaded, downloading what is found nowhere, before hours of
     training. Returns {dataset: where it is}; raises one UserError naming every dataset still missing, where it
@@ -216,12 +225,7 @@ def read_mnist_npz(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 def load_mnist(*, split: str, data_dir=None) -> LabelledImages:
     """MNIST digits for `split` ("train" or "test"), from --data-dir, the Keras cache, or a download."""
     check_split(split)
-    directories = resolve_data_dirs(data_dir)
-    found = find_mnist(split, directories)
-    if found is None:
-        fetch("mnist", directories)
-        found = find_mnist(split, directories)
-    kind, paths = found
+    kind, paths = locate("mnist", split, resolve_data_dirs(data_dir))
     if kind == "npz":
         return checked(*read_mnist_npz(paths[0], split), DIGITS, describe(paths[0]), str(paths[0]))
     images_path, labels_path = paths
@@ -259,12 +263,7 @@ def read_emnist_zip(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 def load_emnist_letters(*, split: str, data_dir=None) -> LabelledImages:
     """EMNIST Letters for `split`: images upright, labels 0..25 (0 = A/a)."""
     check_split(split)
-    directories = resolve_data_dirs(data_dir)
-    found = find_emnist_letters(split, directories)
-    if found is None:
-        fetch("emnist-letters", directories)
-        found = find_emnist_letters(split, directories)
-    kind, paths = found
+    kind, paths = locate("emnist-letters", split, resolve_data_dirs(data_dir))
     if kind == "idx":
         images_path, labels_path = paths
         images, labels = idx.read_idx(images_path, 3), idx.read_idx(labels_path, 1)
