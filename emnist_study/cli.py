@@ -2,6 +2,7 @@
 Ctrl-C into a prompt stop (exit 130) that says which command continues."""
 
 import argparse
+import os
 import shlex
 import signal
 import sys
@@ -118,7 +119,7 @@ def parse_config(description: str, defaults: TrainConfig, argv=None) -> TrainCon
 
 # Ctrl-C. Python may swallow the KeyboardInterrupt that a Ctrl-C raises (inside a weakref callback, it prints
 # "Exception ignored in ..." and carries on), so the handler also sets a flag that training checks after every
-# batch (training.StopWhenInterrupted).
+# batch (pipeline.StopWhenInterrupted).
 _interrupted = False
 # Set by run_all.py around its steps: a step interrupted there is continued by run_all's own command.
 CONTINUE_ENV = "EMNIST_STUDY_CONTINUE_WITH"
@@ -137,8 +138,6 @@ def _on_sigint(signum, frame):
 def continue_command(resumable: bool | str) -> str | None:
     """The command that continues this one after an interruption: for a training script (`resumable` True), the
     same with --resume instead of --overwrite; "same": the same command; None where there is nothing to continue."""
-    import os
-
     if os.environ.get(CONTINUE_ENV):
         return os.environ[CONTINUE_ENV]
     if not resumable:
@@ -163,8 +162,6 @@ def run_main(main, argv=None, resumable: bool | str = True) -> None:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         sys.exit(1)
     except BrokenPipeError:  # the output was piped into a program that stopped reading (`| head`): not an error
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
     except KeyboardInterrupt as exc:

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from . import figures
+from .data import DIGITS, LETTERS
 from .evaluation import BASELINE_ROLES, RunResult, mcnemar_exact, per_class_accuracy
 from .runs import write_text_atomic
 
@@ -103,8 +104,6 @@ def per_class_table(result: RunResult) -> str:
 
 
 def class_names_of(dataset: str) -> tuple:
-    from .data import DIGITS, LETTERS
-
     return LETTERS if dataset == "emnist-letters" else DIGITS
 
 

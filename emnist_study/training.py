@@ -147,7 +147,8 @@ def fit(model: keras.Model, data: TrainVal, config: TrainConfig, run: Run) -> li
         # before the backup, so a resumed run continues from the new split
         callbacks.insert(3, resplit)
     if recorder.rows:
-        print(f"Resuming {run.dir} after epoch {len(recorder.rows)} of {config.epochs}")
+        print(f"Resuming {run.dir}: {len(recorder.rows)} of {config.epochs} epochs recorded; training continues "
+              f"from the last epoch backed up")
     print(f"Training {model.name} on {data.dataset}: {len(data.y_train):,} training and {len(data.y_val):,} "
           f"validation images, {config.epochs} epochs, batch {config.batch_size}, {model.dtype_policy.name}. "
           f"Run directory: {run.dir}")
