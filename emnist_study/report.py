@@ -120,8 +120,8 @@ def spread(results: list[RunResult]) -> str:
     return f"{pct(float(np.mean(accs)))} on average ({len(accs)} seeds: {pct(min(accs))}-{pct(max(accs))})"
 
 
-def missing(command: str) -> str:
-    return f"Not measured yet: `{command}` would answer it."
+def missing(commands: str) -> str:
+    return f"Not measured yet: `{commands}` would answer it."
 
 
 def answer_keras_cnn(mnist: list[RunResult]) -> str:
@@ -138,6 +138,8 @@ def answer_keras_cnn(mnist: list[RunResult]) -> str:
             parts.append(f"{title}: {spread(runs)}; it {verdict} the claimed {pct(KERAS_CNN_CLAIM)}.")
     if not parts:
         return missing("python warmup_mnist_cnn.py")
+    if not with_role(mnist, "keras_cnn"):
+        parts.insert(0, "Today's network is not in this report (`python warmup_mnist_cnn.py` trains it).")
     if not with_role(mnist, "keras2015_cnn"):
         parts.append("The 2015 network is not measured yet: `python run_all.py --full` trains it with three seeds.")
     mlp = with_role(mnist, "keras_mlp")
@@ -146,17 +148,21 @@ def answer_keras_cnn(mnist: list[RunResult]) -> str:
     return " ".join(parts)
 
 
+def reached(results: list[RunResult], claim: float) -> str:
+    return "reached" if np.mean([r.test_accuracy for r in results]) >= claim else "not reached"
+
+
 def answer_nielsen(mnist: list[RunResult]) -> str:
     single, vote = with_role(mnist, "nielsen"), with_role(mnist, "nielsen_vote")
     parts = []
     if single:
-        parts.append(f"His single network: {spread(single)} against the claimed {pct(NIELSEN_CLAIM)}"
-                     f" ({'reached' if np.mean([r.test_accuracy for r in single]) >= NIELSEN_CLAIM else 'not reached'}).")
+        parts.append(f"His single network: {spread(single)} against the claimed {pct(NIELSEN_CLAIM)} "
+                     f"({reached(single, NIELSEN_CLAIM)}).")
     else:
         parts.append(missing("python nielsen_cnn.py --batch-size 50"))
     if vote:
-        parts.append(f"His vote of five: {spread(vote)} against the claimed {pct(NIELSEN_VOTE_CLAIM)}"
-                     f" ({'reached' if np.mean([r.test_accuracy for r in vote]) >= NIELSEN_VOTE_CLAIM else 'not reached'}).")
+        parts.append(f"His vote of five: {spread(vote)} against the claimed {pct(NIELSEN_VOTE_CLAIM)} "
+                     f"({reached(vote, NIELSEN_VOTE_CLAIM)}).")
     else:
         parts.append("The vote of five is not measured yet: `python nielsen_cnn.py --batch-size 50 --ensemble 5` "
                      "(or `run_all.py --full`).")
@@ -166,7 +172,8 @@ def answer_nielsen(mnist: list[RunResult]) -> str:
 def answer_letters_vs_digits(mnist: list[RunResult], letters: list[RunResult]) -> str:
     digits, cnn = baseline_of(mnist), baseline_of(letters)
     if not (digits and cnn):
-        return missing("python emnist_baseline.py --model cnn" if digits else "python warmup_mnist_cnn.py")
+        needed = ([] if digits else ["python warmup_mnist_cnn.py"]) + ([] if cnn else ["python emnist_baseline.py"])
+        return missing("` and `".join(needed))
     gap = digits.test_accuracy - cnn.test_accuracy
     ratio = (f", {(1 - cnn.test_accuracy) / (1 - digits.test_accuracy):.1f}x the error rate"
              if digits.test_accuracy < 1 and gap > 0 else "")
@@ -181,7 +188,9 @@ def answer_letters_vs_digits(mnist: list[RunResult], letters: list[RunResult]) -
 def answer_cnn_vs_mlp(letters: list[RunResult]) -> str:
     cnn, mlps = baseline_of(letters), with_role(letters, "letters_mlp")
     if not (cnn and mlps):
-        return missing("python emnist_baseline.py --model mlp" if cnn else "python emnist_baseline.py")
+        needed = (([] if cnn else ["python emnist_baseline.py"])
+                  + ([] if mlps else ["python emnist_baseline.py --model mlp"]))
+        return missing("` and `".join(needed))
     mlp = mlps[0]
     cnn_only, mlp_only, p = mcnemar_exact(cnn.right, mlp.right)
     verdict = "a real difference" if p < SIGNIFICANCE else "a difference that could be chance"
