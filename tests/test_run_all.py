@@ -3,7 +3,6 @@ estimates, its up-front data check, and Ctrl-C."""
 
 import csv
 import json
-import os
 import re
 from pathlib import Path
 
@@ -34,13 +33,13 @@ def quick_study(tmp_path_factory):
     """One quick study, run from its own folder, shared by the tests that read what it leaves."""
     root = tmp_path_factory.mktemp("study")
     write_data(root)
-    before = os.getcwd()
-    os.chdir(root)
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # module-scoped: conftest's offline_home does not reach it
+        mp.setenv("HOME", str(root / "home"))
+        mp.setenv("EMNIST_STUDY_NO_DOWNLOAD", "1")
+        mp.delenv("EMNIST_STUDY_DATA_DIR", raising=False)
+        mp.chdir(root)
         output = run_in_process(study_args())
         again = run_in_process(study_args())
-    finally:
-        os.chdir(before)
     return root, output, again
 
 
