@@ -37,6 +37,7 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -276,9 +277,9 @@ def measure_epoch_seconds(key: str, data_dir: str, work_dir: Path, epochs: int) 
             "seconds_per_image": last["seconds"] / images}
 
 
-def run_epoch_seconds(args: argparse.Namespace) -> dict:
-    import tempfile
-
+def run_epoch_seconds(args: argparse.Namespace, out: Path) -> dict:
+    """Time every recipe asked for, each in a process of its own; the file's entries for other machines are kept,
+    and with --keys this machine's other figures too."""
     images = 2_600 if args.quick else EMNIST_LETTERS_TRAIN
     known = recipes_by_speed(full=True)
     keys = args.keys or list(recipes_by_speed(args.full))
@@ -292,7 +293,6 @@ def run_epoch_seconds(args: argparse.Namespace) -> dict:
             print(f"[{i}/{len(keys)}] {key}: 2 epochs on {images:,} EMNIST-shaped images", flush=True)
             measured[key] = {**run_child(args, "--child-epoch-seconds", key, "--work-dir", work,
                                          *(["--quick"] if args.quick else [])), "finished_at": now()}
-    out = Path(args.out) if args.out else study.EPOCH_SECONDS_FILE
     machine = study.this_machine()
     try:
         machines = json.loads(out.read_text(encoding="utf-8"))["machines"]
@@ -413,8 +413,8 @@ def main(argv=None):
         print("RESULT " + json.dumps(result))
         return
     if args.epoch_seconds:
-        report = run_epoch_seconds(args)
         out = Path(args.out) if args.out else study.EPOCH_SECONDS_FILE
+        report = run_epoch_seconds(args, out)
         write_json_atomic(out, report)
         for key, m in report["machines"][0]["epochs"].items():
             print(f"  {key:<48} {m['epoch_seconds']:>8.1f} s per epoch of {m['training_images']:,} images")

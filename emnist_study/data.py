@@ -186,14 +186,11 @@ def ensure_available(datasets, data_dir=None) -> dict[str, str]:
     found, missing = {}, []
     for dataset in datasets:
         base = "mnist" if dataset.startswith("mnist") else dataset
-        located = [FINDERS[base](split, directories) for split in SPLITS]
-        if not all(located):
-            try:
-                fetch(base, directories)
-            except UserError:
-                missing.append(base)
-                continue
-            located = [FINDERS[base](split, directories) for split in SPLITS]
+        try:
+            located = [locate(base, split, directories) for split in SPLITS]
+        except UserError:
+            missing.append(base)
+            continue
         found[dataset] = ", ".join(sorted({str(p) for _, paths in located for p in paths}))
     if missing:
         lines = [f"{DATASET_TITLES[m]} was not found in {where_looked(m, directories)}; to fix: {how_to_get(m)}"

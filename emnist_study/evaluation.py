@@ -11,17 +11,12 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import binomtest
 
-from . import models, pipeline
+from . import models, pipeline, study
 from .download import file_digest
 from .runs import read_json
 
-# What each run is, from its config: the part of the study it answers (report.py's questions ask for roles, not
-# run names, so quick runs and other seeds count too).
-ROLE_TITLES = {
-    "keras_mlp": "the Keras MLP", "keras_cnn": "the Keras CNN", "keras_cnn_eps1e-6": "the Keras CNN, epsilon 1e-6",
-    "keras2015_cnn": "the 2015 Keras CNN", "nielsen": "Nielsen's network", "nielsen_vote": "Nielsen's vote",
-    "letters_cnn": "the warm-up CNN", "letters_mlp": "the warm-up MLP", "experiment": "an experiment",
-}
+# What each run is, from its config (role_of): the part of the study it answers. report.py's questions ask for
+# roles, not run names, so quick runs and other seeds count too.
 # The role each dataset's runs are compared with (McNemar): the Keras CNN, as the warm-up and baseline train it.
 BASELINE_ROLES = {"mnist": "keras_cnn", "emnist-letters": "letters_cnn"}
 
@@ -125,9 +120,9 @@ def validation_images(config: dict, summary: dict) -> int:
     """The validation set's size: recorded by newer runs; for older ones, from the split the config describes."""
     if summary.get("val_images"):
         return summary["val_images"]
-    split = {"mnist": 60_000, "emnist-letters": 124_800}.get(config["dataset"].split(":")[0].replace("-merged", ""),
-                                                            60_000)
-    return round((config.get("limit_images") or split) * config.get("val_fraction", 0.1))
+    dataset = "mnist" if config["dataset"].startswith("mnist") else config["dataset"]
+    split = config.get("limit_images") or study.TRAIN_SPLIT_IMAGES[dataset]
+    return round(split * config.get("val_fraction", 0.1))
 
 
 def describe_run(run_dir: Path) -> dict:

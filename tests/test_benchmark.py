@@ -50,3 +50,20 @@ def test_missing_data_is_one_line_before_any_measurement(tmp_path, capsys, monke
     err = capsys.readouterr().err
     assert err.startswith("benchmark.py: error:") or "error:" in err
     assert not (tmp_path / "results").exists()
+
+
+def test_epoch_seconds_adds_this_machines_entry_and_keeps_the_others(tmp_path, capsys):
+    from emnist_study import study
+
+    out = tmp_path / "epoch_seconds.json"
+    other = {"machine": {"cpu": "elsewhere", "cpu_count": 4, "avx512": True, "bfloat16": True},
+             "seconds_per_image": {"mnist_mlp-batch128": 1e-5}}
+    out.write_text(json.dumps({"machines": [other]}))
+    argv = ["--epoch-seconds", "--quick", "--keys", "mnist_mlp-batch128", "--out", str(out)]
+    assert run_script(benchmark, *argv) == 0
+    machines = json.loads(out.read_text())["machines"]
+    assert machines[0]["machine"] == study.this_machine() and machines[1] == other
+    measured = machines[0]["epochs"]["mnist_mlp-batch128"]
+    assert measured["training_images"] == 2_340 and measured["seconds_per_image"] > 0
+    assert run_script(benchmark, "--epoch-seconds", "--keys", "no-such-speed", "--out", str(out)) == 1
+    assert "no recipe trains at speed no-such-speed" in capsys.readouterr().err
