@@ -12,15 +12,17 @@ EMNIST's transposed images upright and maps its labels 1..26 to 0..25. The test 
     python emnist_baseline.py --quick
 """
 
-from emnist_study import cli, training
+from emnist_study import cli
 from emnist_study.recipes import LETTERS_BASELINES
 
 
 def main(argv=None):
-    parser = cli.training_parser(__doc__, LETTERS_BASELINES["cnn"])
+    parser = cli.training_parser(__doc__, LETTERS_BASELINES["cnn"], variants=LETTERS_BASELINES)
     parser.add_argument("--model", choices=sorted(LETTERS_BASELINES), default="cnn",
                         help="the warm-up network and recipe: cnn (12 epochs) or mlp (20 epochs) (default: %(default)s)")
     args = parser.parse_args(argv)
+    from emnist_study import training  # TensorFlow loads here, after the flags: --help answers at once
+
     training.train(cli.config_from_args(args, LETTERS_BASELINES[args.model]))
 
 

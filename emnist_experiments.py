@@ -15,17 +15,21 @@ subunits.json in the run and drawn as results/<run>_subunits.png).
     python emnist_experiments.py --all --dataset mnist --data-dir ../shared/data
     python emnist_experiments.py --exp plain_head case_aware --dataset mnist-merged --merge 0-5,1-6,2-7,3-8,4-9
     python emnist_experiments.py --exp fast --subunits 2          # the case-aware head on another recipe
+    python emnist_experiments.py --exp baseline --dataset emnist-byclass-letters --epochs 3
+        # the case check's reference: a plain CNN on EMNIST ByClass's 52 letter classes, case labels and all
 """
 
 from dataclasses import replace
 from pathlib import Path
 
-from emnist_study import cli, data, subunits, training
+from emnist_study import cli, data
 from emnist_study.errors import UserError
-from emnist_study.recipes import BASE, EXPERIMENTS, recipe
+from emnist_study.recipes import BASE, EXPERIMENTS, network_name, recipe
 from emnist_study.runs import Run, TrainConfig, all_run_dirs, read_json, write_csv_atomic
 
-RUN_PREFIX = {"emnist-letters": "exp", "mnist": "mnist_exp", data.MERGED: "merged_exp"}
+# emnist-byclass-letters: ByClass's 52 letter classes, for the case check's reference network (case_check.py)
+RUN_PREFIX = {"emnist-letters": "exp", "mnist": "mnist_exp", data.MERGED: "merged_exp",
+              data.BYCLASS_LETTERS: "byclass_exp"}
 
 
 def experiment_config(name: str, args) -> TrainConfig:
@@ -39,6 +43,8 @@ def experiment_config(name: str, args) -> TrainConfig:
 
 
 def run_experiment(config: TrainConfig, results_dir: Path) -> None:
+    from emnist_study import subunits, training  # TensorFlow loads here, not before a run needs it: --help answers at once
+
     dataset = training.load_dataset(config)
     if config.ensemble > 1:
         training.train_ensemble(config, dataset)
@@ -60,7 +66,8 @@ def leaderboard(runs_dir: str, results_dir: Path) -> None:
         if config.get("script") != BASE.script or not summary_path.is_file():
             continue
         summary = read_json(summary_path)
-        rows.append({"run": run_dir.name, "dataset": config["dataset"], "status": summary["status"],
+        rows.append({"run": run_dir.name, "dataset": config["dataset"], "network": network_name(config),
+                     "status": summary["status"],
                      "val_accuracy": round(summary.get("val_accuracy_with_views") or summary["best_val_accuracy"]
                                            or 0.0, 4),
                      "params": summary.get("params"), "epochs": config["epochs"],

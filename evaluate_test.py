@@ -8,6 +8,9 @@ instant and a retrained model is evaluated anew. It writes
     results/RESULTS.md         the assignment's questions answered from the runs present, a table per dataset,
                                and the baselines' per-class accuracy
     results/test_accuracy.png  test accuracy of every run with its interval
+and, for a case-aware run on letters not yet measured against EMNIST ByClass's case labels where ByClass is in
+the data folders, that measurement (as `show_misclassified.py RUN` makes it: <run>/case_check.json and
+results/<run>_case_check.png).
 
     python evaluate_test.py
     python evaluate_test.py mnist_cnn mnist_mlp --data-dir path/to/mnist
@@ -15,11 +18,12 @@ instant and a retrained model is evaluated anew. It writes
 """
 
 import argparse
+import sys
 from pathlib import Path
 
-from emnist_study import cli, data, evaluation, report
+from emnist_study import cli, data
 from emnist_study.errors import UserError
-from emnist_study.runs import find_complete_runs
+from emnist_study.runs import REDO_RUN, find_complete_runs
 
 QUICK_TEST_IMAGES = 520  # --quick: 20 images of each letter, 52 of each digit
 
@@ -34,14 +38,23 @@ def main(argv=None):
                         help=f"judge on a stratified subset of {QUICK_TEST_IMAGES} images of each test set (for "
                              f"smoke runs; the report says so)")
     args = parser.parse_args(argv)
+    from emnist_study import evaluation, report  # TensorFlow loads here: --help answers at once
+    from emnist_study import case_check
 
-    run_dirs = find_complete_runs(args.runs_dir, args.runs)
-    if not run_dirs:
+    broken = []  # (run directory, what is wrong): reported, while the other runs are judged
+    run_dirs = find_complete_runs(args.runs_dir, args.runs, broken)
+    if not run_dirs and not broken:
         raise UserError(f"no complete runs under {args.runs_dir}: train something first")
     out_dir = Path(args.results_dir)
     test_sets, by_dataset = {}, {}
     for run_dir in run_dirs:
-        about = evaluation.describe_run(run_dir)
+        try:
+            case_check.check_if_missing(run_dir, args.data_dir, out_dir)  # for the report's sixth answer
+            about = evaluation.describe_run(run_dir)
+        except (UserError, KeyError) as exc:
+            broken.append((run_dir, str(exc) if isinstance(exc, UserError) else
+                           f"its config.json or summary.json has no {exc}; {REDO_RUN}"))
+            continue
         dataset = about["dataset"]
         if dataset not in test_sets:
             # the folders given, else those the run was trained from (recorded absolute)
@@ -50,11 +63,19 @@ def main(argv=None):
                 test_sets[dataset] = data.stratified_subset(test_sets[dataset], QUICK_TEST_IMAGES)
         test = test_sets[dataset]
         print(f"Evaluating {run_dir} on the {dataset} test set ({len(test.labels):,} images)")
-        probabilities = evaluation.cached_probabilities(run_dir / "model.keras", test.images, test.labels,
-                                                        out_dir / "cache")
+        try:
+            probabilities = evaluation.cached_probabilities(run_dir / "model.keras", test.images, test.labels,
+                                                            out_dir / "cache")
+        except UserError as exc:
+            broken.append((run_dir, str(exc)))
+            continue
         by_dataset.setdefault(dataset, []).append(
             evaluation.RunResult(run=run_dir.name, predicted=probabilities.argmax(axis=1), true=test.labels, **about))
 
+    for run_dir, problem in broken:
+        print(f"evaluate_test.py: not judged: {run_dir}: {problem}", file=sys.stderr)
+    if not by_dataset:
+        raise UserError(f"no run could be judged ({len(broken)} broken, named above)")
     figure_links = sorted(str(p.relative_to(out_dir)) for p in out_dir.glob("*.png") if p.name != "test_accuracy.png")
     path = report.write_report(by_dataset, out_dir, figure_links, subset=args.quick)
     for results in by_dataset.values():

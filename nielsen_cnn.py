@@ -24,13 +24,13 @@ model selection. (The Keras examples, in the other warm-ups, did not.)
 
 from dataclasses import replace
 
-from emnist_study import cli, training
+from emnist_study import cli, distribute
 from emnist_study.recipes import NIELSEN_VARIANTS as VARIANTS, nielsen_learning_rate
 from emnist_study.runs import Run, TrainConfig
 
 
 def parse_config(argv=None) -> TrainConfig:
-    parser = cli.training_parser(__doc__, VARIANTS["dropout"])
+    parser = cli.training_parser(__doc__, VARIANTS["dropout"], variants=VARIANTS)
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="dropout",
                         help="dropout: the final network (40 epochs); dense100: the earlier Dense(100)+L2 step "
                              "(60 epochs) (default: %(default)s)")
@@ -42,7 +42,9 @@ def parse_config(argv=None) -> TrainConfig:
         defaults = replace(defaults, run_name=f"{defaults.run_name}-ensemble{args.ensemble}")
     config = cli.config_from_args(args, defaults)
     return replace(config, ensemble=args.ensemble,
-                   optimizer={"name": "sgd", "learning_rate": nielsen_learning_rate(config.batch_size)})
+                   # under --distribute, the cost is averaged over the global batch: it sets the step
+                   optimizer={"name": "sgd",
+                              "learning_rate": nielsen_learning_rate(distribute.global_batch_size(config))})
 
 
 def build_options(config: TrainConfig, dataset) -> dict:
@@ -55,6 +57,8 @@ def main(argv=None):
     run = Run(config)
     if not run.needs_training():
         return
+    from emnist_study import training  # TensorFlow loads here, after the flags: --help answers at once
+
     dataset = training.load_dataset(config)
     print(f"Nielsen's protocol: {len(dataset.y_train):,} training images after the one-pixel shifts, "
           f"{len(dataset.y_val):,} validation; SGD learning rate {config.optimizer['learning_rate']:g} "
@@ -63,6 +67,7 @@ def main(argv=None):
         training.train(config, dataset, **build_options(config, dataset))
         return
     training.train_ensemble(config, dataset, **build_options(config, dataset))
+
 
 if __name__ == "__main__":
     cli.run_main(main)

@@ -11,7 +11,7 @@ Overlaying runs is how experiments get compared. The figure is saved as a PNG an
 import argparse
 from pathlib import Path
 
-from emnist_study import cli, figures
+from emnist_study import cli
 from emnist_study.errors import UserError
 from emnist_study.runs import find_runs_with_history, read_history
 
@@ -28,6 +28,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not args.runs and not args.all:
         parser.error("name one or more runs, or pass --all")
+
+    from emnist_study import figures  # matplotlib loads here, after the flags: --help answers at once
 
     run_dirs = find_runs_with_history(args.runs_dir, None if args.all else args.runs)
     histories = {run_dir.name: read_history(run_dir) for run_dir in run_dirs}

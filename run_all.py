@@ -32,7 +32,8 @@ FIGURE_STEPS = [
     ("show_misclassified", ["mnist_cnn"], "mnist"),
     ("plot_history", ["emnist_cnn", "emnist_mlp"], "emnist-letters"),
     ("show_misclassified", ["emnist_cnn"], "emnist-letters"),
-    ("show_misclassified", [f"exp_{study.STUDY_CASE_AWARE}"], "emnist-letters"),  # and its sub-units
+    # the case-aware run: its sub-units, and where EMNIST ByClass is found, them against the true case (case_check.py)
+    ("show_misclassified", [f"exp_{study.STUDY_CASE_AWARE}"], "emnist-letters"),
     ("plot_history", ["nielsen_dropout"], "mnist"),
 ]
 
@@ -190,6 +191,10 @@ def main(argv=None):
     print("\nChecking the data every step needs:")
     for dataset, where in data.ensure_available(datasets, args.data_dir).items():
         print(f"  {dataset}: {where}")
+    if "emnist-letters" in datasets:
+        from emnist_study import byclass
+
+        print(f"  {byclass.BYCLASS}: {byclass.where_found(args.data_dir)}")
     # A step interrupted inside run_all is continued by run_all's own command, which resumes every step.
     os.environ[cli.CONTINUE_ENV] = shlex.join(["python", "run_all.py", *(sys.argv[1:] if argv is None else argv)])
     try:

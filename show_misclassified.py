@@ -7,6 +7,9 @@ with `--split test` (only when asked: the test set is for the final judgement). 
     <run>_<split>_confusion.png       the confusion matrix with class names
     <run>_subunits.png                for a case-aware head (validation only): the images each sub-unit is
                                       most sure of, class by class, scored against the hidden digit on merged MNIST
+    <run>_case_check.png              for a case-aware head on letters, where EMNIST ByClass is in the data
+                                      folders (NIST's gzip.zip holds it): on ByClass's test letters, what each
+                                      sub-unit took against the true case, per letter (also <run>/case_check.json)
 and prints the most confused pairs of classes with counts. Works for MNIST runs (digits) and EMNIST (letters).
 
     python show_misclassified.py runs/emnist_cnn
@@ -17,15 +20,14 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import confusion_matrix
 
-from emnist_study import cli, data, figures, models, pipeline, subunits, training
+from emnist_study import cli, data, recipes
 from emnist_study.runs import TrainConfig, named_run_dirs, read_json
 
 
 def most_confused_pairs(true: np.ndarray, predicted: np.ndarray, num_classes: int, top: int):
     """[(count, a, b, a_as_b, b_as_a)] for the unordered class pairs with the most mistakes between them."""
-    matrix = confusion_matrix(true, predicted, labels=range(num_classes))
+    matrix = np.bincount(true * num_classes + predicted, minlength=num_classes ** 2).reshape(num_classes, -1)
     pairs = [(matrix[a, b] + matrix[b, a], a, b, matrix[a, b], matrix[b, a])
              for a in range(num_classes) for b in range(a + 1, num_classes)]
     return [p for p in sorted(pairs, key=lambda p: -p[0])[:top] if p[0] > 0]
@@ -36,6 +38,8 @@ def load_images(config: TrainConfig, split: str) -> tuple[np.ndarray, np.ndarray
     if split == "test":
         test = data.load_test_set(config.dataset, config.data_dir)
         return test.images, test.labels, test.class_names, None
+    from emnist_study import training  # TensorFlow loads only once an image is needed
+
     dataset = training.load_dataset(config, expand=False)
     return dataset.x_val, dataset.y_val, dataset.class_names, dataset
 
@@ -53,6 +57,7 @@ def main(argv=None):
     parser.add_argument("--results-dir", default="results", help="where the PNGs go (default: %(default)s)")
     parser.add_argument("--no-show", action="store_true", help="only save the PNGs, even with a screen")
     args = parser.parse_args(argv)
+    from emnist_study import figures, models, pipeline, subunits  # TensorFlow loads here: --help answers at once
 
     (run_dir,) = named_run_dirs(args.runs_dir, [args.run])
     saved = read_json(run_dir / "config.json")["config"]
@@ -72,7 +77,8 @@ def main(argv=None):
     wrong = wrong[np.argsort(-confidence[wrong], kind="stable")]  # the most confident mistakes first
     name = f"{run_dir.name}_{args.split}"
     accuracy = 1 - len(wrong) / len(true)
-    title = f"{run_dir.name}: {len(wrong)} of {len(true):,} {args.split} images wrong ({accuracy:.2%} right)"
+    title = (f"{run_dir.name} ({recipes.network_name(saved)}): {len(wrong)} of {len(true):,} {args.split} images "
+             f"wrong ({accuracy:.2%} right)")
     shown = wrong[: args.count]
     out_dir = Path(args.results_dir)
     grid = figures.save(figures.plot_mistakes(images[shown], true[shown], predicted[shown], confidence[shown],
@@ -87,9 +93,21 @@ def main(argv=None):
         print(f"  {class_names[a]:>4} <-> {class_names[b]:<4} {count:4d}   "
               f"({class_names[a]} taken for {class_names[b]}: {a_as_b}, {class_names[b]} for {class_names[a]}: {b_as_a})")
     print(f"Saved {grid} and {matrix}")
+    from emnist_study import hparams
+
+    logs_dir = hparams.add_figures(run_dir, saved, {f"{args.split}/misclassified": grid,
+                                                     f"{args.split}/confusion": matrix})
+    if logs_dir:
+        print(f"Both are in TensorBoard too, in the Images tab of {logs_dir}")
     if describe_subunits:
         figure = subunits.describe(unit_probabilities, dataset, run_dir, config.subunits, out_dir, show=not args.no_show)
         print(f"Saved {figure}")
+    from emnist_study import case_check
+
+    if case_check.applies(saved):  # a case-aware head on letters: did its sub-units find the case?
+        figure = case_check.check_run(run_dir, config.data_dir, out_dir, show=not args.no_show)
+        if figure:
+            print(f"Saved {figure} and {run_dir / case_check.RECORD_FILE}")
 
 
 if __name__ == "__main__":

@@ -19,11 +19,11 @@ stratified 10% of the training images, and the test set is read only by evaluate
 
 from dataclasses import replace
 
-from emnist_study import cli, recipes, training
+from emnist_study import cli, recipes
 
 
 def main(argv=None):
-    parser = cli.training_parser(__doc__, recipes.MNIST_CNN)
+    parser = cli.training_parser(__doc__, recipes.MNIST_CNN, variants=recipes.CNN_VARIANTS)
     parser.add_argument("--variant", choices=sorted(recipes.CNN_VARIANTS), default="keras2",
                         help="keras2: the example as Keras 2 last shipped it; keras2015: the network and recipe "
                              "the 99.25%% claim was written for (default: %(default)s)")
@@ -33,6 +33,8 @@ def main(argv=None):
     defaults = recipes.CNN_VARIANTS[args.variant]
     if args.epsilon is not None:
         defaults = replace(defaults, optimizer={**defaults.optimizer, "epsilon": args.epsilon})
+    from emnist_study import training  # TensorFlow loads here, after the flags: --help answers at once
+
     training.train(cli.config_from_args(args, defaults))
 
 

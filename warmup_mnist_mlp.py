@@ -11,11 +11,14 @@ stratified 10% of the training images, and the test set is read only by evaluate
     python warmup_mnist_mlp.py --quick            # a smoke run in seconds
 """
 
-from emnist_study import cli, recipes, training
+from emnist_study import cli, recipes
 
 
 def main(argv=None):
-    training.train(cli.parse_config(__doc__, recipes.MNIST_MLP, argv))
+    config = cli.parse_config(__doc__, recipes.MNIST_MLP, argv)
+    from emnist_study import training  # TensorFlow loads here, after the flags: --help answers at once
+
+    training.train(config)
 
 
 if __name__ == "__main__":

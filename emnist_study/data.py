@@ -40,7 +40,7 @@ MNIST_IDX_FILES = {
 EMNIST_URL = "https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip"
 EMNIST_MD5 = "58c8d27c78d21e728a6bc7b3cc06412e"
 EMNIST_ZIP_NAMES = ("gzip.zip", "emnist.zip")  # NIST's name, and the name the `emnist` package caches it under
-DATASET_TITLES = {"mnist": "MNIST", "emnist-letters": "EMNIST Letters"}
+DATASET_TITLES = {"mnist": "MNIST", "emnist-letters": "EMNIST Letters", "emnist-byclass": "EMNIST ByClass"}
 
 
 @dataclass
@@ -142,8 +142,7 @@ def find_emnist_letters(split: str, directories: list[Path]) -> tuple[str, tuple
 
 def where_looked(dataset: str, directories: list[Path]) -> str:
     """The places a dataset was looked for, for an error message."""
-    wanted = {"mnist": "mnist.npz or the IDX files", "emnist-letters": "the emnist-letters-*-ubyte[.gz] files or "
-                                                                       "gzip.zip"}[dataset]
+    wanted = "mnist.npz or the IDX files" if dataset == "mnist" else f"the {dataset}-*-ubyte[.gz] files or gzip.zip"
     cache = keras_mnist_cache() if dataset == "mnist" else emnist_cache()
     places = [f"{d} ({wanted})" for d in directories] + [str(cache)]
     return ", ".join(places)
@@ -154,7 +153,7 @@ def how_to_get(dataset: str) -> str:
         return (f"put mnist.npz (or the four official IDX files) in a directory and pass it with --data-dir, or "
                 f"save {MNIST_URL} as {keras_mnist_cache()}")
     return (f"download {EMNIST_URL} (562 MB) and save it as {emnist_cache()}, or put it (or the "
-            f"emnist-letters-*-ubyte.gz files in it) in a directory and pass that with --data-dir")
+            f"{dataset}-*-ubyte.gz files in it) in a directory and pass that with --data-dir")
 
 
 def fetch(dataset: str, directories: list[Path]) -> Path:
@@ -235,13 +234,14 @@ def load_mnist(*, split: str, data_dir=None) -> LabelledImages:
 # EMNIST Letters
 
 
-def emnist_member_names(split: str) -> tuple[str, str]:
-    return (f"emnist-letters-{split}-images-idx3-ubyte", f"emnist-letters-{split}-labels-idx1-ubyte")
+def emnist_member_names(split: str, kind: str = "letters") -> tuple[str, str]:
+    return (f"emnist-{kind}-{split}-images-idx3-ubyte", f"emnist-{kind}-{split}-labels-idx1-ubyte")
 
 
-def read_emnist_zip(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Read one split of EMNIST Letters from NIST's gzip.zip (members gzip/emnist-letters-*.gz)."""
-    images_name, labels_name = emnist_member_names(split)
+def read_emnist_zip(path: Path, split: str, kind: str = "letters") -> tuple[np.ndarray, np.ndarray]:
+    """Read one split of an EMNIST dataset (`kind`: letters, byclass) from NIST's gzip.zip (members
+    gzip/emnist-<kind>-*.gz)."""
+    images_name, labels_name = emnist_member_names(split, kind)
     try:
         with zipfile.ZipFile(path) as archive:
             arrays = []
@@ -285,15 +285,33 @@ def check_split(split: str) -> None:
 
 
 def checked(images, labels, class_names, source, where) -> LabelledImages:
-    """Validate shapes, counts and label range, and package the arrays."""
+    """Validate shapes, counts, pixels and labels, and package the arrays (see pixel_bytes for the pixels)."""
     if images.ndim != 3 or images.shape[1:] != (28, 28):
         raise UserError(f"images in {where} have shape {images.shape}, expected (N, 28, 28)")
     if labels.ndim != 1 or len(labels) != len(images):
         raise UserError(f"{where}: {len(images):,} images but {len(labels):,} labels; the files do not belong together")
+    if labels.dtype.kind not in "iu":  # a cast would truncate 2.7 to 2, or wrap -1 to 255
+        raise UserError(f"labels in {where} are {labels.dtype}, not whole numbers; store the class numbers as "
+                        f"integers")
     labels = labels.astype(np.int64)
     if labels.size and (labels.min() < 0 or labels.max() >= len(class_names)):
         raise UserError(f"labels in {where} run {labels.min()}..{labels.max()}, expected 0..{len(class_names) - 1}")
-    return LabelledImages(np.ascontiguousarray(images, dtype=np.uint8), labels, class_names, source)
+    return LabelledImages(np.ascontiguousarray(pixel_bytes(images, where)), labels, class_names, source)
+
+
+def pixel_bytes(images: np.ndarray, where: str) -> np.ndarray:
+    """Images as uint8 pixels 0..255. Whole numbers in 0..255 of any integer type are taken as they are; floats
+    all within [0, 1] (images already scaled) become round(255 x). Anything else is refused: a plain cast would
+    wrap 256 to 0, or turn every scaled pixel into 0 or 1 and leave the network blank images to learn from."""
+    if images.dtype == np.uint8 or not images.size:
+        return images.astype(np.uint8, copy=False)
+    low, high = images.min(), images.max()
+    if images.dtype.kind in "iu" and 0 <= low and high <= 255:
+        return images.astype(np.uint8)
+    if images.dtype.kind == "f" and np.isfinite(low) and np.isfinite(high) and 0 <= low and high <= 1:
+        return np.rint(images * 255).astype(np.uint8)
+    raise UserError(f"images in {where} are {images.dtype} from {low} to {high}; expected pixels 0..255 as uint8 "
+                    f"(or floats scaled to [0, 1])")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -328,6 +346,8 @@ def load_mnist_merged(*, split: str, data_dir=None, merge: str = DEFAULT_MERGE) 
 
 
 LOADERS = {"mnist": load_mnist, "emnist-letters": load_emnist_letters}
+# EMNIST ByClass's 52 letter classes (A..Z, a..z): the case check's reference network trains on them
+BYCLASS_LETTERS = "emnist-byclass-letters"
 
 
 def load_split(dataset: str, split: str, data_dir=None) -> LabelledImages:
@@ -335,6 +355,10 @@ def load_split(dataset: str, split: str, data_dir=None) -> LabelledImages:
     if dataset == MERGED or dataset.startswith(MERGED + ":"):
         merge = dataset.partition(":")[2] or DEFAULT_MERGE
         return load_mnist_merged(split=split, data_dir=data_dir, merge=merge)
+    if dataset == BYCLASS_LETTERS:
+        from .byclass import load_byclass_letters  # that module builds on this one
+
+        return load_byclass_letters(split=split, data_dir=data_dir)
     if dataset not in LOADERS:
         raise UserError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)} or {MERGED}:0-5,1-6,...")
     return LOADERS[dataset](split=split, data_dir=data_dir)

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import binomtest
 
-from . import models, pipeline, study
+from . import models, pipeline, recipes, study
 from .download import file_digest
-from .runs import read_json
+from .errors import UserError
+from .runs import atomic_write, read_json, read_run_config
 
 # What each run is, from its config (role_of): the part of the study it answers. report.py's questions ask for
 # roles, not run names, so quick runs and other seeds count too.
@@ -65,16 +66,24 @@ def test_data_fingerprint(images: np.ndarray, labels: np.ndarray) -> str:
 
 def cached_probabilities(model_path: Path, images: np.ndarray, labels: np.ndarray, cache_dir: Path) -> np.ndarray:
     """The model's class probabilities on these images, from the cache when this exact model saw this exact
-    data before."""
+    data before. A cache file that cannot be read, or does not fit these images, is computed again."""
+    if not Path(model_path).is_file():
+        raise UserError(f"{model_path} is missing; train the run again with --overwrite")
     key = f"{file_digest(model_path)[:20]}-{test_data_fingerprint(images, labels)[:12]}"
     path = Path(cache_dir) / f"{key}.npy"
     if path.is_file():
-        return np.load(path)
+        try:
+            cached = np.load(path, allow_pickle=False)
+            if cached.ndim == 2 and len(cached) == len(images) and np.isfinite(cached).all():
+                return cached
+            why = f"shape {cached.shape}, or values not finite"
+        except (OSError, ValueError, EOFError) as exc:
+            why = str(exc)
+        print(f"The cached predictions {path} are unreadable ({why}); predicting again")
     probabilities = pipeline.predict(models.load(model_path), images)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".partial.npy")
-    np.save(tmp, probabilities)
-    tmp.replace(path)
+    with atomic_write(path) as tmp:
+        np.save(tmp, probabilities)
     return probabilities
 
 
@@ -84,7 +93,7 @@ class RunResult:
 
     run: str
     dataset: str
-    model: str
+    network: str  # in words (recipes.network_name)
     params: int
     epochs: int
     train_seconds: float
@@ -94,6 +103,7 @@ class RunResult:
     val_images: int = 0  # how many validation images val_accuracy was measured on (0: not known)
     config: dict = field(default_factory=dict)  # the run's config.json "config"
     subunits: dict | None = None  # the run's subunits.json, for a case-aware head that has one
+    case_check: dict | None = None  # its case_check.json: the sub-units against ByClass's case labels (letters)
 
     @property
     def role(self) -> str:
@@ -126,21 +136,19 @@ def validation_images(config: dict, summary: dict) -> int:
 
 
 def describe_run(run_dir: Path) -> dict:
-    """What a run is, from its files: model name (with the ensemble size), parameters, epochs, timing, its
+    """What a run is, from its files: the network in words (recipes.network_name), parameters, epochs, timing, its
     config, and the size of its validation set."""
-    config = read_json(run_dir / "config.json")["config"]
+    config = read_run_config(run_dir)
     summary = read_json(run_dir / "summary.json")
-    combine = config.get("ensemble_combine", "vote")
-    model = config["model"] + (f" x{config['ensemble']} {combine}" if config.get("ensemble", 1) > 1 else "")
-    model += f" + {config['test_time_views']} views" if config.get("test_time_views") else ""
     params = summary.get("params") or models.load(run_dir / "model.keras").count_params()  # older runs lack it
     # The validation accuracy of the model that is evaluated: the best epoch's when model.keras holds it, and with
     # its distorted copies where it predicts from them.
     selected_best = config.get("select") == "best_val"
     val_accuracy = summary.get("val_accuracy_with_views") or (
         summary["best_val_accuracy"] if selected_best else summary["final_val_accuracy"])
-    units_path = run_dir / "subunits.json"
-    return {"dataset": config["dataset"], "model": model, "params": params, "epochs": config["epochs"],
-            "train_seconds": summary.get("train_seconds"), "val_accuracy": val_accuracy,
+    units_path, case_path = run_dir / "subunits.json", run_dir / "case_check.json"
+    return {"dataset": config["dataset"], "network": recipes.network_name(config), "params": params,
+            "epochs": config["epochs"], "train_seconds": summary.get("train_seconds"), "val_accuracy": val_accuracy,
             "val_images": validation_images(config, summary), "config": config,
-            "subunits": read_json(units_path) if units_path.is_file() else None}
+            "subunits": read_json(units_path) if units_path.is_file() else None,
+            "case_check": read_json(case_path) if case_path.is_file() else None}

@@ -22,22 +22,27 @@ def save(fig: plt.Figure, path, show: bool = False) -> Path:
 
 def plot_histories(histories: dict[str, list[dict]]) -> plt.Figure:
     """Loss and accuracy per epoch for each run: training dashed, validation solid, one colour per run, and a
-    star on each run's best validation epoch."""
+    star on each run's best validation epoch. Epochs are marked with dots where there are few, so that a run of
+    one or two epochs still shows its points, and the x axis always spans whole epochs."""
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4.5))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    last_epoch = max(r["epoch"] for rows in histories.values() for r in rows)
+    dots = dict(marker="o", markersize=4) if last_epoch <= 30 else {}
     for i, (name, rows) in enumerate(histories.items()):
         colour = colours[i % len(colours)]
         epochs = [r["epoch"] for r in rows]
         for ax, metric in ((ax_loss, "loss"), (ax_acc, "accuracy")):
-            ax.plot(epochs, [r[metric] for r in rows], "--", color=colour, alpha=0.7, label=f"{name} train")
-            ax.plot(epochs, [r[f"val_{metric}"] for r in rows], "-", color=colour, label=f"{name} validation")
+            ax.plot(epochs, [r[metric] for r in rows], "--", color=colour, alpha=0.7, label=f"{name} train", **dots)
+            ax.plot(epochs, [r[f"val_{metric}"] for r in rows], "-", color=colour, label=f"{name} validation",
+                    **dots)
         best = max(rows, key=lambda r: r["val_accuracy"])
         ax_acc.plot(best["epoch"], best["val_accuracy"], "*", color=colour, markersize=14,
                     markeredgecolor="black", label=f"{name} best: {best['val_accuracy']:.4f} @ {best['epoch']}")
         ax_loss.plot(best["epoch"], best["val_loss"], "*", color=colour, markersize=14, markeredgecolor="black")
     for ax, title in ((ax_loss, "Loss"), (ax_acc, "Accuracy")):
         ax.set_title(title)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("epoch (as in history.csv and TensorBoard)")
+        ax.set_xlim(0.5, last_epoch + 0.5)
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     ax_acc.legend(fontsize=8, loc="lower right")
@@ -53,17 +58,22 @@ def plot_mistakes(images: np.ndarray, true: np.ndarray, predicted: np.ndarray, c
         ax.axis("off")
     for ax, image, t, p, c in zip(axes.flat, images, true, predicted, confidence):
         ax.imshow(image, cmap="gray_r", vmin=0, vmax=255)
-        ax.set_title(f"{class_names[t]} → {class_names[p]}\n{c:.0%}", fontsize=8)
+        ax.set_title(f"{class_names[t]} → {class_names[p]}\n{c:.0%} sure", fontsize=8)
     fig.suptitle(title, fontsize=10)
     return fig
 
 
 def plot_confusion(true: np.ndarray, predicted: np.ndarray, class_names, title: str) -> plt.Figure:
+    """Rows: the true class; columns: the predicted one. Every non-zero cell carries its count (the diagonal's
+    hundreds would otherwise drown a handful of mistakes in pale blue), with a colour bar for the scale."""
     size = 4 + 0.32 * len(class_names)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ConfusionMatrixDisplay.from_predictions(true, predicted, labels=range(len(class_names)),
-                                            display_labels=class_names, ax=ax, colorbar=False,
-                                            include_values=len(class_names) <= 10, cmap="Blues")
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    display = ConfusionMatrixDisplay.from_predictions(true, predicted, labels=range(len(class_names)),
+                                                      display_labels=class_names, ax=ax, colorbar=True,
+                                                      cmap="Blues", text_kw={"fontsize": 7})
+    for text in display.text_.flat:
+        if text.get_text() == "0":
+            text.set_text("")
     ax.tick_params(axis="x", labelrotation=90)
     ax.set_title(title)
     return fig

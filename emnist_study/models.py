@@ -3,11 +3,14 @@
 Input is (28, 28, 1) float32 in [0, 1], as produced by `pipeline.make_dataset`.
 """
 
+from pathlib import Path
+
 from . import quiet_tensorflow  # noqa: F401  (first: before keras starts TensorFlow)
 import keras
 from keras import layers
 
 from .distortions import random_affine
+from .errors import UserError
 
 INPUT_SHAPE = (28, 28, 1)
 
@@ -353,5 +356,15 @@ def build(name: str, num_classes: int, **options) -> keras.Model:
 
 
 def load(path) -> keras.Model:
-    """A saved model.keras, ready to predict (importing this module registers the custom layers it may use)."""
-    return keras.models.load_model(path, compile=False)
+    """A saved model.keras, ready to predict (importing this module registers the custom layers it may use).
+    One that cannot be loaded (missing, empty, truncated, or holding code Keras's safe mode refuses, such as a
+    Lambda layer) is a UserError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} is missing; train the run again with --overwrite")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises many kinds (ValueError, OSError, zipfile's, h5py's) for a bad file
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise UserError(f"{path} cannot be loaded ({reason}); train the run again with --overwrite, or delete "
+                        f"it") from None

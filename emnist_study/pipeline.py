@@ -52,7 +52,7 @@ def augmenter(spec: dict, seed: int | None) -> keras.Sequential:
 
 def make_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batch_size: int, *,
                  shuffle: bool, seed: int | None = None, augment: dict | None = None,
-                 repeat: bool = False, paired_copies: bool = False) -> tf.data.Dataset:
+                 repeat: bool = False, paired_copies: bool = False, start_epoch: int = 0) -> tf.data.Dataset:
     """A dataset of (images, one-hot labels) batches; shuffled anew each epoch when `shuffle`, and randomly
     distorted, per batch inside the graph, when `augment` names distortions.
 
@@ -62,13 +62,20 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batch
     31 s mnist_cnn epoch (measured: docs/speed.md).
 
     `paired_copies` makes every batch two distorted copies of its images, one in each half, for the case-aware
-    head's agreement term (models.SumSubunits)."""
+    head's agreement term (models.SumSubunits).
+
+    `start_epoch` (with `repeat`) begins with the batches of that epoch, for a resumed run: the batches of the
+    epochs before are drawn and passed over (before any scaling or distortion, so it costs little), and the run
+    continues with the very batches an uninterrupted run would see. (Random distortions are drawn afresh: an
+    uninterrupted run does not repeat them either.)"""
     if paired_copies and not augment:
         raise ValueError("paired copies need distortions (augment) to make the two copies differ")
     ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
     if shuffle:
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
+    if repeat and start_epoch:
+        ds = ds.repeat().skip(start_epoch * steps_per_epoch(len(labels), batch_size))
     ds = ds.map(lambda x, y: scale_batch(x, y, num_classes), num_parallel_calls=tf.data.AUTOTUNE)
     if augment:
         distort = augmenter(augment, seed)
@@ -94,6 +101,13 @@ def steps_per_epoch(images: int, batch_size: int) -> int:
 
 
 def predict(model, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """Class probabilities for uint8 images, batch by batch."""
-    ds = tf.data.Dataset.from_tensor_slices(images).batch(batch_size).map(scale_images)
-    return model.predict(ds, verbose=0, callbacks=[StopWhenInterrupted()])
+    """Class probabilities for uint8 images, in batches of at most `batch_size`, all of one size: the last is
+    padded with blank images, whose answers are dropped. A short last batch would make Keras trace the network a
+    second time, which for a network predicting from distorted copies costs more than predicting itself."""
+    count = len(images)
+    batches = max(1, -(-count // batch_size))
+    size = max(1, -(-count // batches))
+    padding = np.zeros((batches * size - count, *images.shape[1:]), dtype=images.dtype)
+    ds = tf.data.Dataset.from_tensor_slices(np.concatenate([images, padding]))
+    ds = ds.batch(size, drop_remainder=True).map(scale_images)
+    return model.predict(ds, verbose=0, callbacks=[StopWhenInterrupted()])[:count]

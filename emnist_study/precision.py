@@ -1,8 +1,11 @@
 """Numeric precision of training: float32, or mixed precision (bfloat16 or float16 arithmetic, float32 weights).
 
 Mixed bfloat16 pays only where the hardware does bfloat16 natively (CPUs with AVX512_BF16 or AMX, NVIDIA GPUs
-from Ampere on); elsewhere it is emulated and slower than float32. "auto" picks it only there. The output
-layers stay float32 (see models.classifier_head), so probabilities and the loss keep their precision.
+from Ampere on); elsewhere it is emulated and slower than float32. "auto" picks it only there, and mixed float16
+on GPUs with float16 tensor cores alone (Volta, Turing: Colab's T4). float16's narrow range would round small
+gradients to zero, so its loss is scaled: Keras's compile wraps the optimizer of a model built under
+mixed_float16 in a LossScaleOptimizer by itself. The output layers stay float32 (see models.classifier_head), so
+probabilities and the loss keep their precision.
 """
 
 from contextlib import contextmanager

@@ -1,5 +1,6 @@
 """The recipes: each a plain TrainConfig. The warm-ups reproduce the networks the assignment names, with their
-original settings; the experiments are named, each with one line saying what it adds.
+original settings; the experiments are named, each with one line saying what it adds and, above it, why. What
+each measured is in docs/experiments.md and docs/case-aware.md.
 
 The warm-up scripts and emnist_baseline.py train the warm-ups; emnist_experiments.py trains the experiments;
 run_all.py and benchmark.py read both to plan and time the study. The same experiment runs on any dataset
@@ -61,9 +62,8 @@ VGG = dict(model="vgg_bn", optimizer={"name": "adam", "learning_rate": 1e-3}, ep
 MODERN = dict(model="vgg_bn", augment=HANDWRITING, epochs=20,
               optimizer={"name": "adamw", "learning_rate": 3e-3, "weight_decay": 1e-4},
               schedule={"name": "cosine", "warmup_fraction": 0.05})
-# Speed over the last 0.1%: a half-width vgg_bn (a quarter of the computation), batches of 256 (the CPU does
-# more per step), a warm-up + cosine schedule that gets most of the way in a few epochs, batch-norm statistics
-# that are usable after the first few dozen steps, and bfloat16 arithmetic where the hardware has it.
+# Speed over the last 0.1%: a quarter of vgg_bn's computation, bigger batches, a schedule that gets most of the
+# way in a few epochs, and bfloat16 where the hardware has it.
 FAST = dict(model="vgg_bn", model_options={"width": 16, "bn_momentum": 0.9}, batch_size=256, epochs=5,
             optimizer={"name": "adamw", "learning_rate": 3e-3, "weight_decay": 1e-4},
             schedule={"name": "cosine", "warmup_fraction": 0.1}, precision="auto")
@@ -85,73 +85,85 @@ EXPERIMENTS = {
                 {**VGG, "augment": HANDWRITING, "epochs": 20}),
     "plain_head": ("augment + AdamW with a cosine schedule and warm-up", MODERN),
     "label_smoothing": ("plain_head + label smoothing 0.1", SMOOTHED),
-    # bfloat16 and one endless input iterator make an epoch on 2 CPU cores 1.4x shorter than when
-    # label_smoothing was measured (53 s against 76 s): spend the time saved on more epochs, within 30 minutes.
+    # The time bfloat16 saves, spent on more epochs.
     "longer": ("label_smoothing for 32 epochs, in bfloat16 where the hardware has it",
                {**SMOOTHED, "epochs": 32, "precision": "auto"}),
-    # Two ways to regularise the weights themselves, not tried before. Keras's AdamW decays each weight by
-    # weight_decay x learning rate per step, so label_smoothing's 1e-4 at 3e-3 barely decays at all; 0.05 is the
-    # usual AdamW setting. And SGD with Nesterov momentum, the classic recipe for convolutional networks, which
-    # often generalises better than Adam's family (Wilson et al. 2017). bfloat16, as in `longer`, to stay well
-    # inside 30 minutes on 2 CPU cores.
+    # Keras's AdamW decays by weight_decay x learning rate per step, so 1e-4 barely decays; 0.05 is the usual.
     "weight_decay": ("label_smoothing with AdamW's weight decay at 0.05 instead of 1e-4, in bfloat16",
                      {**SMOOTHED, "precision": "auto", "optimizer": {**MODERN["optimizer"], "weight_decay": 0.05}}),
+    # SGD with momentum often generalises better than Adam's family on convolutional networks (Wilson et al. 2017).
     "sgd_momentum": ("label_smoothing with SGD + Nesterov momentum 0.9 (lr 0.1, weight decay 5e-4), in bfloat16",
                      SGD_MOMENTUM),
-    # Simard, Steinkraus & Platt (2003): elastic distortion (their alpha 34, sigma 4), on top of the affine ones,
-    # was what took a plain CNN to 99.6% on MNIST. sgd_momentum's recipe otherwise.
+    # Simard, Steinkraus & Platt (2003): elastic distortion took a plain CNN to 99.6% on MNIST.
     "elastic": ("sgd_momentum + elastic distortion of the strokes (Simard et al.: alpha 34, sigma 4)",
                 {**SGD_MOMENTUM, "augment": {**HANDWRITING, "elastic": {"alpha": 34, "sigma": 4}}}),
-    # About half that strength (measured: the full one cost 1.5% validation accuracy on top of the affine ones).
+    # Half the strength, because the full one, on top of the affine distortions, cost accuracy.
     "elastic_mild": ("elastic at about half the strength: alpha 16, sigma 4",
                      {**SGD_MOMENTUM, "augment": {**HANDWRITING, "elastic": {"alpha": 16, "sigma": 4}}}),
-    # More filters in every layer: 40/80/160 instead of 32/64/128, about 1.6x the computation, which the 30 minutes
-    # allow (sgd_momentum took 17).
+    # More capacity for the time left in the budget: about 1.6x the computation.
     "wider": ("sgd_momentum with 40/80/160 filters instead of 32/64/128",
               {**SGD_MOMENTUM, "model_options": {"width": 40}}),
-    # Members that differ by more than their seed: AdamW and SGD networks in turn (3 and 2), whose mistakes should
-    # overlap less than those of five networks trained alike. sgd_ensemble's 13 epochs, to stay inside 30 minutes.
+    # Members that differ by more than their seed should make mistakes that overlap less.
     "mixed_ensemble": ("5 half-width networks, AdamW and SGD in turn, 13 epochs each, probabilities averaged",
                        {**HALF_WIDTH_MEMBERS, "epochs": 13, "ensemble": 5,
                         "ensemble_variants": [{}, {"optimizer": SGD_NESTEROV}]}),
     "case_aware": ("plain_head with the case-aware head: 2 sub-units per class, probabilities summed",
                    {**MODERN, "model_options": {"subunits": 2}}),
-    # The case-aware head asked to split each class so that two distorted copies of an image pick the same unit:
-    # on merged MNIST, case_aware split the look-alike pairs 4/9 and 3/5 by slant and stroke width, not by digit.
-    # Each step sees every image twice, so an epoch costs about twice as much.
+    # Left alone, case_aware split look-alike classes by slant and stroke width; agreeing on two distorted copies
+    # of an image asks for a split that distortion cannot change (an epoch costs about twice as much).
     "case_aware_paired": ("case_aware, its sub-units asked to agree on two distorted copies of each image (IIC)",
                           {**MODERN, "model_options": {"subunits": 2, "paired_copies": True}}),
-    # case_aware_paired left 2/3 of the pairing 0-1,2-3,4-5,6-7,8-9 in one unit after 5 epochs and after 8: once a
-    # unit takes a whole class, nothing pushes its images apart again. Yet k-means on the features the head sees
-    # split that class by digit (95% of the validation 2s and 3s), so a collapsed class is split that way afresh.
+    # Once one unit takes a whole class nothing pushes its images apart again, but k-means on the head's features
+    # still splits it: so a collapsed class is split that way afresh.
     "case_aware_resplit": ("case_aware_paired, a class that collapsed into one sub-unit split afresh by k-means",
                            {**MODERN, "model_options": {"subunits": 2, "paired_copies": True},
                             "resplit_idle_units": 0.05}),
-    # Five half-width networks for 15 epochs: about the cost of one full label_smoothing run, and averaging
-    # cancels much of each member's own mistakes.
+    # About the cost of one full-width run; averaging cancels much of each member's own mistakes.
     "ensemble": ("5 half-width label_smoothing networks, 15 epochs each, probabilities averaged",
                  {**HALF_WIDTH_MEMBERS, "epochs": 15, "ensemble": 5}),
-    # The same budget spent the other way: twice the members, half the epochs each. Which is better, stronger
-    # members or more of them to average?
+    # The same budget spent the other way: stronger members, or more of them to average?
     "many_members": ("10 half-width label_smoothing networks, 7 epochs each, probabilities averaged",
                      {**HALF_WIDTH_MEMBERS, "epochs": 7, "ensemble": 10}),
-    # `ensemble` with sgd_momentum's optimizer, the best single network on validation. 13 epochs, not 15: five
-    # half-width members at about 27 s per epoch on 2 CPU cores then stay inside 30 minutes (measured: 29.1).
+    # `ensemble` with the best single network's optimizer (13 epochs keep it inside the 30-minute budget).
     "sgd_ensemble": ("5 half-width sgd_momentum networks, 13 epochs each, probabilities averaged",
                      {**HALF_WIDTH_MEMBERS, "epochs": 13, "ensemble": 5, "optimizer": SGD_NESTEROV}),
-    # Test-time augmentation: predict from the network's probabilities averaged over the image and 8 copies distorted
-    # as the training images are (the same ranges, softened by the same repeated interpolation). On the saved
-    # models of sgd_momentum, weight_decay and wider it cut the validation errors from 25, 29, 27 to 17, 20, 21.
-    # Copies distorted but sharp (one interpolation) gave 25, 24, 25, and the image with 8 copies softened but
-    # hardly moved 21, 28, 26: the copies must look like what the network trained on. Training is unchanged; a
-    # prediction costs 9 passes of the network.
+    # Test-time augmentation: the network trained on distorted, softened strokes, so it also judges best from
+    # copies that look like them (a prediction costs 9 passes; training is unchanged).
     "sgd_tta": ("sgd_momentum, predicting from the average over the image and 8 copies distorted as in training",
                 {**SGD_MOMENTUM, "test_time_views": 8}),
-    # `ensemble` with the same views; 14 epochs instead of 15, because `ensemble` used 29.2 of the 30 minutes.
+    # `ensemble` with the same views (14 epochs leave the views' time inside the 30-minute budget).
     "ensemble_tta": ("ensemble (14 epochs each) predicting from the image and 8 copies distorted as in training",
                      {**HALF_WIDTH_MEMBERS, "epochs": 14, "ensemble": 5, "test_time_views": 8}),
 }
 
+
+# What each network is called in messages and reports: the builder's name ("mnist_cnn") says where the network
+# comes from, not what it is, and would call the warm-up CNN trained on letters an MNIST network.
+NETWORK_NAMES = {
+    "mnist_mlp": "warm-up MLP",
+    "mnist_cnn": "warm-up CNN",
+    "keras2015_cnn": "2015 Keras CNN",
+    "nielsen_dropout": "Nielsen's CNN",
+    "nielsen_dense100": "Nielsen's Dense(100) CNN",
+    "vgg_bn": "VGG-style CNN",
+}
+
+
+def network_name(config: dict) -> str:
+    """The network a run trained, in words: "warm-up CNN", "half-width VGG-style CNN, case-aware head (2 sub-units)
+    x5 averaged + 8 views". `config` is a run's config.json "config" (or asdict of a TrainConfig)."""
+    options = config.get("model_options") or {}
+    name = NETWORK_NAMES.get(config["model"], config["model"])
+    if options.get("width"):
+        name = {16: "half-width ", 40: "wider "}.get(options["width"], f"width-{options['width']} ") + name
+    if options.get("subunits", 1) > 1:
+        name += f", case-aware head ({options['subunits']} sub-units)"
+    if config.get("ensemble", 1) > 1:
+        combine = {"vote": "majority vote", "average": "averaged"}.get(config.get("ensemble_combine", "vote"), "")
+        name += f" x{config['ensemble']} {combine}"
+    if config.get("test_time_views"):
+        name += f" + {config['test_time_views']} views"
+    return name
 
 def recipe(name: str, run_name: str, dataset: str) -> TrainConfig:
     """The named experiment's config, before command-line flags are applied."""

@@ -11,6 +11,7 @@
 """
 
 import csv
+import fcntl
 import io
 import json
 import os
@@ -18,7 +19,7 @@ import platform
 import re
 import shutil
 import sys
-import tempfile
+from contextlib import contextmanager
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -64,6 +65,12 @@ class TrainConfig:
     # 0: never.
     resplit_idle_units: float = 0.0
     precision: str = "float32"  # or "mixed_bfloat16" / "mixed_float16" (see precision.py); "auto" is resolved before
+    # tf.distribute (distribute.py): "none", "mirrored" (this machine's devices) or "multiworker" (TF_CONFIG's
+    # machines); each of the `replicas` takes batch_size images a step, global_batch_size in all (None: not
+    # distributed, a step takes batch_size).
+    distribute: str = "none"
+    replicas: int = 1
+    global_batch_size: int | None = None
     quick: bool = False
     limit_images: int | None = None  # a stratified subset of the training split (the --quick profile)
     data_dir: list | None = None  # the folders searched for the data, absolute (None: the environment, the caches)
@@ -93,33 +100,84 @@ FIELD_DEFAULTS = {f.name: f.default if f.default is not MISSING else f.default_f
                   for f in fields(TrainConfig) if f.default is not MISSING or f.default_factory is not MISSING}
 
 
-# The user's umask, read once: tempfile.mkstemp makes owner-only files, and a lab's shared machine wants the
-# run's files readable as the user's other files are.
-UMASK = os.umask(0)
-os.umask(UMASK)
 MAX_RUN_NAME = 100
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename: readers see the old file or the new, never half."""
+def partial_path(path: Path) -> Path:
+    """The temporary name this process writes `path` under: beside it, hidden, marked partial, and named for the
+    process, so two writers never share one; it keeps the suffixes Keras and NumPy insist on."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    stem, dot, suffixes = path.name.partition(".")
+    return path.with_name(f".{stem}.partial-{os.getpid()}{dot}{suffixes}")
+
+
+@contextmanager
+def atomic_write(path: Path):
+    """Yields the temporary path to write `path`'s content to. When the block ends, the file is flushed to disk
+    and renamed onto `path`: readers, and a process killed at any instant, see the old file or the new, never
+    half. On an error (a full disk) the temporary file is removed and the error names `path`."""
+    path = Path(path)
+    tmp = partial_path(path)
     try:
-        os.chmod(tmp, 0o666 & ~UMASK)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno:
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def remove_partial_files(directory: Path) -> None:
+    """Remove what writers killed mid-write left behind (call while holding the run's lock: no writer is live)."""
+    for path in Path(directory).glob("*.partial*"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    with atomic_write(path) as tmp:
+        # open() makes the file as readable as the umask allows (tempfile's are owner-only): on a lab's shared
+        # machine, others may read the run
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
 
 
 def write_json_atomic(path: Path, obj) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
-def read_json(path: Path):
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+REDO_RUN = "delete that run's folder, or train it again with --overwrite"
+
+
+def read_json(path: Path, fix: str = REDO_RUN) -> dict:
+    """A JSON object from a file this project wrote; a corrupt or empty one is a UserError naming it and `fix`."""
+    path = Path(path)
+    raw = path.read_bytes()
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} is corrupt ({'empty' if not raw.strip() else exc}); {fix}") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path} is corrupt (not a JSON object); {fix}")
+    return value
+
+
+def read_run_config(run_dir: Path) -> dict:
+    """The "config" of a run's config.json (every setting it was trained with)."""
+    path = Path(run_dir) / "config.json"
+    config = read_json(path).get("config")
+    if not isinstance(config, dict):
+        raise UserError(f"{path} is corrupt (it holds no \"config\"); {REDO_RUN}")
+    return config
 
 
 def write_csv_atomic(path: Path, rows: list[dict]) -> None:
@@ -136,8 +194,15 @@ def read_history(run_dir: Path) -> list[dict]:
     path = Path(run_dir) / "history.csv"
     if not path.is_file():
         return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in reader]
+            if not reader.fieldnames or "epoch" not in reader.fieldnames:
+                raise ValueError("empty, or no header row" if not reader.fieldnames else "no epoch column")
+    except (csv.Error, ValueError, TypeError, UnicodeDecodeError) as exc:  # TypeError: a row cut short
+        raise UserError(f"{path} is corrupt ({exc}); {REDO_RUN}") from None
+    return rows
 
 
 def library_versions() -> dict:
@@ -165,9 +230,62 @@ class Run:
         self.dir = Path(config.runs_dir) / config.run_name
         self.logs_dir = Path(config.logs_dir) / config.run_name
         self.backup_dir = self.dir / "backup"
+        # Beside the run's folder, not in it: --overwrite deletes the folder, and the lock must outlive that.
+        self.lock_path = self.dir.parent / f".{config.run_name}.lock"
+        self._lock_file = None
 
     def path(self, name: str) -> Path:
         return self.dir / name
+
+    def writer(self) -> str | None:
+        """The process ID of another process writing this run now (its lock held), or None."""
+        try:
+            with open(self.lock_path, "rb") as f:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return f.read(20).decode(errors="replace").strip() or "unknown"
+                fcntl.flock(f, fcntl.LOCK_UN)
+        except FileNotFoundError:
+            pass
+        return None
+
+    def refuse_if_written(self) -> None:
+        holder = self.writer()
+        if holder:
+            raise UserError(f"{self.dir} is being written by another process (PID {holder}); wait for it to "
+                            f"finish or stop it, or train under another --run-name")
+
+    def lock(self) -> None:
+        """Hold the run's lock (an flock on its lock file) until release(), or until this process ends however
+        it ends (the system drops the lock of a killed process): a second writer refuses at once."""
+        if self._lock_file:
+            return
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            f = open(self.lock_path, "a+b")
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.close()
+                self.refuse_if_written()
+                continue  # let go just now: try again
+            try:  # the holder before us removes the file as it lets go: then lock the new one
+                if os.stat(self.lock_path).st_ino == os.fstat(f.fileno()).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            f.close()
+        f.truncate(0)
+        f.write(f"{os.getpid()}\n".encode())
+        f.flush()
+        self._lock_file = f
+
+    def release(self) -> None:
+        if self._lock_file:
+            self.lock_path.unlink(missing_ok=True)  # while still held: see lock()
+            self._lock_file.close()
+            self._lock_file = None
 
     def exists(self) -> bool:
         return self.dir.is_dir() and any(self.dir.iterdir())
@@ -185,6 +303,7 @@ class Run:
         writable = runs_dir if runs_dir.is_dir() else next((p for p in runs_dir.parents if p.exists()), Path("."))
         if not os.access(writable, os.W_OK):
             raise UserError(f"cannot write in {writable}: choose a --runs-dir you can write to")
+        self.refuse_if_written()
         if not self.exists():
             return True
         config = self.config
@@ -192,7 +311,7 @@ class Run:
             saved_path = self.path("config.json")
             if not saved_path.is_file():
                 raise UserError(f"{self.dir} has no config.json, so it cannot be resumed; use --overwrite")
-            saved = read_json(saved_path)["config"]
+            saved = read_run_config(self.dir)
             # A setting added after the run was saved counts as its default (what the run trained with).
             saved = {**FIELD_DEFAULTS, **saved}
             changed = {k: (saved.get(k), v) for k, v in config.defining_fields().items() if saved.get(k) != v}
@@ -209,7 +328,8 @@ class Run:
         return True
 
     def create(self, data_source: dict) -> None:
-        """Create (or, with --overwrite, replace) the run directory and write config.json."""
+        """Lock the run (see lock), create (or, with --overwrite, replace) its directory and write config.json."""
+        self.lock()
         if self.config.resume and not self.path("config.json").is_file():
             print(f"Nothing to resume at {self.dir}: starting a new run")
         if self.config.overwrite and not self.config.resume:
@@ -217,6 +337,8 @@ class Run:
             shutil.rmtree(self.logs_dir, ignore_errors=True)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
+        for directory in (self.dir, self.backup_dir):
+            remove_partial_files(directory)
         record = {"config": asdict(self.config), "data": data_source, "versions": library_versions(),
                   "started_at": now()}
         if self.config.resume and self.path("config.json").is_file():
@@ -241,18 +363,37 @@ def all_run_dirs(runs_dir) -> list[Path]:
     return sorted(p for p in runs_dir.iterdir() if (p / "config.json").is_file())
 
 
-def find_complete_runs(runs_dir, names=None) -> list[Path]:
+def find_complete_runs(runs_dir, names=None, broken: list | None = None) -> list[Path]:
     """Run directories under `runs_dir` whose summary says complete (an ensemble's members are inside its own
-    directory, not listed separately), or exactly the named ones, which must be complete."""
+    directory, not listed separately), or exactly the named ones, which must be complete. Given a list `broken`,
+    a listed run whose summary.json cannot be read goes there as (directory, message) instead of stopping all."""
     if names:
         found = named_run_dirs(runs_dir, names)
-        for path in found:
+        for path in list(found):
             summary = path / "summary.json"
-            if not summary.is_file() or read_json(summary).get("status") != "complete":
+            try:
+                complete = summary.is_file() and read_json(summary).get("status") == "complete"
+            except UserError as exc:
+                if broken is None:
+                    raise
+                broken.append((path, str(exc)))
+                found.remove(path)
+                continue
+            if not complete:
                 raise UserError(f"{path} is not a complete run (its summary.json does not say complete)")
         return found
-    return [p for p in all_run_dirs(runs_dir)
-            if (p / "summary.json").is_file() and read_json(p / "summary.json").get("status") == "complete"]
+    complete = []
+    for path in all_run_dirs(runs_dir):
+        if not (path / "summary.json").is_file():
+            continue
+        try:
+            if read_json(path / "summary.json").get("status") == "complete":
+                complete.append(path)
+        except UserError as exc:
+            if broken is None:
+                raise
+            broken.append((path, str(exc)))
+    return complete
 
 
 def find_runs_with_history(runs_dir, names=None) -> list[Path]:

@@ -1,23 +1,25 @@
 """Compile-time helpers and `fit`: the callbacks every run gets, and what it writes when it ends.
 
-Every run gets: TensorBoard logs, a BackupAndRestore checkpoint each epoch (for --resume), TerminateOnNaN, and
-a `RunRecorder` that writes history.csv, summary.json and the best-validation weights after every epoch.
+Every run gets: TensorBoard logs, TerminateOnNaN, and a `RunRecorder` that, after every epoch, commits the
+training state to the run's backup (backup.py: what --resume continues from), then writes history.csv,
+summary.json and the best-validation weights from it.
 """
 
 import math
 import os
+import shutil
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 from . import quiet_tensorflow  # noqa: F401  (first: before keras starts TensorFlow)
 import keras
 import numpy as np
 
-from . import data, models, pipeline, precision, subunits
+from . import backup, data, distribute, hparams, models, pipeline, precision, recipes, subunits
 from .data import TrainVal, stratified_split
 from .errors import UserError
-from .runs import Run, TrainConfig, now, read_history, read_json, write_csv_atomic, write_json_atomic
+from .runs import Run, TrainConfig, atomic_write, now, read_json, write_csv_atomic, write_json_atomic
 
 OPTIMIZERS = {
     "adadelta": keras.optimizers.Adadelta,
@@ -49,31 +51,56 @@ def build_optimizer(spec: dict, schedule: dict | None = None, total_steps: int |
 
 
 class RunRecorder(keras.callbacks.Callback):
-    """After every epoch: append to history.csv, update summary.json, save the best weights (all atomically)."""
+    """Measures every epoch; once CommitEpoch commits it, writes history.csv, summary.json and the best weights
+    (all atomically, and all agreeing with the backup: see backup.py)."""
 
-    def __init__(self, run: Run, val_images: int):
+    def __init__(self, run: Run, val_images: int, history: list[dict] = ()):
         super().__init__()
         self.run = run
         self.val_images = val_images
-        self.rows = read_history(run.dir)
+        self.rows = list(history)  # the committed epochs
+        self.measured = None  # the epoch just measured, until it is committed
+        self.diverged = False
         self.epoch_started = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
-        # A resumed run restarts at the epoch after its last backup: forget any later rows.
-        self.rows = [row for row in self.rows if row["epoch"] <= epoch]
         self.epoch_started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
                "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
                "seconds": time.perf_counter() - self.epoch_started}
-        best_before = self.best_row()
+        self.measured = row
+        if math.isnan(row.get("loss", 0.0)):  # TerminateOnNaN stops the run; this epoch is never committed
+            self.diverged = True
+        elif self.improves(row):  # saved now: a later callback (the case-aware head's re-split) may change them
+            self.run.backup_dir.mkdir(exist_ok=True)
+            save_weights_atomic(self.model, backup.best_weights_path(self.run.backup_dir, row["epoch"]))
+
+    def improves(self, row: dict) -> bool:
+        best = self.best_row()
+        return best is None or row.get("val_accuracy", -1) > best["val_accuracy"]
+
+    def commit(self) -> None:
+        """The epoch measured last is done: its state goes into the backup, then history.csv, summary.json and,
+        where it is the best so far, best.weights.h5 follow."""
+        row, self.measured = self.measured, None
+        if row is None or self.diverged:
+            return
+        improved, best_before = self.improves(row), self.best_row()
         self.rows.append(row)
-        improved = best_before is None or row.get("val_accuracy", -1) > best_before["val_accuracy"]
-        if improved and not math.isnan(row.get("loss", 0.0)):
-            save_weights_atomic(self.model, self.run.path("best.weights.h5"))
+        best = self.best_row()
+        backup.save_state(self.model, self.run.backup_dir, row["epoch"], self.rows, best and best["epoch"])
+        if improved:
+            backup.copy_atomic(backup.best_weights_path(self.run.backup_dir, row["epoch"]),
+                               self.run.path("best.weights.h5"))
+        self.write_files("running")
+        backup.prune(self.run.backup_dir, keep_best={r["epoch"] for r in (best, best_before) if r})
+        backup.pause_for_tests(f"epoch-end:{row['epoch']}")
+
+    def write_files(self, status: str) -> None:
         write_csv_atomic(self.run.path("history.csv"), self.rows)
-        self.write_summary("running")
+        self.write_summary(status)
 
     def best_row(self) -> dict | None:
         rows = [r for r in self.rows if not math.isnan(r.get("val_accuracy", math.nan))]
@@ -99,6 +126,25 @@ class RunRecorder(keras.callbacks.Callback):
         write_json_atomic(self.run.path("summary.json"), summary)
 
 
+class CommitEpoch(keras.callbacks.Callback):
+    """Commits each epoch (RunRecorder.commit): after every callback that changes the model at an epoch's end."""
+
+    def __init__(self, recorder: RunRecorder):
+        super().__init__()
+        self.recorder = recorder
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.recorder.commit()
+
+
+class TensorBoardEpochsFromOne(keras.callbacks.TensorBoard):
+    """Keras's TensorBoard callback, logging epoch n as step n: Keras counts epochs from 0, while history.csv,
+    the plots and the progress bar count from 1, and one run should read alike everywhere."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch + 1, logs)
+
+
 # Tests only: seconds to pause after every training batch, so that a test can interrupt a run mid-epoch.
 SLOW_BATCHES_ENV = "EMNIST_STUDY_TEST_SLOW_BATCHES"
 
@@ -113,54 +159,65 @@ class PauseAfterBatches(keras.callbacks.Callback):
 
 
 def save_weights_atomic(model: keras.Model, path) -> None:
-    tmp = path.with_name(path.name.replace(".weights.h5", ".partial.weights.h5"))  # Keras insists on the suffix
-    model.save_weights(tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        model.save_weights(tmp)
 
 
 def save_model_atomic(model: keras.Model, path) -> None:
-    tmp = path.with_name(path.stem + ".partial.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        model.save(tmp)
 
 
 def fit(model: keras.Model, data: TrainVal, config: TrainConfig, run: Run) -> list[dict]:
     """Train `model` (compiled) on `data`, recording everything in `run`. Returns the per-epoch history."""
-    run.create(data.source)
+    try:
+        return fit_locked(model, data, config, run)
+    finally:
+        run.release()
+
+
+def fit_locked(model: keras.Model, data: TrainVal, config: TrainConfig, run: Run) -> list[dict]:
+    run.create(data.source)  # locks the run (until fit releases it): a second writer refuses
+    resumed = backup.restore(model, run) if config.resume else None
+    epochs_done = resumed["epoch"] if resumed else 0
     train_ds = pipeline.make_dataset(data.x_train, data.y_train, data.num_classes, config.batch_size,
                                      shuffle=True, seed=config.seed, augment=config.augment, repeat=True,
-                                     paired_copies=config.paired_copies)
+                                     paired_copies=config.paired_copies, start_epoch=epochs_done)
     val_ds = pipeline.make_dataset(data.x_val, data.y_val, data.num_classes, config.batch_size, shuffle=False)
-    recorder = RunRecorder(run, len(data.y_val))
+    recorder = RunRecorder(run, len(data.y_val), resumed["history"] if resumed else ())
+    recorder.set_model(model)
     callbacks = [
         pipeline.StopWhenInterrupted(),
         keras.callbacks.TerminateOnNaN(),
-        recorder,  # before the backup, so history.csv never lags the epoch a resume starts from
-        keras.callbacks.BackupAndRestore(str(run.backup_dir)),
-        keras.callbacks.TensorBoard(log_dir=str(run.logs_dir)),
+        recorder,
+        CommitEpoch(recorder),
+        TensorBoardEpochsFromOne(log_dir=str(run.logs_dir)),
+        hparams.HParamsRecorder(run),  # the run's row in TensorBoard's HPARAMS tab
     ]
     if os.environ.get(SLOW_BATCHES_ENV):
         callbacks.append(PauseAfterBatches(float(os.environ[SLOW_BATCHES_ENV])))
     resplit = resplit_callback(data, config) if config.resplit_idle_units and config.subunits > 1 else None
     if resplit:
         # after the recorder, so best.weights.h5 holds the weights its validation accuracy was measured on;
-        # before the backup, so a resumed run continues from the new split
+        # before the commit, so a resumed run continues from the new split
         callbacks.insert(3, resplit)
     if recorder.rows:
-        print(f"Resuming {run.dir}: {len(recorder.rows)} of {config.epochs} epochs recorded; training continues "
-              f"from the last epoch backed up")
-    print(f"Training {model.name} on {data.dataset}: {len(data.y_train):,} training and {len(data.y_val):,} "
+        recorder.write_files("running")  # from the backup, which they may lag by an epoch
+        print(f"Resuming {run.dir} from its backup after epoch {epochs_done} of {config.epochs}")
+    print(f"Training the {recipes.network_name(asdict(config))} ({model.name}) on {data.dataset}: "
+          f"{len(data.y_train):,} training and {len(data.y_val):,} "
           f"validation images, {config.epochs} epochs, batch {config.batch_size}, {model.dtype_policy.name}. "
           f"Run directory: {run.dir}")
     try:
-        # shuffle=False: the dataset already reshuffles itself every epoch.
-        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, shuffle=False,
-                  steps_per_epoch=pipeline.steps_per_epoch(len(data.y_train), config.batch_size),
-                  verbose=1 if sys.stdout.isatty() else 2)
+        if epochs_done < config.epochs:  # (all done where a run was stopped while saving its model)
+            # shuffle=False: the dataset already reshuffles itself every epoch.
+            model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, shuffle=False,
+                      steps_per_epoch=pipeline.steps_per_epoch(len(data.y_train), config.batch_size),
+                      initial_epoch=epochs_done, verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
         recorder.write_summary("interrupted")
         raise KeyboardInterrupt(f"interrupted after {len(recorder.rows)} completed epoch(s) of {run.dir}") from None
-    if recorder.rows and math.isnan(recorder.rows[-1].get("loss", 0.0)):  # TerminateOnNaN stopped it
+    if recorder.diverged:  # TerminateOnNaN stopped it
         recorder.write_summary("diverged")
         raise UserError(f"training diverged (the loss became NaN in epoch {len(recorder.rows) + 1}); "
                         f"try a lower learning rate. The best weights so far are in {run.path('best.weights.h5')}")
@@ -175,7 +232,9 @@ def fit(model: keras.Model, data: TrainVal, config: TrainConfig, run: Run) -> li
         print(f"Predicting from the image and {config.test_time_views} distorted copies: validation accuracy "
               f"{extra['val_accuracy_with_views']:.4f}")
     save_model_atomic(model, run.path("model.keras"))
+    backup.pause_for_tests("final-save")
     recorder.write_summary("complete", finished_at=now(), model_keras_holds=config.select, **extra)
+    shutil.rmtree(run.backup_dir, ignore_errors=True)  # only now: a run stopped before this resumes from it
     best = recorder.best_row()
     print(f"Done: best validation accuracy {best['val_accuracy']:.4f} at epoch {best['epoch']}; "
           f"saved to {run.dir}")
@@ -225,15 +284,16 @@ def train(config: TrainConfig, dataset: TrainVal | None = None, **build_options)
     """
     run = Run(config)
     if not run.needs_training():  # checked before loading anything: never clobbers an existing run
-        return keras.models.load_model(run.path("model.keras"))
+        return models.load(run.path("model.keras"))
     dataset = dataset or load_dataset(config)
     keras.utils.set_random_seed(config.seed)  # same seed: same initial weights, dropout masks and batch order
-    with precision.policy(config.precision):
+    with precision.policy(config.precision), distribute.scope(config):
         model = models.build(config.model, dataset.num_classes, **config.model_options, **build_options)
-        compile_model(model, config, len(dataset.y_train))
+        compile_model(model, distribute.per_step(config), len(dataset.y_train))
+        distribute.make_optimizer_variables(model, config)
     if config.summary:
         model.summary()
-    fit(model, dataset, config, run)
+    fit(model, dataset, distribute.per_step(config), run)
     return model
 
 
@@ -246,7 +306,15 @@ def train_ensemble(config: TrainConfig, dataset: TrainVal, **build_options) -> k
     With config.test_time_views, the combined model predicts from the image and that many distorted copies.
     """
     run = Run(config)
-    run.create(dataset.source)
+    try:
+        return train_ensemble_locked(run, dataset, **build_options)
+    finally:
+        run.release()
+
+
+def train_ensemble_locked(run: Run, dataset: TrainVal, **build_options) -> keras.Model:
+    config = run.config
+    run.create(dataset.source)  # locks the run (until train_ensemble releases it)
     members = []
     for i in range(config.ensemble):
         variant = config.ensemble_variants[i % len(config.ensemble_variants)] if config.ensemble_variants else {}
@@ -276,6 +344,7 @@ def train_ensemble(config: TrainConfig, dataset: TrainVal, **build_options) -> k
         "seconds_per_epoch": round(sum(s["seconds_per_epoch"] for s in member_summaries) / config.ensemble, 2),
         "finished_at": now(),
     })
+    hparams.record_ensemble(run, read_json(run.path("summary.json")))
     views = f", from the image and {config.test_time_views} distorted copies" if config.test_time_views else ""
     print(f"Ensemble of {config.ensemble} ({config.ensemble_combine}{views}): validation accuracy {val_accuracy:.4f}; "
           f"saved to {run.dir}")

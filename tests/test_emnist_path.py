@@ -12,7 +12,7 @@ import plot_history
 import show_misclassified
 import synthetic
 from emnist_study import data, figures
-from test_training_runs import event_tags, quick_args, run_script
+from test_training_runs import event_steps, quick_args, run_script
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_baseline_trains_both_models_on_letters(trained):
         assert record["config"]["dataset"] == "emnist-letters" and record["config"]["model"] == model
         assert json.loads((trained / "runs" / run / "summary.json").read_text())["status"] == "complete"
         assert {"train/epoch_loss", "train/epoch_accuracy", "validation/epoch_loss",
-                "validation/epoch_accuracy"} <= event_tags(trained / "logs" / run)
+                "validation/epoch_accuracy"} <= set(event_steps(trained / "logs" / run))
     cnn = json.loads((trained / "runs" / "emnist_cnn-quick" / "config.json").read_text())["config"]
     assert cnn["optimizer"]["learning_rate"] == 1.0 and cnn["epochs"] == 1
 

@@ -40,7 +40,7 @@ ROLES = {"mnist_cnn": {"script": "warmup_mnist_cnn.py", "model": "mnist_cnn",
 
 def result(run, dataset, predicted, true, val, val_images=6000, config=None):
     config = config or ROLES.get(run, {"script": "emnist_experiments.py", "model": "vgg_bn"})
-    return evaluation.RunResult(run=run, dataset=dataset, model="m", params=10, epochs=1, train_seconds=60.0,
+    return evaluation.RunResult(run=run, dataset=dataset, network="m", params=10, epochs=1, train_seconds=60.0,
                                 val_accuracy=val, predicted=np.array(predicted), true=np.array(true),
                                 val_images=val_images, config={"dataset": dataset, **config})
 

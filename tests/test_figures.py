@@ -14,6 +14,20 @@ def test_confusion_matrix_counts_the_predictions():
     drawn = np.asarray(fig.axes[0].images[0].get_array())
     assert drawn.tolist() == [[1, 2, 0], [0, 2, 0], [1, 0, 0]]  # rows: true class, columns: predicted
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b", "c"]
+    # every non-zero cell is labelled with its count; the zeros stay blank; a colour bar gives the scale
+    written = sorted(t.get_text() for t in fig.axes[0].texts if t.get_text())
+    assert written == ["1", "1", "2", "2"] and len(fig.axes) == 2
+
+
+def test_a_one_epoch_history_still_shows_its_points():
+    rows = [{"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.4, "val_accuracy": 0.85}]
+    fig = figures.plot_histories({"run": rows})
+    for ax in fig.axes:
+        lines = [line for line in ax.get_lines() if line.get_label().startswith("run ") and "best" not in
+                 line.get_label()]
+        assert len(lines) == 2 and all(line.get_marker() == "o" for line in lines)  # a lone point, drawn
+        low, high = ax.get_xlim()
+        assert low < 1 < high and high - low >= 1  # the axis spans a whole epoch, not 0.945-1.050
 
 
 def test_mistakes_grid_labels_each_image_with_its_own_classes():
@@ -21,7 +35,7 @@ def test_mistakes_grid_labels_each_image_with_its_own_classes():
     fig = figures.plot_mistakes(images, np.array([0, 2]), np.array([1, 0]), np.array([0.9, 0.55]),
                                 ["a", "b", "c"], "t", columns=3)
     shown = [ax for ax in fig.axes if ax.images]
-    assert [ax.get_title() for ax in shown] == ["a → b\n90%", "c → a\n55%"]
+    assert [ax.get_title() for ax in shown] == ["a → b\n90% sure", "c → a\n55% sure"]
     assert [int(np.asarray(ax.images[0].get_array())[0, 0]) for ax in shown] == [10, 200]
 
 

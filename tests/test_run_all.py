@@ -210,3 +210,123 @@ def test_the_readme_shows_what_the_dry_run_prints(capsys, measured_machine):
     shown = re.search(r"<!-- run_all --dry-run -->\n```text\n(.*?)```", readme, re.S).group(1)
     assert run_script(run_all, "--dry-run") == 0
     assert capsys.readouterr().out == shown
+
+
+# --- TensorBoard's HParams and Images tabs, and the notebook, on the quick study's runs ----------------------
+
+
+def hparams_session_groups(logs_dir: Path, sort_by: str) -> list[dict]:
+    """The HPARAMS tab's table of `tensorboard --logdir logs_dir`, sorted by the metric `sort_by`, best first:
+    TensorBoard's own HParams plugin, asked as its web page asks it (no server needed)."""
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.plugins import base_plugin
+    from tensorboard.plugins.hparams import hparams_plugin
+    from werkzeug import Response, test
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(logs_dir))
+    multiplexer.Reload()
+    context = base_plugin.TBContext(logdir=str(logs_dir), multiplexer=multiplexer,
+                                    data_provider=data_provider.MultiplexerDataProvider(multiplexer, str(logs_dir)))
+    apps = hparams_plugin.HParamsPlugin(context).get_plugin_apps()
+    request = {"experimentName": "", "startIndex": 0, "sliceSize": 100,
+               "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
+               "colParams": [{"metric": {"group": "", "tag": sort_by}, "order": "ORDER_DESC"}]}
+    response = test.Client(apps["/session_groups"], Response).post(
+        "/session_groups", data=json.dumps(request), content_type="application/json")
+    assert response.status_code == 200, response.get_data()[:500]
+    return json.loads(response.get_data())["sessionGroups"]
+
+
+def test_tensorboard_lists_every_run_in_its_hparams_tab_best_first(quick_study):
+    """Every run of the quick study is a row of `tensorboard --logdir logs`'s HPARAMS tab, with its settings from
+    config.json and its final metrics, and the rows sort by validation accuracy."""
+    root = quick_study[0]
+    groups = hparams_session_groups(root / "logs", sort_by="best_val_accuracy")
+    by_name = {group["name"]: group for group in groups}
+    assert STUDY_RUNS <= set(by_name)  # and each ensemble member, as a session of its own
+    assert "exp_ensemble_tta-quick/members/member1" in by_name
+
+    def metric(group, tag):
+        return next(m["value"] for m in group["metricValues"] if m["name"] == {"group": "", "tag": tag})
+
+    accuracies = [metric(group, "best_val_accuracy") for group in groups]
+    assert accuracies == sorted(accuracies, reverse=True)
+    cnn = by_name["emnist_cnn-quick"]
+    summary = json.loads((root / "runs" / "emnist_cnn-quick" / "summary.json").read_text())
+    assert metric(cnn, "best_val_accuracy") == pytest.approx(summary["best_val_accuracy"])
+    config = json.loads((root / "runs" / "emnist_cnn-quick" / "config.json").read_text())["config"]
+    assert cnn["hparams"]["optimizer.learning_rate"] == config["optimizer"]["learning_rate"] == 1.0
+    assert (cnn["hparams"]["model"], cnn["hparams"]["dataset"], cnn["hparams"]["batch_size"]) == (
+        "mnist_cnn", "emnist-letters", 128)
+    ensemble = by_name["exp_ensemble_tta-quick"]  # --quick trains an ensemble's first two members
+    assert ensemble["hparams"]["ensemble"] == 2 and metric(ensemble, "best_val_accuracy") > 0
+
+
+def test_show_misclassified_puts_its_figures_in_the_runs_images_tab(quick_study):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    root = quick_study[0]
+    for run in ("mnist_cnn-quick", "emnist_cnn-quick", "exp_case_aware_resplit-quick"):
+        events = EventAccumulator(str(root / "logs" / run), size_guidance={"tensors": 0})
+        events.Reload()
+        assert {"validation/misclassified", "validation/confusion"} <= set(events.Tags()["tensors"]), run
+        (image,) = events.Tensors("validation/confusion")[-1:]
+        assert image.step == 1  # the run's last epoch
+        assert events.SummaryMetadata("validation/confusion").plugin_data.plugin_name == "images"
+
+
+def notebook_steps(notebook) -> list[str]:
+    return [command for cell in notebook.cells if cell.cell_type == "code"
+            for command in re.findall(r'^step\("(.+)"\)$', cell.source, re.M)]
+
+
+def test_the_notebook_is_the_studys_plan_one_step_a_cell_without_outputs(capsys):
+    import nbformat
+
+    notebook = nbformat.read(ROOT / "study.ipynb", as_version=4)
+    nbformat.validate(notebook)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert not any(cell.outputs or cell.execution_count for cell in code)  # committed clean
+    assert run_script(run_all, "--dry-run") == 0
+    planned = capsys.readouterr().out.split("Commands, in order:\n", 1)[1].splitlines()
+    assert notebook_steps(notebook) == planned
+    assert all(len(notebook_steps(nbformat.v4.new_notebook(cells=[cell]))) <= 1 for cell in code)
+    first_step = next(i for i, cell in enumerate(code) if notebook_steps(nbformat.v4.new_notebook(cells=[cell])))
+    tensorboard = next(i for i, cell in enumerate(code) if "%tensorboard --logdir" in cell.source)
+    assert "%load_ext tensorboard" in code[tensorboard].source and tensorboard < first_step
+    assert "parameters" in code[0].metadata.get("tags", []) and "QUICK = " in code[0].source
+
+
+def test_the_notebook_runs_in_quick_mode(quick_study, tmp_path):
+    """study.ipynb executed as CI executes it (nbclient, a fresh kernel), in quick mode, its folders set by a cell
+    injected after its parameters cell (as papermill does). Its training cells run the quick study's commands with
+    the same flags, so they find the runs above complete and skip them: the training itself is exercised by the
+    quick study. Its data check, figure and report cells do their work again, into a results folder of their own
+    (given the study's cached test predictions: evaluate_test.py's own cache, tested elsewhere). TensorBoard's
+    server is not started (TENSORBOARD = False): seconds, and nothing of the study's."""
+    import shutil
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    root = quick_study[0]
+    notebook = nbformat.read(ROOT / "study.ipynb", as_version=4)
+    parameters = next(i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", []))
+    results = tmp_path / "results"
+    shutil.copytree(root / "results" / "cache", results / "cache")
+    notebook.cells.insert(parameters + 1, nbformat.v4.new_code_cell("\n".join([
+        f"DATA_DIRS = {[str(root / 'mnist_data'), str(root / 'letters_data')]!r}",
+        f"RUNS_DIR, LOGS_DIR, RESULTS_DIR = {str(root / 'runs')!r}, {str(root / 'logs')!r}, {str(results)!r}",
+        "QUICK, TENSORBOARD = True, False"])))
+    NotebookClient(notebook, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+
+    text = "".join(output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", []))
+    assert text.count("is already complete") == len(STUDY_RUNS)
+    assert "Training " not in text
+    shown = [output for cell in notebook.cells for output in cell.get("outputs", [])
+             if "image/png" in output.get("data", {})]
+    assert len(shown) >= 8  # 3 training-curve figures, 2 x 2 mistakes and confusion, sub-units, test accuracy
+    assert (results / "RESULTS.md").is_file()
+    report = notebook.cells[-1].outputs
+    assert any("## Answers" in output.get("data", {}).get("text/markdown", "") for output in report)

@@ -33,14 +33,15 @@ def quick_args(tmp_path, data_dir, *extra):
             "--logs-dir", str(tmp_path / "logs"), *extra]
 
 
-def event_tags(log_dir):
+def event_steps(log_dir) -> dict:
+    """Every scalar TensorBoard holds for the run, as {"train/epoch_loss": [steps...], ...}."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    tags = set()
+    steps = {}
     for sub in ("train", "validation"):
         acc = EventAccumulator(str(log_dir / sub), size_guidance={"tensors": 0})
         acc.Reload()
-        tags |= {f"{sub}/{t}" for t in acc.Tags()["tensors"]}
-    return tags
+        steps.update({f"{sub}/{t}": [e.step for e in acc.Tensors(t)] for t in acc.Tags()["tensors"]})
+    return steps
 
 
 def test_quick_run_writes_a_complete_run_directory(tmp_path, mnist_dir):
@@ -60,8 +61,9 @@ def test_quick_run_writes_a_complete_run_directory(tmp_path, mnist_dir):
     header = (run / "history.csv").read_text().splitlines()[0].split(",")
     assert {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"} <= set(header)
     assert not list(run.glob("*.partial*"))
-    assert {"train/epoch_loss", "train/epoch_accuracy", "validation/epoch_loss",
-            "validation/epoch_accuracy"} <= event_tags(tmp_path / "logs" / "mnist_cnn-quick")
+    logged = event_steps(tmp_path / "logs" / "mnist_cnn-quick")
+    for tag in ("train/epoch_loss", "train/epoch_accuracy", "validation/epoch_loss", "validation/epoch_accuracy"):
+        assert logged[tag] == [1, 2]  # epochs counted from 1, as history.csv counts them
 
 
 def synthetic_sha(path):
@@ -210,6 +212,31 @@ def test_help_lists_the_shared_flags(capsys):
     for flag in ("--data-dir", "--runs-dir", "--logs-dir", "--run-name", "--epochs", "--batch-size", "--seed",
                  "--val-fraction", "--quick", "--overwrite", "--resume"):
         assert flag in out
+
+
+SCRIPTS = ("warmup_mnist_mlp", "warmup_mnist_cnn", "nielsen_cnn", "emnist_baseline", "emnist_experiments",
+           "plot_history", "show_misclassified", "evaluate_test", "run_all", "benchmark")
+HELP_WITHOUT_TENSORFLOW = """
+import runpy, sys
+for script in sys.argv[1:]:
+    sys.argv = [script + ".py", "--help"]
+    try:
+        runpy.run_path(script + ".py", run_name="__main__")
+    except SystemExit as exc:
+        assert exc.code == 0, (script, exc.code)
+    heavy = [m for m in ("tensorflow", "keras", "matplotlib", "sklearn") if m in sys.modules]
+    print(script, *heavy, file=sys.stderr)
+"""
+
+
+def test_help_answers_without_loading_tensorflow():
+    """--help must answer at once: no script may start TensorFlow (or matplotlib, or scikit-learn) to print it."""
+    done = subprocess.run([sys.executable, "-c", HELP_WITHOUT_TENSORFLOW, *SCRIPTS], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.split("\n")[:-1] == list(SCRIPTS)  # each script's name alone: nothing heavy was loaded
+    for flag in ("--data-dir", "--runs-dir", "--results-dir"):
+        assert flag in done.stdout
 
 
 def test_a_run_saved_before_a_setting_existed_still_resumes(tmp_path, mnist_dir, capsys):

@@ -82,7 +82,7 @@ def test_nielsen_dense100_variant_has_l2(tmp_path, mnist_dir):
 
 
 def test_nielsen_ensemble_saves_one_voting_run(tmp_path, mnist_dir, capsys):
-    assert run_script(nielsen_cnn, *quick_args(tmp_path, mnist_dir, "--ensemble", "2")) == 0
+    assert run_script(nielsen_cnn, *quick_args(tmp_path, mnist_dir, "--ensemble", "2", "--batch-size", "50")) == 0
     run = tmp_path / "runs" / "nielsen_dropout-ensemble2-quick"
     assert read_config(run / "members" / "member2")["seed"] == 2
     summary = json.loads((run / "summary.json").read_text())
@@ -91,7 +91,8 @@ def test_nielsen_ensemble_saves_one_voting_run(tmp_path, mnist_dir, capsys):
     shares = vote.predict(np.zeros((3, 28, 28, 1), np.float32), verbose=0)
     assert shares.shape == (3, 10) and np.allclose(shares.sum(axis=1), 1, atol=1e-5)
     capsys.readouterr()
-    assert run_script(nielsen_cnn, *quick_args(tmp_path, mnist_dir, "--ensemble", "2", "--resume")) == 0
+    assert run_script(nielsen_cnn, *quick_args(tmp_path, mnist_dir, "--ensemble", "2", "--batch-size", "50",
+                                               "--resume")) == 0
     assert "already complete" in capsys.readouterr().out
 
 

@@ -1,0 +1,327 @@
+"""Nothing lost: runs killed (kill -9) at chosen instants resume to the history of an uninterrupted run; a second
+writer is refused; a full disk, corrupt files and wrong data types each get one line. FAULTS counts the faults
+and bad inputs these tests exercise (the README states the number)."""
+
+import contextlib
+import csv
+import errno
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import types
+
+import numpy as np
+import pytest
+
+import synthetic
+import warmup_mnist_mlp
+from conftest import ROOT
+from emnist_study import backup, cli, data, runs
+from emnist_study.errors import UserError
+
+SCRIPT = "warmup_mnist_mlp.py"
+RUN = "mnist_mlp-quick"
+KILL_POINTS = ("epoch-end:1", "backup-write:2", "final-save")
+FULL_DISK_FILES = ("epoch-0002.npz", "history.csv")  # the backup's state, then a file written from it
+BROKEN_FILES = ("model.keras truncated", "model.keras empty", "model.keras with a Lambda layer", "summary.json",
+                "config.json", "prediction cache", "history.csv", "backup state")
+BAD_INPUTS = ("int32 pixels over 255", "float pixels 0..255", "NaN pixels", "float labels", "labels out of range")
+OTHER_FAULTS = ("a second writer", "a second writer with --overwrite", "a permission error")
+FAULTS = len(KILL_POINTS) + len(FULL_DISK_FILES) + len(BROKEN_FILES) + len(BAD_INPUTS) + len(OTHER_FAULTS)
+
+
+def run_script(module, *argv) -> tuple[int, str]:
+    """Run a script's main() as its __main__ does; returns (exit code, stderr)."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            cli.run_main(module.main, list(argv))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code
+    return code, err.getvalue()
+
+
+def history(run_dir) -> list[dict]:
+    """history.csv without the timings, which differ between runs."""
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in runs.read_history(run_dir)]
+
+
+def state_epochs(run_dir) -> list[int]:
+    return sorted(backup.epoch_of(p) for p in (run_dir / "backup").glob("epoch-*.npz"))
+
+
+def partial_files(root) -> list:
+    return sorted(p.name for p in root.rglob("*.partial*"))
+
+
+def one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """Generated MNIST, and the history of an uninterrupted 3-epoch run to compare the resumed ones with."""
+    root = tmp_path_factory.mktemp("reliability")
+    synthetic.write_mnist_npz(root / "data", per_class_train=30, per_class_test=5)
+
+    def args(name, *extra):
+        return ["--quick", "--epochs", "3", "--data-dir", str(root / "data"), "--runs-dir", str(root / name),
+                "--logs-dir", str(root / "logs" / name), *extra]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EMNIST_STUDY_NO_DOWNLOAD", "1")
+        assert run_script(warmup_mnist_mlp, *args("reference"))[0] == 0
+    return root, args, history(root / "reference" / RUN)
+
+
+def start_paused(argv: list, point: str) -> tuple[subprocess.Popen, str]:
+    """Start the script in a process of its own, and return once it waits at `point` (backup.PAUSE_ENV)."""
+    env = {**os.environ, backup.PAUSE_ENV: point, "PYTHONUNBUFFERED": "1", "EMNIST_STUDY_NO_DOWNLOAD": "1"}
+    child = subprocess.Popen([sys.executable, SCRIPT, *argv], cwd=ROOT, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    watchdog = threading.Timer(180, child.kill)
+    watchdog.start()
+    output = []
+    for line in child.stdout:
+        output.append(line)
+        if line.strip() == f"paused at {point}":
+            watchdog.cancel()
+            return child, "".join(output)
+    watchdog.cancel()
+    raise AssertionError(f"never reached {point}:\n" + "".join(output[-40:]))
+
+
+def kill(child: subprocess.Popen) -> None:
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def killed_thrice(study):
+    """One run killed with SIGKILL three times, each time resumed: after epoch 1 was committed (between epochs),
+    while epoch 2's state was half written, and once model.keras was saved but not yet marked complete. What each
+    kill left, and what two other writers were told meanwhile."""
+    root, args, reference = study
+    run = root / "killed" / RUN
+    left, refusals = {}, {}
+    for point in KILL_POINTS:
+        resume = [] if point == KILL_POINTS[0] else ["--resume"]
+        child, output = start_paused(args("killed", *resume), point)
+        if point == "backup-write:2":  # the run is locked by a live writer: the two ways of touching it refuse
+            for flag in ("--resume", "--overwrite"):
+                refusals[flag] = (child.pid, run_script(warmup_mnist_mlp, *args("killed", flag)))
+        kill(child)
+        summary = json.loads((run / "summary.json").read_text())
+        left[point] = {"output": output, "history": [r["epoch"] for r in runs.read_history(run)],
+                       "summary": (summary["status"], summary["epochs_completed"], summary["best_epoch"]),
+                       "states": state_epochs(run), "partial": partial_files(run),
+                       "model": (run / "model.keras").is_file()}
+    code, err = run_script(warmup_mnist_mlp, *args("killed", "--resume"))
+    return run, left, refusals, (code, err), reference
+
+
+def test_a_kill_between_epochs_leaves_files_that_agree(killed_thrice):
+    _, left, _, _, _ = killed_thrice
+    after = left["epoch-end:1"]
+    assert after["history"] == [1] and after["summary"] == ("running", 1, 1) and after["states"] == [1]
+    assert after["partial"] == []
+
+
+def test_a_kill_while_the_backup_is_written_loses_only_that_epoch(killed_thrice):
+    _, left, _, _, _ = killed_thrice
+    after = left["backup-write:2"]
+    assert "Resuming" in after["output"] and "after epoch 1 of 3" in after["output"]
+    assert after["history"] == [1] and after["summary"][:2] == ("running", 1) and after["states"] == [1]
+    assert len(after["partial"]) == 1 and after["partial"][0].startswith(".epoch-0002.partial-")  # half written
+
+
+def test_a_kill_during_the_final_save_keeps_the_backup(killed_thrice):
+    _, left, _, _, _ = killed_thrice
+    after = left["final-save"]
+    assert after["model"] and after["summary"][:2] == ("running", 3)
+    assert after["history"] == [1, 2, 3] and after["states"] == [2, 3]  # the latest and its fallback
+    assert after["partial"] == []  # the previous process's half-written state was cleared
+
+
+def test_after_three_kills_resume_gives_the_uninterrupted_history(killed_thrice):
+    run, _, _, (code, err), reference = killed_thrice
+    assert code == 0, err
+    assert history(run) == reference  # every number, not just the epoch count
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "complete" and summary["epochs_completed"] == 3
+    assert not (run / "backup").exists() and partial_files(run.parent) == []
+    assert not (run.parent / f".{RUN}.lock").exists()
+
+
+def test_a_second_writer_is_refused_with_the_pid_of_the_first(killed_thrice):
+    _, _, refusals, _, _ = killed_thrice
+    for flag in ("--resume", "--overwrite"):
+        pid, (code, err) = refusals[flag]
+        assert code == 1 and f"being written by another process (PID {pid})" in one_line(err)
+
+
+@pytest.mark.parametrize("failing", FULL_DISK_FILES)
+def test_a_full_disk_gets_one_line_and_resume_finishes_the_run(study, monkeypatch, failing):
+    """The disk fills while one file is written (os.fsync, which every write goes through, fails with ENOSPC):
+    one line naming the file and the command that continues, nothing half-written left, and --resume then ends
+    with the uninterrupted history."""
+    root, args, reference = study
+    name = f"full-{failing.split('.')[0]}"
+    real_fsync, seen = os.fsync, []
+
+    def fsync(fd):
+        target = os.readlink(f"/proc/self/fd/{fd}")
+        if f".{failing.split('.')[0]}.partial" in target:
+            seen.append(target)
+            if len(seen) == (2 if failing == "history.csv" else 1):  # history: as epoch 2 is written
+                raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    code, err = run_script(warmup_mnist_mlp, *args(name))
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    line = one_line(err)
+    assert code == 1 and "no space left on the device" in line and failing in line and "--resume" in line
+    assert partial_files(root / name) == []
+    assert json.loads((root / name / RUN / "summary.json").read_text())["status"] == "running"
+    assert run_script(warmup_mnist_mlp, *args(name, "--resume"))[0] == 0
+    assert history(root / name / RUN) == reference
+
+
+def test_the_debug_variable_shows_the_traceback(monkeypatch):
+    def main(argv):
+        raise PermissionError(errno.EACCES, "Permission denied", "/somewhere/runs")
+
+    code, err = run_script(types.SimpleNamespace(main=main))
+    assert code == 1 and "Permission denied (/somewhere/runs): check the folder's permissions" in one_line(err)
+    monkeypatch.setenv(cli.DEBUG_ENV, "1")
+    with pytest.raises(PermissionError):
+        cli.run_main(main, [])
+
+
+def test_evaluate_test_reports_broken_runs_and_judges_the_rest(tmp_path, capsys):
+    """Runs whose model.keras is cut short, empty or holds a Lambda layer, and runs whose summary.json or
+    config.json is garbage: each named on a line of its own; the healthy run is judged. Then a cut-short cache
+    file is computed again."""
+    import evaluate_test
+    import keras
+
+    synthetic.write_mnist_npz(tmp_path / "data", per_class_train=2, per_class_test=5)
+    runs_dir = tmp_path / "runs"
+    for name in ("healthy", "cut_model", "empty_model", "lambda_model", "bad_summary", "bad_config"):
+        synthetic.write_finished_run(runs_dir, name, "mnist", synthetic.template_model(10))
+    model = (runs_dir / "cut_model" / "model.keras")
+    model.write_bytes(model.read_bytes()[:2000])
+    (runs_dir / "empty_model" / "model.keras").write_bytes(b"")
+    keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Lambda(lambda x: x[:, :10])]
+                     ).save(runs_dir / "lambda_model" / "model.keras")
+    (runs_dir / "bad_summary" / "summary.json").write_text('{"status": "compl')
+    (runs_dir / "bad_config" / "config.json").write_text("")
+    argv = ["--runs-dir", str(runs_dir), "--data-dir", str(tmp_path / "data"),
+            "--results-dir", str(tmp_path / "r")]
+
+    code, err = run_script(evaluate_test, *argv)
+    assert code == 0, err
+    problems = {line.split(": ")[2].split("/")[-1]: line for line in err.splitlines() if "not judged" in line}
+    assert sorted(problems) == ["bad_config", "bad_summary", "cut_model", "empty_model", "lambda_model"]
+    assert "config.json is corrupt (empty); delete that run's folder, or train it again with --overwrite" in (
+        problems["bad_config"])
+    assert "summary.json is corrupt" in problems["bad_summary"]
+    for name in ("cut_model", "empty_model", "lambda_model"):
+        assert "model.keras cannot be loaded" in problems[name] and "--overwrite" in problems[name]
+    assert "Lambda" in problems["lambda_model"]
+    results = list(csv.DictReader(open(tmp_path / "r" / "test_results.csv")))
+    assert [r["run"] for r in results] == ["healthy"] and results[0]["test_accuracy"] == "1.0"
+
+    [cache] = (tmp_path / "r" / "cache").glob("*.npy")
+    cache.write_bytes(cache.read_bytes()[:100])
+    capsys.readouterr()
+    assert run_script(evaluate_test, *argv, "healthy")[0] == 0
+    assert "unreadable" in capsys.readouterr().out and np.load(cache).shape == (50, 10)
+
+
+def test_corrupt_history_summary_and_config_stop_with_one_line_naming_the_file(tmp_path):
+    run_dir = tmp_path / "runs" / "r"
+    run_dir.mkdir(parents=True)
+    for text, why in (("", "empty, or no header row"), ("epoch,loss\n1,0.5\n2\n", "float() argument"),
+                      ("epoch,loss\n1,zero\n", "could not convert")):
+        (run_dir / "history.csv").write_text(text)
+        with pytest.raises(UserError, match=re.escape(f"{run_dir / 'history.csv'} is corrupt (") + re.escape(why)):
+            runs.read_history(run_dir)
+    (run_dir / "config.json").write_text("[1, 2]")
+    with pytest.raises(UserError, match=r"config.json is corrupt \(not a JSON object\)"):
+        runs.read_run_config(run_dir)
+
+
+def test_an_unreadable_backup_falls_back_to_the_one_before_and_none_refuses(tmp_path, capsys):
+    """Two committed epochs, the newer one cut short: resume takes the older. Both unreadable: it refuses,
+    rather than start again while history.csv says epochs were done."""
+    import keras
+    from emnist_study import models
+    from emnist_study.runs import Run, TrainConfig
+
+    def model():
+        m = models.build("mnist_mlp", 10)
+        m.compile(optimizer=keras.optimizers.RMSprop(), loss="categorical_crossentropy")
+        return m
+
+    run = Run(TrainConfig(script=SCRIPT, run_name="r", dataset="mnist", model="mnist_mlp", epochs=3,
+                          batch_size=32, runs_dir=str(tmp_path)))
+    trained = model()
+    rows = [{"epoch": e, "loss": 1.0 / e, "val_accuracy": 0.5} for e in (1, 2)]
+    for epoch in (1, 2):
+        backup.save_state(trained, run.backup_dir, epoch, rows[:epoch], 1)
+    runs.write_csv_atomic(run.path("history.csv"), rows)
+    newest = backup.state_path(run.backup_dir, 2)
+    newest.write_bytes(newest.read_bytes()[:5000])
+    restored = model()
+    assert backup.restore(restored, run)["epoch"] == 1
+    assert "cannot be read" in capsys.readouterr().out
+    for restored_weights, trained_weights in zip(restored.get_weights(), trained.get_weights(), strict=True):
+        np.testing.assert_array_equal(restored_weights, trained_weights)
+    backup.state_path(run.backup_dir, 1).write_bytes(b"")
+    with pytest.raises(UserError, match="cannot resume .* exactly: 2 epoch"):
+        backup.restore(model(), run)
+
+
+def npz_with(tmp_path, images=None, labels=None):
+    path = synthetic.write_mnist_npz(tmp_path / "data", per_class_train=2, per_class_test=1)
+    arrays = dict(np.load(path))
+    if images is not None:
+        arrays["x_train"] = images(arrays["x_train"])
+    if labels is not None:
+        arrays["y_train"] = labels(arrays["y_train"])
+    np.savez(path, **arrays)
+    return tmp_path / "data"
+
+
+@pytest.mark.parametrize("images, labels, message", [
+    (lambda x: x.astype(np.int32) + 1, None, "images in .* are int32 from 1 to 256; expected pixels 0..255"),
+    (lambda x: x.astype(np.float32), None, "are float32 from 0.0 to 255.0"),
+    (lambda x: np.where(x > 100, np.nan, x / 255).astype(np.float32), None, "from nan to nan"),
+    (None, lambda y: y.astype(np.float64), "labels in .* are float64, not whole numbers"),
+    (None, lambda y: y.astype(np.int64) + 1, "labels in .* run 1..10, expected 0..9"),
+])
+def test_wrong_data_types_are_refused_with_one_line(tmp_path, images, labels, message):
+    with pytest.raises(UserError, match=message):
+        data.load_mnist(split="train", data_dir=[npz_with(tmp_path, images, labels)])
+
+
+def test_float_images_scaled_to_one_are_converted_and_whole_numbers_kept(tmp_path):
+    original = data.load_mnist(split="train", data_dir=[npz_with(tmp_path)]).images
+    scaled = data.load_mnist(split="train", data_dir=[npz_with(tmp_path, lambda x: x / np.float32(255))]).images
+    np.testing.assert_array_equal(scaled, original)
+    wide = data.load_mnist(split="train", data_dir=[npz_with(tmp_path, lambda x: x.astype(np.int64))]).images
+    assert wide.dtype == np.uint8 and np.array_equal(wide, original)
+
+
+def test_the_readme_states_the_count():
+    assert f"{FAULTS} faults and bad inputs" in (ROOT / "README.md").read_text()
