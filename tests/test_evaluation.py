@@ -136,3 +136,16 @@ def test_accuracy_chart_draws_each_run_at_its_accuracy_one_panel_per_dataset():
     assert points.tolist() == [[100.0, 0.0], [90.0, 1.0]]
     assert [t.get_text() for t in axes[0].get_yticklabels()] == ["a", "b"]
     assert axes[1].lines[0].get_xydata().tolist() == [[90.0, 0.0]]
+
+
+def test_runs_are_named_by_the_network_they_trained():
+    """The warm-up CNN on letters is the warm-up CNN, not "mnist_cnn"; an ensemble says how it combines."""
+    from dataclasses import asdict
+
+    from emnist_study import recipes
+
+    assert recipes.network_name(asdict(recipes.LETTERS_BASELINES["cnn"])) == "warm-up CNN"
+    ensemble = asdict(recipes.recipe("ensemble_tta", "exp_ensemble_tta", "emnist-letters"))
+    assert recipes.network_name(ensemble) == "half-width VGG-style CNN x5 averaged + 8 views"
+    case_aware = asdict(recipes.recipe("case_aware_resplit", "exp_case_aware_resplit", "emnist-letters"))
+    assert recipes.network_name(case_aware) == "VGG-style CNN, case-aware head (2 sub-units)"
