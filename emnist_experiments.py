@@ -25,7 +25,7 @@ from pathlib import Path
 from emnist_study import cli, data
 from emnist_study.errors import UserError
 from emnist_study.recipes import BASE, EXPERIMENTS, network_name, recipe
-from emnist_study.runs import Run, TrainConfig, all_run_dirs, read_json, write_csv_atomic
+from emnist_study.runs import Run, TrainConfig, all_run_dirs, read_json, read_run_config, write_csv_atomic
 
 # emnist-byclass-letters: ByClass's 52 letter classes, for the case check's reference network (case_check.py)
 RUN_PREFIX = {"emnist-letters": "exp", "mnist": "mnist_exp", data.MERGED: "merged_exp",
@@ -61,7 +61,7 @@ def leaderboard(runs_dir: str, results_dir: Path) -> None:
     A run that predicts from distorted copies of each image (test_time_views) is ranked by that prediction's."""
     rows = []
     for run_dir in all_run_dirs(runs_dir):
-        config = read_json(run_dir / "config.json")["config"]
+        config = read_run_config(run_dir)
         summary_path = run_dir / "summary.json"
         if config.get("script") != BASE.script or not summary_path.is_file():
             continue

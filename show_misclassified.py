@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from emnist_study import cli, data, recipes
-from emnist_study.runs import TrainConfig, named_run_dirs, read_json
+from emnist_study.runs import TrainConfig, named_run_dirs, read_run_config
 
 
 def most_confused_pairs(true: np.ndarray, predicted: np.ndarray, num_classes: int, top: int):
@@ -60,7 +60,7 @@ def main(argv=None):
     from emnist_study import figures, models, pipeline, subunits  # TensorFlow loads here: --help answers at once
 
     (run_dir,) = named_run_dirs(args.runs_dir, [args.run])
-    saved = read_json(run_dir / "config.json")["config"]
+    saved = read_run_config(run_dir)
     config = TrainConfig(**{**saved, "data_dir": args.data_dir or saved.get("data_dir")})
     images, true, class_names, dataset = load_images(config, args.split)
     model = models.load(run_dir / "model.keras")

@@ -27,7 +27,7 @@ from sklearn.metrics import normalized_mutual_info_score
 from . import byclass, data, figures, models, pipeline, subunits
 from .download import file_digest
 from .errors import UserError
-from .runs import find_complete_runs, read_json, write_json_atomic
+from .runs import find_complete_runs, read_json, read_run_config, write_json_atomic
 
 RECORD_FILE = "case_check.json"  # in the run directory; evaluate_test.py's report reads it
 SAME_SHAPE = "cijklmopsuvwxyz"  # the letters EMNIST's ByMerge and Balanced splits merge: their cases look alike
@@ -132,7 +132,7 @@ def reference_record(runs_dir: Path, letters: byclass.CasedLetters) -> dict:
 def find_reference_run(runs_dir: Path) -> Path | None:
     """A complete run of a plain network on ByClass's 52 letter classes under `runs_dir`, if there is one."""
     for run_dir in find_complete_runs(runs_dir) if Path(runs_dir).is_dir() else []:
-        config = read_json(run_dir / "config.json")["config"]
+        config = read_run_config(run_dir)
         if config.get("dataset") == data.BYCLASS_LETTERS and config.get("model_options", {}).get("subunits", 1) == 1:
             return run_dir
     return None
@@ -229,7 +229,7 @@ def check_run(run_dir: Path, data_dir, results_dir: Path, show: bool = False) ->
     the cache: print the per-letter table, save it in <run>/case_check.json and draw results/<run>_case_check.png
     (returned). Where ByClass is not found, say so and return None (nothing is downloaded for this)."""
     run_dir = Path(run_dir)
-    config = read_json(run_dir / "config.json")["config"]
+    config = read_run_config(run_dir)
     units = config["model_options"]["subunits"]
     directories = data.resolve_data_dirs(data_dir)
     if byclass.find_byclass("test", directories) is None:
@@ -267,7 +267,7 @@ def check_if_missing(run_dir: Path, data_dir, results_dir: Path) -> Path | None:
     """check_run for a case-aware letters run whose current model has not been checked yet (none other), from the
     folders given, else those the run was trained from. A ByClass that cannot be read is said in one line and
     stops nothing else: the check is an extra to the run's judgement."""
-    config = read_json(Path(run_dir) / "config.json")["config"]
+    config = read_run_config(run_dir)
     record_path = Path(run_dir) / RECORD_FILE
     if not applies(config) or (record_path.is_file() and read_json(record_path).get("model_sha256")
                                == file_digest(Path(run_dir) / "model.keras")):
