@@ -69,7 +69,8 @@ def place_args(args) -> list[str]:
 def training_commands(args, datasets) -> list[tuple[str, list[str], float | None]]:
     """(script, arguments, estimated minutes) of every training step."""
     measured = study.load_epoch_seconds()
-    shared = ["--resume"] + data_dir_args(args) + place_args(args) + (["--quick"] if args.quick else [])
+    shared = (["--resume"] + data_dir_args(args) + place_args(args) + (["--quick"] if args.quick else [])
+              + unless_default("--distribute", args.distribute, "none"))
     commands = []
     for step in study.training_steps(args.full, datasets):
         argv = (quick_run_names(step.args) if args.quick else list(step.args)) + shared
@@ -169,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--logs-dir", default="logs", help="where TensorBoard logs go (default: %(default)s)")
     parser.add_argument("--results-dir", default="results",
                         help="where figures and the report go (default: %(default)s)")
+    # Several machines (multiworker) start every step's own command on each, so run_all stays on one machine.
+    parser.add_argument("--distribute", choices=("none", "mirrored"), default="none",
+                        help="train every step on all the GPUs of this machine; each takes a step's batch size of "
+                             "images (default: %(default)s; see docs/distribute.md)")
     return parser
 
 

@@ -294,6 +294,17 @@ class Run:
         summary = self.path("summary.json")
         return read_json(summary).get("status") if summary.is_file() else None
 
+    def resumable_status(self) -> str | None:
+        """status(), except that an unreadable summary.json of a run with a backup is no obstacle: the backup
+        holds everything the summary says, and resuming rewrites it."""
+        try:
+            return self.status()
+        except UserError:
+            if not any(self.backup_dir.glob("epoch-*.npz")):
+                raise
+            print(f"{self.path('summary.json')} cannot be read; continuing from the backup, which rewrites it")
+            return None
+
     def needs_training(self) -> bool:
         """Call before any slow work. Refuses to touch an existing run unless asked to; with --resume, says a
         complete run is complete and returns False."""
@@ -319,7 +330,7 @@ class Run:
                 what = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items())
                 raise UserError(f"cannot resume {self.dir} with different settings ({what}); "
                                 f"use the same flags, or --overwrite to start again")
-            if self.status() == "complete":
+            if self.resumable_status() == "complete":
                 print(f"{self.dir} is already complete; nothing to resume (use --overwrite to train it again)")
                 return False
         elif not config.overwrite:

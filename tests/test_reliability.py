@@ -29,7 +29,8 @@ RUN = "mnist_mlp-quick"
 KILL_POINTS = ("epoch-end:1", "backup-write:2", "final-save")
 FULL_DISK_FILES = ("epoch-0002.npz", "history.csv")  # the backup's state, then a file written from it
 BROKEN_FILES = ("model.keras truncated", "model.keras empty", "model.keras with a Lambda layer", "summary.json",
-                "config.json", "prediction cache", "history.csv", "backup state")
+                "summary.json of an unfinished run", "config.json", "prediction cache", "history.csv",
+                "backup state")
 BAD_INPUTS = ("int32 pixels over 255", "float pixels 0..255", "NaN pixels", "float labels", "labels out of range")
 OTHER_FAULTS = ("a second writer", "a second writer with --overwrite", "a permission error")
 FAULTS = len(KILL_POINTS) + len(FULL_DISK_FILES) + len(BROKEN_FILES) + len(BAD_INPUTS) + len(OTHER_FAULTS)
@@ -194,6 +195,31 @@ def test_a_full_disk_gets_one_line_and_resume_finishes_the_run(study, monkeypatc
     assert json.loads((root / name / RUN / "summary.json").read_text())["status"] == "running"
     assert run_script(warmup_mnist_mlp, *args(name, "--resume"))[0] == 0
     assert history(root / name / RUN) == reference
+
+
+def test_a_corrupt_summary_of_an_unfinished_run_is_rewritten_by_resume(study, monkeypatch):
+    """A run stopped after epoch 1 (its disk filled as epoch 2's history was written) whose summary.json was then
+    damaged: the backup holds all the summary said, so --resume continues from it, rewrites the summary and ends
+    with the uninterrupted history."""
+    root, args, reference = study
+    real_fsync, seen = os.fsync, []
+
+    def fsync(fd):
+        if ".history.partial" in os.readlink(f"/proc/self/fd/{fd}"):
+            seen.append(fd)
+            if len(seen) == 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    assert run_script(warmup_mnist_mlp, *args("bad-summary"))[0] == 1
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    run = root / "bad-summary" / RUN
+    (run / "summary.json").write_text('{"status": "runn')
+    code, err = run_script(warmup_mnist_mlp, *args("bad-summary", "--resume"))
+    assert code == 0, err
+    assert history(run) == reference
+    assert json.loads((run / "summary.json").read_text())["status"] == "complete"
 
 
 def test_the_debug_variable_shows_the_traceback(monkeypatch):

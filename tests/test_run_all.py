@@ -126,6 +126,15 @@ def test_dry_run_needs_no_data_and_prints_every_estimate(tmp_path, capsys, monke
     assert not (tmp_path / "runs").exists()
 
 
+def test_distribute_reaches_every_training_step_and_nothing_else(capsys):
+    assert run_script(run_all, "--dry-run", "--distribute", "mirrored") == 0
+    commands = capsys.readouterr().out.split("Commands, in order:\n", 1)[1].splitlines()
+    training = [c for c in commands if c.split()[1] in {f"{step.script}.py" for step in study.training_steps(
+        False, ("mnist", "emnist-letters"))}]
+    assert len(training) == 8 and all(c.endswith("--distribute mirrored") for c in training)
+    assert not any("--distribute" in c for c in commands if c not in training)
+
+
 def test_the_study_fits_an_evening_and_shows_letters_in_the_first_hour():
     """The committed plan, by the recorded speeds: the first letters run finished inside the first hour on every
     machine recorded, and the whole study inside 4 hours on the build machine with AVX-512 and bfloat16. (A plan,
