@@ -27,7 +27,9 @@ from emnist_study.runs import TrainConfig, named_run_dirs, read_run_config
 
 def most_confused_pairs(true: np.ndarray, predicted: np.ndarray, num_classes: int, top: int):
     """[(count, a, b, a_as_b, b_as_a)] for the unordered class pairs with the most mistakes between them."""
-    matrix = np.bincount(true * num_classes + predicted, minlength=num_classes ** 2).reshape(num_classes, -1)
+    from sklearn.metrics import confusion_matrix  # here, so that --help loads no scikit-learn
+
+    matrix = confusion_matrix(true, predicted, labels=range(num_classes))
     pairs = [(matrix[a, b] + matrix[b, a], a, b, matrix[a, b], matrix[b, a])
              for a in range(num_classes) for b in range(a + 1, num_classes)]
     return [p for p in sorted(pairs, key=lambda p: -p[0])[:top] if p[0] > 0]

@@ -4,8 +4,10 @@ The file is streamed to `<dest>.partial` and renamed when complete and verified,
 download never leaves something at `dest` that a later run would trust.
 """
 
+import errno
 import hashlib
 import os
+import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -51,15 +53,19 @@ def fetch_verified(url: str, dest: Path, algorithm: str, expected_digest: str, w
     partial = dest.with_name(dest.name + ".partial")
     digest = hashlib.new(algorithm)
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response, open(partial, "wb") as out:
+        with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"Downloading {dest.name}") as bar:
+            refuse_if_no_room(dest.parent, total, url, what_to_do)  # rather than fail when the disk fills
+            with open(partial, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"Downloading {dest.name}") as bar:
                 for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
                     out.write(chunk)
                     digest.update(chunk)
                     bar.update(len(chunk))
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         partial.unlink(missing_ok=True)
+        if getattr(exc, "errno", None) == errno.ENOSPC:
+            raise UserError(f"the disk filled while downloading {url} into {dest.parent} (nothing was kept): free "
+                            f"some space there and run the same command again. {what_to_do}") from None
         reason = getattr(exc, "reason", exc)
         raise UserError(f"could not download {url} ({reason}). {what_to_do}") from None
     except BaseException:  # Ctrl-C: leave nothing half-written behind
@@ -72,3 +78,11 @@ def fetch_verified(url: str, dest: Path, algorithm: str, expected_digest: str, w
         )
     os.replace(partial, dest)
     return dest
+
+
+def refuse_if_no_room(folder: Path, size: int | None, url: str, what_to_do: str) -> None:
+    """A one-line refusal when `folder`'s disk has less free space than the `size` bytes about to be downloaded."""
+    free = shutil.disk_usage(folder).free
+    if size and free < size:
+        raise UserError(f"{url} is {size / 2**20:,.0f} MB, but only {free / 2**20:,.0f} MB are free in {folder}: "
+                        f"free some space there, or put the file elsewhere by hand. {what_to_do}")

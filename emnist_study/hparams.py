@@ -17,9 +17,9 @@ import keras
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
-from .runs import Run, TrainConfig, read_history
+from .runs import Run, TrainConfig, read_json
 
-# The columns of the HPARAMS tab that a finished run fills in, from its history.csv (and, for an ensemble, its
+# The columns of the HPARAMS tab that a finished run fills in, from its history (and, for an ensemble, its
 # summary.json): validation accuracy first, as the study judges by it.
 FINAL_METRICS = ("best_val_accuracy", "best_epoch", "final_val_accuracy", "final_val_loss", "final_accuracy",
                  "final_loss", "train_seconds")
@@ -71,32 +71,32 @@ def write_metrics(logs_dir, metrics: dict, step: int) -> None:
     writer.close()
 
 
-def final_metrics(rows: list[dict]) -> dict:
-    """FINAL_METRICS from a run's history rows (one per completed epoch)."""
+def final_metrics(rows: list[dict], best: dict | None) -> dict:
+    """FINAL_METRICS from a run's history rows (one per completed epoch) and its best row."""
     if not rows:
         return {}
-    best = max(rows, key=lambda r: r.get("val_accuracy", float("-inf")))
     last = rows[-1]
-    return {"best_val_accuracy": best.get("val_accuracy"), "best_epoch": best["epoch"],
+    return {"best_val_accuracy": best and best.get("val_accuracy"), "best_epoch": best and best["epoch"],
             "final_val_accuracy": last.get("val_accuracy"), "final_val_loss": last.get("val_loss"),
             "final_accuracy": last.get("accuracy"), "final_loss": last.get("loss"),
             "train_seconds": sum(r.get("seconds", 0.0) for r in rows)}
 
 
 class HParamsRecorder(keras.callbacks.Callback):
-    """Opens the run's HParams session when training starts; writes its final metrics, read from history.csv
-    (which covers the epochs before a resume too), when training ends."""
+    """Opens the run's HParams session when training starts; writes its final metrics when training ends, from
+    the rows the run's recorder (training.RunRecorder) committed, a resumed run's earlier epochs included."""
 
-    def __init__(self, run: Run):
+    def __init__(self, recorder):
         super().__init__()
-        self.run = run
+        self.recorder = recorder
 
     def on_train_begin(self, logs=None):
-        write_session(self.run.logs_dir, self.run.config)
+        write_session(self.recorder.run.logs_dir, self.recorder.run.config)
 
     def on_train_end(self, logs=None):
-        rows = read_history(self.run.dir)
-        write_metrics(self.run.logs_dir, final_metrics(rows), step=rows[-1]["epoch"] if rows else 0)
+        rows = self.recorder.rows
+        write_metrics(self.recorder.run.logs_dir, final_metrics(rows, self.recorder.best_row()),
+                      step=rows[-1]["epoch"] if rows else 0)
 
 
 def record_ensemble(run: Run, summary: dict) -> None:
@@ -131,6 +131,6 @@ def add_figures(run_dir: Path, saved_config: dict, pngs: dict) -> Path | None:
     if logs_dir is None:
         return None
     summary = Path(run_dir) / "summary.json"
-    step = json.loads(summary.read_text()).get("epochs_completed") if summary.is_file() else None
+    step = read_json(summary).get("epochs_completed") if summary.is_file() else None
     write_images(logs_dir, pngs, step=step or saved_config["epochs"])
     return logs_dir

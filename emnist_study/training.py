@@ -192,7 +192,7 @@ def fit_locked(model: keras.Model, data: TrainVal, config: TrainConfig, run: Run
         recorder,
         CommitEpoch(recorder),
         TensorBoardEpochsFromOne(log_dir=str(run.logs_dir)),
-        hparams.HParamsRecorder(run),  # the run's row in TensorBoard's HPARAMS tab
+        hparams.HParamsRecorder(recorder),  # the run's row in TensorBoard's HPARAMS tab
     ]
     if os.environ.get(SLOW_BATCHES_ENV):
         callbacks.append(PauseAfterBatches(float(os.environ[SLOW_BATCHES_ENV])))

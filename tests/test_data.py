@@ -121,6 +121,55 @@ def test_emnist_download_with_wrong_checksum_leaves_nothing(offline_home, tmp_pa
     assert list(offline_home.iterdir()) == []  # neither the file nor the empty folders it would have gone in
 
 
+def test_a_download_too_big_for_the_disk_is_refused_before_it_starts(offline_home, tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    served = synthetic.write_mnist_npz(tmp_path / "server", per_class_train=2)
+    monkeypatch.setattr(data, "MNIST_URL", served.as_uri())
+    monkeypatch.setattr(data, "MNIST_SHA256", hashlib.sha256(served.read_bytes()).hexdigest())
+    monkeypatch.delenv("EMNIST_STUDY_NO_DOWNLOAD")
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(UserError, match=r"MB, but only 0 MB are free in .*\.keras/datasets: free some space"):
+        data.load_mnist(split="train")
+    assert list(offline_home.iterdir()) == []  # nothing half-written, no empty cache folders
+
+
+def test_a_disk_that_fills_during_a_download_gets_one_line_and_leaves_nothing(offline_home, tmp_path,
+                                                                            monkeypatch):
+    import builtins
+    import errno
+
+    served = synthetic.write_mnist_npz(tmp_path / "server", per_class_train=2)
+    monkeypatch.setattr(data, "MNIST_URL", served.as_uri())
+    monkeypatch.delenv("EMNIST_STUDY_NO_DOWNLOAD")
+    real_open = builtins.open
+
+    class FullDisk:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, chunk):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def open_(path, mode="r", *args, **kwargs):
+        f = real_open(path, mode, *args, **kwargs)
+        return FullDisk(f) if str(path).endswith(".partial") and "w" in mode else f
+
+    monkeypatch.setattr(builtins, "open", open_)
+    with pytest.raises(UserError, match=r"the disk filled while downloading .*\(nothing was kept\)"):
+        data.load_mnist(split="train")
+    monkeypatch.setattr(builtins, "open", real_open)
+    assert list(offline_home.iterdir()) == []
+
+
 def test_several_data_dirs_are_searched_in_turn(tmp_path, monkeypatch):
     synthetic.write_mnist_npz(tmp_path / "digits")
     synthetic.write_emnist_files(tmp_path / "letters")
