@@ -56,7 +56,8 @@ def fetch_verified(url: str, dest: Path, algorithm: str, expected_digest: str, w
         with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             refuse_if_no_room(dest.parent, total, url, what_to_do)  # rather than fail when the disk fills
-            with open(partial, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"Downloading {dest.name}") as bar:
+            bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"Downloading {dest.name}")
+            with open(partial, "wb") as out, bar:
                 for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
                     out.write(chunk)
                     digest.update(chunk)
