@@ -26,6 +26,7 @@ from emnist_study import cli, study
 from emnist_study.data import DATASETS
 
 ROOT = Path(__file__).resolve().parent
+EVENING_MINUTES = 4 * 60  # what the study is meant to fit; beyond it, the plan says how to split it
 # (script, arguments, dataset whose runs it reads, its runs); run names get "-quick" under --quick
 FIGURE_STEPS = [
     ("plot_history", ["mnist_mlp", "mnist_cnn"], "mnist"),
@@ -117,6 +118,8 @@ def print_plan(steps, args) -> None:
     print(f"Total: about {sum(known) / 60:.1f} hours of training" + (f", plus {unknown} step(s) not measured"
                                                                      if unknown else "")
           + (" (with --quick: seconds each)" if args.quick else "") + "; minutes on a GPU. Finished runs are skipped.")
+    if not args.quick and sum(known) > EVENING_MINUTES:
+        print("More than an evening here: Ctrl-C stops the study at any point, and the same command continues it.")
     for other in study.all_epoch_seconds()[1:]:
         minutes = [study.step_minutes(step, other) for step in study.training_steps(args.full, datasets_of(args))]
         print(f"On {study.machine_line(other)}: about {sum(m for m in minutes if m) / 60:.1f} hours"
