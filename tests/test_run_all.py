@@ -124,10 +124,14 @@ def test_dry_run_needs_no_data_and_prints_every_estimate(tmp_path, capsys, monke
     assert "this machine: " in out and "On another machine: " in out
     assert "python emnist_baseline.py --model cnn --resume" in out and "python evaluate_test.py" in out
     assert not (tmp_path / "runs").exists()
-    # over 4 hours on that machine: the plan says the study can be split (the MNIST steps alone fit)
-    assert "Ctrl-C stops the study at any point, and the same command continues it" in out
-    assert run_script(run_all, "--dry-run", "--only", "mnist") == 0
-    assert "Ctrl-C" not in capsys.readouterr().out
+
+
+def test_a_plan_longer_than_an_evening_says_how_to_split_it(capsys, monkeypatch, measured_machine):
+    for evening, said in ((10**6, False), (60, True)):
+        monkeypatch.setattr(run_all, "EVENING_MINUTES", evening)
+        assert run_script(run_all, "--dry-run") == 0
+        out = capsys.readouterr().out
+        assert ("Ctrl-C stops the study at any point, and the same command continues it" in out) is said
 
 
 def test_distribute_reaches_every_training_step_and_nothing_else(capsys):
