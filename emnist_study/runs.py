@@ -290,19 +290,16 @@ class Run:
     def exists(self) -> bool:
         return self.dir.is_dir() and any(self.dir.iterdir())
 
-    def status(self) -> str | None:
-        summary = self.path("summary.json")
-        return read_json(summary).get("status") if summary.is_file() else None
-
     def resumable_status(self) -> str | None:
-        """status(), except that an unreadable summary.json of a run with a backup is no obstacle: the backup
-        holds everything the summary says, and resuming rewrites it."""
+        """The status summary.json records (None before it exists). An unreadable summary.json of a run with a
+        backup is no obstacle: the backup holds everything the summary says, and resuming rewrites it."""
+        summary = self.path("summary.json")
         try:
-            return self.status()
+            return read_json(summary).get("status") if summary.is_file() else None
         except UserError:
             if not any(self.backup_dir.glob("epoch-*.npz")):
                 raise
-            print(f"{self.path('summary.json')} cannot be read; continuing from the backup, which rewrites it")
+            print(f"{summary} cannot be read; continuing from the backup, which rewrites it")
             return None
 
     def needs_training(self) -> bool:
