@@ -83,7 +83,9 @@ def fetch_verified(url: str, dest: Path, algorithm: str, expected_digest: str, w
 
 def refuse_if_no_room(folder: Path, size: int | None, url: str, what_to_do: str) -> None:
     """A one-line refusal when `folder`'s disk has less free space than the `size` bytes about to be downloaded."""
+    if not size:  # the server did not say
+        return
     free = shutil.disk_usage(folder).free
-    if size and free < size:
+    if free < size:
         raise UserError(f"{url} is {size / 2**20:,.0f} MB, but only {free / 2**20:,.0f} MB are free in {folder}: "
                         f"free some space there, or put the file elsewhere by hand. {what_to_do}")
