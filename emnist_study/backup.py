@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 from .errors import UserError
-from .runs import atomic_write, read_history, read_json
+from .runs import BACKUP_STATE_GLOB, atomic_write, read_history, read_json
 
 # Tests only: the name of a point (below) where training prints "paused at <point>" and waits, so that a test can
 # kill the process there: "backup-write:N" (epoch N's state half written), "epoch-end:N" (epoch N done) and
@@ -99,7 +99,7 @@ def restore(model: keras.Model, run) -> dict | None:
     """Continue `run` where its newest readable state left it: set the model and optimizer to it, and
     best.weights.h5 to its best epoch's weights. Returns its meta (epoch, history, best_epoch), or None for a run
     with nothing recorded. A run with epochs recorded and no state to continue them from exactly is refused."""
-    states = sorted(Path(run.backup_dir).glob("epoch-*.npz"), key=epoch_of, reverse=True)
+    states = sorted(Path(run.backup_dir).glob(BACKUP_STATE_GLOB), key=epoch_of, reverse=True)
     for path in states:
         try:
             meta = load_state(model, path)
@@ -146,7 +146,7 @@ def copy_atomic(source: Path, target: Path) -> None:
 
 def prune(backup_dir: Path, keep_best: set) -> None:
     """Keep the two newest states (the latest and its fallback) and the best weights they name."""
-    for path in sorted(Path(backup_dir).glob("epoch-*.npz"), key=epoch_of)[:-2]:
+    for path in sorted(Path(backup_dir).glob(BACKUP_STATE_GLOB), key=epoch_of)[:-2]:
         path.unlink(missing_ok=True)
     for path in Path(backup_dir).glob("best-epoch-*.weights.h5"):
         if epoch_of(path) not in keep_best:

@@ -102,6 +102,9 @@ FIELD_DEFAULTS = {f.name: f.default if f.default is not MISSING else f.default_f
 
 MAX_RUN_NAME = 100
 
+# The per-epoch training states in a run's backup/ folder (written and read by backup.py, which loads Keras).
+BACKUP_STATE_GLOB = "epoch-*.npz"
+
 
 def partial_path(path: Path) -> Path:
     """The temporary name this process writes `path` under: beside it, hidden, marked partial, and named for the
@@ -297,7 +300,7 @@ class Run:
         try:
             return read_json(summary).get("status") if summary.is_file() else None
         except UserError:
-            if not any(self.backup_dir.glob("epoch-*.npz")):
+            if not any(self.backup_dir.glob(BACKUP_STATE_GLOB)):
                 raise
             print(f"{summary} cannot be read; continuing from the backup, which rewrites it")
             return None

@@ -176,7 +176,28 @@ def fit(model: keras.Model, data: TrainVal, config: TrainConfig, run: Run) -> li
         run.release()
 
 
+# A run holds up to this many copies of its training state at once: best.weights.h5, the backup's two latest states
+# and its best epoch's weights, the one being written, and model.keras before the backup is removed.
+STATE_COPIES = 6
+
+
+def refuse_if_no_room(model: keras.Model, run: Run) -> None:
+    """A one-line refusal, before anything is written, when the run's disk has too little space for its files (a
+    resumed run's files already there count as written). Catching it here rather than at the epoch that fills the
+    disk saves the user an evening's wait."""
+    state_bytes = sum(math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in backup.state_variables(model))
+    written = sum(f.stat().st_size for f in run.dir.rglob("*") if f.is_file()) if run.dir.is_dir() else 0
+    need = STATE_COPIES * state_bytes - written
+    folder = next(p for p in (run.dir, *run.dir.parents) if p.exists())
+    free = shutil.disk_usage(folder).free
+    if free < need:
+        raise UserError(f"training {run.dir.name} needs about {need / 2**20:,.0f} MB of disk for its weights and "
+                        f"backups, but only {free / 2**20:,.0f} MB are free in {folder}: free some space there, or "
+                        f"choose another --runs-dir")
+
+
 def fit_locked(model: keras.Model, data: TrainVal, config: TrainConfig, run: Run) -> list[dict]:
+    refuse_if_no_room(model, run)
     run.create(data.source)  # locks the run (until fit releases it): a second writer refuses
     resumed = backup.restore(model, run) if config.resume else None
     epochs_done = resumed["epoch"] if resumed else 0

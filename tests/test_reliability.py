@@ -21,7 +21,7 @@ import pytest
 import synthetic
 import warmup_mnist_mlp
 from conftest import ROOT
-from emnist_study import backup, cli, data, runs
+from emnist_study import backup, cli, data, runs, training
 from emnist_study.errors import UserError
 
 SCRIPT = "warmup_mnist_mlp.py"
@@ -32,7 +32,8 @@ BROKEN_FILES = ("model.keras truncated", "model.keras empty", "model.keras with 
                 "summary.json of an unfinished run", "config.json", "prediction cache", "history.csv",
                 "backup state")
 BAD_INPUTS = ("int32 pixels over 255", "float pixels 0..255", "NaN pixels", "float labels", "labels out of range")
-OTHER_FAULTS = ("a second writer", "a second writer with --overwrite", "a permission error")
+OTHER_FAULTS = ("a second writer", "a second writer with --overwrite", "a permission error",
+                "a disk too small for the run")
 FAULTS = len(KILL_POINTS) + len(FULL_DISK_FILES) + len(BROKEN_FILES) + len(BAD_INPUTS) + len(OTHER_FAULTS)
 
 
@@ -195,6 +196,15 @@ def test_a_full_disk_gets_one_line_and_resume_finishes_the_run(study, monkeypatc
     assert json.loads((root / name / RUN / "summary.json").read_text())["status"] == "running"
     assert run_script(warmup_mnist_mlp, *args(name, "--resume"))[0] == 0
     assert history(root / name / RUN) == reference
+
+
+def test_a_disk_too_small_for_the_run_is_refused_before_anything_is_written(study, monkeypatch):
+    root, args, reference = study
+    monkeypatch.setattr(training.shutil, "disk_usage", lambda path: types.SimpleNamespace(free=2**16))
+    code, err = run_script(warmup_mnist_mlp, *args("small-disk"))
+    line = one_line(err)
+    assert code == 1 and "MB of disk" in line and "only 0 MB are free" in line and "--runs-dir" in line, line
+    assert not (root / "small-disk" / RUN).exists()
 
 
 def test_a_corrupt_summary_of_an_unfinished_run_is_rewritten_by_resume(study, monkeypatch):
