@@ -33,11 +33,11 @@ def scale_batch(images, labels, num_classes: int):
     return scale_images(images), tf.one_hot(labels, num_classes)
 
 
-def augmenter(spec: dict, seed: int | None) -> keras.Sequential:
+def augmenter(spec: dict) -> list:
     """Random distortions that handwriting survives: small rotations, shifts, zoom and shear; never flips (a
     mirrored 'b' is a 'd'). What moves in from outside the image is blank, like the background. (The elastic
     distortion, which is no Keras layer, is applied in `make_dataset`.)"""
-    fill = dict(fill_mode="constant", fill_value=0.0, seed=seed)
+    fill = dict(fill_mode="constant", fill_value=0.0)
     steps = []
     if spec.get("rotation_degrees"):
         steps.append(keras.layers.RandomRotation(spec["rotation_degrees"] / 360.0, **fill))
@@ -47,7 +47,34 @@ def augmenter(spec: dict, seed: int | None) -> keras.Sequential:
         steps.append(keras.layers.RandomZoom(spec["zoom"], **fill))
     if spec.get("shear"):
         steps.append(keras.layers.RandomShear(x_factor=spec["shear"], **fill))
-    return keras.Sequential(steps, name="augment")
+    return steps
+
+
+class BatchSeeds(keras.random.SeedGenerator):
+    """The seeds of one batch's random draws: a new one for every draw, all fixed by the run's seed and the batch's
+    number. So the distortions are the same in every run with that seed, a resumed run's included, and no two
+    draws share their random numbers. (The Keras layers' own seed generators are variables that a parallel
+    tf.data map advances in no fixed order, and layers built with one seed draw the same numbers: the rotation
+    of every image would be tied to its zoom.)"""
+
+    def __init__(self, seed: int, batch_index):  # no state variable: nothing for a tf.data map to race on
+        self.seed, self.batch_index, self.draws = seed, tf.cast(batch_index, tf.int64), 0
+
+    def next(self, ordered=True):
+        self.draws += 1  # counted as the graph is traced, the same way every time
+        return tf.stack([tf.constant(self.seed * 1000 + self.draws, tf.int64), self.batch_index])
+
+
+def distort(images, augment: dict, layers: list, seeds: BatchSeeds):
+    """(batch, 28, 28, 1) float images distorted as `augment` says: Simard's elastic distortion first, when it
+    names one ({"alpha": 34, "sigma": 4}), then the Keras layers from `augmenter`, each drawing from `seeds`."""
+    if augment.get("elastic"):
+        noise = tf.random.stateless_uniform(tf.concat([tf.shape(images)[:3], [2]], axis=0),
+                                            seed=seeds.next(), minval=-1.0, maxval=1.0)
+        images = elastic_distort(images, noise, **augment["elastic"])
+    for layer in layers:
+        images = layer.transform_images(images, layer.get_random_transformation(images, seed=seeds), training=True)
+    return images
 
 
 def make_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batch_size: int, *,
@@ -66,32 +93,27 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batch
 
     `start_epoch` (with `repeat`) begins with the batches of that epoch, for a resumed run: the batches of the
     epochs before are drawn and passed over (before any scaling or distortion, so it costs little), and the run
-    continues with the very batches an uninterrupted run would see. (Random distortions are drawn afresh: an
-    uninterrupted run does not repeat them either.)"""
+    continues with the very batches, distortions included, that an uninterrupted run would see."""
     if paired_copies and not augment:
         raise ValueError("paired copies need distortions (augment) to make the two copies differ")
     ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
     if shuffle:
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
-    if repeat and start_epoch:
-        ds = ds.repeat().skip(start_epoch * steps_per_epoch(len(labels), batch_size))
+    first_batch = start_epoch * steps_per_epoch(len(labels), batch_size) if repeat else 0
+    if repeat:
+        ds = ds.repeat().skip(first_batch)
     ds = ds.map(lambda x, y: scale_batch(x, y, num_classes), num_parallel_calls=tf.data.AUTOTUNE)
     if augment:
-        distort = augmenter(augment, seed)
-        elastic = augment.get("elastic")  # {"alpha": 34, "sigma": 4}: Simard's elastic distortion, before the rest
+        layers = augmenter(augment)
 
-        def distort_batch(images, labels):
-            if paired_copies:  # two copies of each image, distorted independently below
+        def distort_batch(batch_index, batch):
+            images, labels = batch
+            if paired_copies:  # two copies of each image, distorted independently
                 images, labels = tf.concat([images, images], axis=0), tf.concat([labels, labels], axis=0)
-            if elastic:  # the noise from tf.random, which tf.data runs as is (keras.random keeps state in a variable)
-                noise = tf.random.uniform(tf.concat([tf.shape(images)[:3], [2]], axis=0), -1.0, 1.0, seed=seed)
-                images = elastic_distort(images, noise, **elastic)
-            return (distort(images, training=True) if distort.layers else images), labels
+            return distort(images, augment, layers, BatchSeeds(seed or 0, batch_index)), labels
 
-        ds = ds.map(distort_batch, num_parallel_calls=tf.data.AUTOTUNE)
-    if repeat:
-        ds = ds.repeat()
+        ds = ds.enumerate(start=first_batch).map(distort_batch, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

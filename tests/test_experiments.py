@@ -125,6 +125,31 @@ def test_augmentation_keeps_shape_and_range_and_changes_images():
     assert not np.allclose(batch[..., 0], images / 255.0)
 
 
+def distorted_batches(seed: int = 1, start_epoch: int = 0, count: int = 6) -> list:
+    """The first `count` batches of a reshuffled, endlessly repeated pipeline with every distortion (3 per epoch)."""
+    images = np.random.default_rng(0).integers(0, 256, (40, 28, 28)).astype(np.uint8)
+    augment = {**recipes.HANDWRITING, "elastic": {"alpha": 34, "sigma": 4}}
+    ds = pipeline.make_dataset(images, np.arange(40) % 10, 10, 16, shuffle=True, seed=seed, augment=augment,
+                               repeat=True, start_epoch=start_epoch)
+    return [batch[0].numpy() for batch in ds.take(count)]
+
+
+def test_distortions_are_fixed_by_the_seed_and_a_resumed_pipeline_continues_them():
+    first, again = distorted_batches(), distorted_batches()
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert all(np.array_equal(a, b) for a, b in zip(first[3:], distorted_batches(start_epoch=1, count=3)))
+    assert not np.array_equal(first[0], distorted_batches(seed=2, count=1)[0])
+
+
+def test_each_distortion_draws_its_own_random_numbers():
+    """Keras layers built with one seed draw the same numbers: each image's rotation would be its zoom."""
+    rotation, _, zoom, _ = pipeline.augmenter(recipes.HANDWRITING)
+    seeds, images = pipeline.BatchSeeds(1, 0), np.zeros((256, 28, 28, 1), np.float32)
+    angles = np.ravel(rotation.get_random_transformation(images, seed=seeds)["angle"])
+    zooms = np.ravel(zoom.get_random_transformation(images, seed=seeds)["height_zoom"])
+    assert abs(np.corrcoef(angles, zooms)[0, 1]) < 0.3
+
+
 def test_unknown_dataset():
     with pytest.raises(UserError, match="unknown dataset"):
         data.load_split("cifar", "train")

@@ -18,6 +18,7 @@ import types
 import numpy as np
 import pytest
 
+import emnist_experiments
 import synthetic
 import warmup_mnist_mlp
 from conftest import ROOT
@@ -196,6 +197,34 @@ def test_a_full_disk_gets_one_line_and_resume_finishes_the_run(study, monkeypatc
     assert json.loads((root / name / RUN / "summary.json").read_text())["status"] == "running"
     assert run_script(warmup_mnist_mlp, *args(name, "--resume"))[0] == 0
     assert history(root / name / RUN) == reference
+
+
+def test_a_resumed_run_with_random_distortions_ends_as_an_uninterrupted_one(study, monkeypatch):
+    """The distortions are drawn from the run's seed and the batch's number, so the epochs after --resume see
+    the very distortions an uninterrupted run would (here the disk fills as epoch 2's history is written)."""
+    root, _, _ = study
+
+    def args(name, *extra):
+        return ["--exp", "augment", "--dataset", "mnist", "--quick", "--epochs", "3", "--data-dir",
+                str(root / "data"), "--runs-dir", str(root / name), "--logs-dir", str(root / "logs" / name), *extra]
+
+    monkeypatch.setenv("EMNIST_STUDY_NO_DOWNLOAD", "1")
+    assert run_script(emnist_experiments, *args("distorted"))[0] == 0
+    real_fsync, seen = os.fsync, []
+
+    def fsync(fd):
+        if ".history.partial" in os.readlink(f"/proc/self/fd/{fd}"):
+            seen.append(fd)
+            if len(seen) == 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    assert run_script(emnist_experiments, *args("distorted-resumed"))[0] == 1
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert run_script(emnist_experiments, *args("distorted-resumed", "--resume"))[0] == 0
+    run = "mnist_exp_augment-quick"
+    assert history(root / "distorted-resumed" / run) == history(root / "distorted" / run)
 
 
 def test_a_disk_too_small_for_the_run_is_refused_before_anything_is_written(study, monkeypatch):
