@@ -49,7 +49,7 @@ class TrainConfig:
     validation: str = "stratified"  # how validation images are held out: "stratified" or "last" (Nielsen)
     expand_shifts: bool = False  # add one-pixel shifts up, down, left and right of every training image (x5)
     select: str = "last_epoch"  # what model.keras holds: the "last_epoch", or the "best_val" epoch's weights
-    ensemble: int = 1  # members trained with seeds seed, seed+1, ...; the run predicts by combining them
+    ensemble: int = 1  # members trained with seeds runs.member_seed(seed, i); the run predicts by combining them
     ensemble_combine: str = "vote"  # "vote" (Nielsen's majority) or "average" (mean of the probabilities)
     # Settings that differ between members: member i trains with ensemble_variants[i % len] applied to this config,
     # e.g. [{}, {"optimizer": {...}}] alternates two optimizers. Empty: every member differs by its seed alone.
@@ -104,6 +104,13 @@ MAX_RUN_NAME = 100
 
 # The per-epoch training states in a run's backup/ folder (written and read by backup.py, which loads Keras).
 BACKUP_STATE_GLOB = "epoch-*.npz"
+
+
+def member_seed(seed: int, member: int) -> int:
+    """The seed of an ensemble's member number `member` (from 0). Seed 1's members take seeds 1, 2, 3, ...; another
+    seed's start 1,000 x (seed - 1) further on, so that the ensembles of seeds 1, 2 and 3 share no member's
+    initial weights or batch order (with seed + member, seed 2's members would be seed 1's, shifted by one)."""
+    return 1000 * max(seed - 1, 0) + seed + member
 
 
 def partial_path(path: Path) -> Path:

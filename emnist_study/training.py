@@ -19,7 +19,7 @@ import numpy as np
 from . import backup, data, distribute, hparams, models, pipeline, precision, recipes, subunits
 from .data import TrainVal, stratified_split
 from .errors import UserError
-from .runs import Run, TrainConfig, atomic_write, now, read_json, write_csv_atomic, write_json_atomic
+from .runs import Run, TrainConfig, atomic_write, member_seed, now, read_json, write_csv_atomic, write_json_atomic
 
 OPTIMIZERS = {
     "adadelta": keras.optimizers.Adadelta,
@@ -319,7 +319,7 @@ def train(config: TrainConfig, dataset: TrainVal | None = None, **build_options)
 
 
 def train_ensemble(config: TrainConfig, dataset: TrainVal, **build_options) -> keras.Model:
-    """Train config.ensemble members (seeds seed, seed+1, ...) under runs/<name>/members/, then save one model
+    """Train config.ensemble members (seeds from runs.member_seed) under runs/<name>/members/, then save one model
     that combines them (config.ensemble_combine: Nielsen's majority "vote", or the "average" of probabilities).
     Member i also takes the settings of config.ensemble_variants[i % len], where there are any.
 
@@ -339,7 +339,7 @@ def train_ensemble_locked(run: Run, dataset: TrainVal, **build_options) -> keras
     members = []
     for i in range(config.ensemble):
         variant = config.ensemble_variants[i % len(config.ensemble_variants)] if config.ensemble_variants else {}
-        member_config = replace(config, **variant, run_name=f"member{i + 1}", seed=config.seed + i, ensemble=1,
+        member_config = replace(config, **variant, run_name=f"member{i + 1}", seed=member_seed(config.seed, i), ensemble=1,
                                 summary=config.summary and i == 0,
                                 ensemble_variants=[], test_time_views=0, runs_dir=str(run.dir / "members"),
                                 logs_dir=str(run.logs_dir / "members"), overwrite=False, resume=True)

@@ -11,7 +11,7 @@ import pytest
 import emnist_experiments
 import show_misclassified
 import synthetic
-from emnist_study import data, distortions, evaluation, models, pipeline, recipes, subunits, training
+from emnist_study import data, distortions, evaluation, models, pipeline, recipes, runs, subunits, training
 from emnist_study.errors import UserError
 from emnist_study.runs import TrainConfig
 from test_training_runs import run_script
@@ -326,6 +326,13 @@ def test_test_time_views_average_the_image_and_its_distorted_copies(tmp_path):
     assert np.allclose(predicted, expected, atol=1e-5) and not np.allclose(predicted, plain, atol=1e-3)
     viewed.save(tmp_path / "viewed.keras")  # and the same predictions once saved and loaded
     assert np.allclose(pipeline.predict(models.load(tmp_path / "viewed.keras"), images), predicted, atol=1e-6)
+
+
+def test_the_ensembles_of_seeds_1_2_and_3_share_no_member_seed():
+    members = {seed: [runs.member_seed(seed, i) for i in range(5)] for seed in (0, 1, 2, 3)}
+    assert members[1] == [1, 2, 3, 4, 5]  # seed 1's members as they always were
+    assert not set(members[1]) & set(members[2]) and not set(members[2]) & set(members[3])
+    assert members[2] == [1002, 1003, 1004, 1005, 1006] and min(members[0]) == 0
 
 
 @pytest.mark.parametrize("ensemble", [1, 2])
