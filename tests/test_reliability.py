@@ -4,6 +4,7 @@ and bad inputs these tests exercise (the README states the number)."""
 
 import contextlib
 import csv
+import dataclasses
 import errno
 import io
 import json
@@ -18,11 +19,10 @@ import types
 import numpy as np
 import pytest
 
-import emnist_experiments
 import synthetic
 import warmup_mnist_mlp
 from conftest import ROOT
-from emnist_study import backup, cli, data, runs, training
+from emnist_study import backup, cli, data, recipes, runs, training
 from emnist_study.errors import UserError
 
 SCRIPT = "warmup_mnist_mlp.py"
@@ -203,13 +203,12 @@ def test_a_resumed_run_with_random_distortions_ends_as_an_uninterrupted_one(stud
     """The distortions are drawn from the run's seed and the batch's number, so the epochs after --resume see
     the very distortions an uninterrupted run would (here the disk fills as epoch 2's history is written)."""
     root, _, _ = study
-
-    def args(name, *extra):
-        return ["--exp", "augment", "--dataset", "mnist", "--quick", "--epochs", "3", "--data-dir",
-                str(root / "data"), "--runs-dir", str(root / name), "--logs-dir", str(root / "logs" / name), *extra]
-
+    config = runs.TrainConfig(script="t", run_name="distorted", dataset="mnist", model="mnist_mlp", epochs=3,
+                              batch_size=32, optimizer={"name": "adam", "learning_rate": 1e-3},
+                              augment=recipes.HANDWRITING, data_dir=str(root / "data"),
+                              runs_dir=str(root / "distorted"), logs_dir=str(root / "logs" / "distorted"))
     monkeypatch.setenv("EMNIST_STUDY_NO_DOWNLOAD", "1")
-    assert run_script(emnist_experiments, *args("distorted"))[0] == 0
+    training.train(config)
     real_fsync, seen = os.fsync, []
 
     def fsync(fd):
@@ -219,12 +218,13 @@ def test_a_resumed_run_with_random_distortions_ends_as_an_uninterrupted_one(stud
                 raise OSError(errno.ENOSPC, "No space left on device")
         real_fsync(fd)
 
+    interrupted = dataclasses.replace(config, runs_dir=str(root / "resumed"), logs_dir=str(root / "logs" / "resumed"))
     monkeypatch.setattr(os, "fsync", fsync)
-    assert run_script(emnist_experiments, *args("distorted-resumed"))[0] == 1
+    with pytest.raises(OSError):
+        training.train(interrupted)
     monkeypatch.setattr(os, "fsync", real_fsync)
-    assert run_script(emnist_experiments, *args("distorted-resumed", "--resume"))[0] == 0
-    run = "mnist_exp_augment-quick"
-    assert history(root / "distorted-resumed" / run) == history(root / "distorted" / run)
+    training.train(dataclasses.replace(interrupted, resume=True))
+    assert history(root / "resumed" / "distorted") == history(root / "distorted" / "distorted")
 
 
 def test_a_disk_too_small_for_the_run_is_refused_before_anything_is_written(study, monkeypatch):
