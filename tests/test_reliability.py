@@ -69,6 +69,26 @@ def one_line(err: str) -> str:
     return lines[0]
 
 
+@contextlib.contextmanager
+def disk_fills_while_writing(file: str, time: int = 1):
+    """The disk fills the `time`-th time `file` is written: os.fsync, which every write goes through, fails with
+    ENOSPC on its temporary copy."""
+    real_fsync, seen = os.fsync, []
+
+    def fsync(fd):
+        if f".{file.split('.')[0]}.partial" in os.readlink(f"/proc/self/fd/{fd}"):
+            seen.append(fd)
+            if len(seen) == time:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    os.fsync = fsync
+    try:
+        yield
+    finally:
+        os.fsync = real_fsync
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     """Generated MNIST, and the history of an uninterrupted 3-epoch run to compare the resumed ones with."""
@@ -172,25 +192,14 @@ def test_a_second_writer_is_refused_with_the_pid_of_the_first(killed_thrice):
 
 
 @pytest.mark.parametrize("failing", FULL_DISK_FILES)
-def test_a_full_disk_gets_one_line_and_resume_finishes_the_run(study, monkeypatch, failing):
+def test_a_full_disk_gets_one_line_and_resume_finishes_the_run(study, failing):
     """The disk fills while one file is written (os.fsync, which every write goes through, fails with ENOSPC):
     one line naming the file and the command that continues, nothing half-written left, and --resume then ends
     with the uninterrupted history."""
     root, args, reference = study
     name = f"full-{failing.split('.')[0]}"
-    real_fsync, seen = os.fsync, []
-
-    def fsync(fd):
-        target = os.readlink(f"/proc/self/fd/{fd}")
-        if f".{failing.split('.')[0]}.partial" in target:
-            seen.append(target)
-            if len(seen) == (2 if failing == "history.csv" else 1):  # history: as epoch 2 is written
-                raise OSError(errno.ENOSPC, "No space left on device")
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    code, err = run_script(warmup_mnist_mlp, *args(name))
-    monkeypatch.setattr(os, "fsync", real_fsync)
+    with disk_fills_while_writing(failing, time=2 if failing == "history.csv" else 1):  # history: in epoch 2
+        code, err = run_script(warmup_mnist_mlp, *args(name))
     line = one_line(err)
     assert code == 1 and "no space left on the device" in line and failing in line and "--resume" in line
     assert partial_files(root / name) == []
@@ -209,20 +218,9 @@ def test_a_resumed_run_with_random_distortions_ends_as_an_uninterrupted_one(stud
                               runs_dir=str(root / "distorted"), logs_dir=str(root / "logs" / "distorted"))
     monkeypatch.setenv("EMNIST_STUDY_NO_DOWNLOAD", "1")
     training.train(config)
-    real_fsync, seen = os.fsync, []
-
-    def fsync(fd):
-        if ".history.partial" in os.readlink(f"/proc/self/fd/{fd}"):
-            seen.append(fd)
-            if len(seen) == 2:
-                raise OSError(errno.ENOSPC, "No space left on device")
-        real_fsync(fd)
-
     interrupted = dataclasses.replace(config, runs_dir=str(root / "resumed"), logs_dir=str(root / "logs" / "resumed"))
-    monkeypatch.setattr(os, "fsync", fsync)
-    with pytest.raises(OSError):
+    with disk_fills_while_writing("history.csv", time=2), pytest.raises(OSError):
         training.train(interrupted)
-    monkeypatch.setattr(os, "fsync", real_fsync)
     training.train(dataclasses.replace(interrupted, resume=True))
     assert history(root / "resumed" / "distorted") == history(root / "distorted" / "distorted")
 
@@ -236,23 +234,13 @@ def test_a_disk_too_small_for_the_run_is_refused_before_anything_is_written(stud
     assert not (root / "small-disk" / RUN).exists()
 
 
-def test_a_corrupt_summary_of_an_unfinished_run_is_rewritten_by_resume(study, monkeypatch):
+def test_a_corrupt_summary_of_an_unfinished_run_is_rewritten_by_resume(study):
     """A run stopped after epoch 1 (its disk filled as epoch 2's history was written) whose summary.json was then
     damaged: the backup holds all the summary said, so --resume continues from it, rewrites the summary and ends
     with the uninterrupted history."""
     root, args, reference = study
-    real_fsync, seen = os.fsync, []
-
-    def fsync(fd):
-        if ".history.partial" in os.readlink(f"/proc/self/fd/{fd}"):
-            seen.append(fd)
-            if len(seen) == 2:
-                raise OSError(errno.ENOSPC, "No space left on device")
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    assert run_script(warmup_mnist_mlp, *args("bad-summary"))[0] == 1
-    monkeypatch.setattr(os, "fsync", real_fsync)
+    with disk_fills_while_writing("history.csv", time=2):
+        assert run_script(warmup_mnist_mlp, *args("bad-summary"))[0] == 1
     run = root / "bad-summary" / RUN
     (run / "summary.json").write_text('{"status": "runn')
     code, err = run_script(warmup_mnist_mlp, *args("bad-summary", "--resume"))
