@@ -340,7 +340,8 @@ def train_ensemble_locked(run: Run, dataset: TrainVal, **build_options) -> keras
     for i in range(config.ensemble):
         variant = config.ensemble_variants[i % len(config.ensemble_variants)] if config.ensemble_variants else {}
         member_config = replace(config, **variant, run_name=f"member{i + 1}", seed=member_seed(config.seed, i),
-                                ensemble=1, summary=config.summary and i == 0, ensemble_variants=[], test_time_views=0, runs_dir=str(run.dir / "members"),
+                                ensemble=1, summary=config.summary and i == 0, ensemble_variants=[],
+                                test_time_views=0, runs_dir=str(run.dir / "members"),
                                 logs_dir=str(run.logs_dir / "members"), overwrite=False, resume=True)
         print(f"Ensemble member {i + 1} of {config.ensemble} (seed {member_config.seed}"
               + "".join(f", {key} {value}" for key, value in variant.items()) + ")")
