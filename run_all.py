@@ -6,7 +6,7 @@ per epoch), then checks that every dataset the steps need is there (or downloads
 at once. Every training step runs with --resume: a finished run is skipped and an interrupted one continues from
 its last completed epoch, so after Ctrl-C or a crash the same command picks up where it stopped.
 
-    python run_all.py                              # the study: 3 to 8 hours on 2 CPU cores, minutes on a GPU
+    python run_all.py                              # the study: 3 to 6 hours on 2 CPU cores, minutes on a GPU
     python run_all.py --dry-run                    # the steps, their commands and estimates; needs no data
     python run_all.py --quick                      # the whole study on a few hundred images, in minutes
     python run_all.py --only mnist --data-dir DIR  # the MNIST steps alone, from a folder holding mnist.npz
