@@ -2,6 +2,10 @@ from pathlib import Path
 
 import pytest
 
+# TensorFlow starts here as it does in the scripts (oneDNN kernels on, quiet), whichever test module imports it
+# first: a run trained in the test process and one trained by a script then compute alike, number for number.
+from emnist_study import quiet_tensorflow  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
