@@ -31,6 +31,7 @@ def strategy(name: str):
     if name == "none":
         return None
     if name not in _strategies:
+        from . import quiet_tensorflow  # noqa: F401  (TensorFlow starts as everywhere in the package)
         import tensorflow as tf
 
         if name == "mirrored":
@@ -113,6 +114,7 @@ def reduce_parts(strategy):
     whole (images, labels) batch in one call, which this strategy, unlike MirroredStrategy, refuses ("Attempt to
     convert a value (PerReplica...)"), and each replica's scalar loss and metrics along axis 0, which a scalar
     lacks. This reduces each part on its own, a scalar across the replicas alone."""
+    from . import quiet_tensorflow  # noqa: F401  (TensorFlow starts as everywhere in the package)
     import tensorflow as tf
 
     reduce_one = strategy.reduce

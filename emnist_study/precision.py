@@ -31,6 +31,7 @@ def resolve(name: str) -> str:
     alone, float32 elsewhere."""
     if name != "auto":
         return name
+    from . import quiet_tensorflow  # noqa: F401  (TensorFlow starts as everywhere in the package)
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")

@@ -216,13 +216,17 @@ def read_history(run_dir: Path) -> list[dict]:
 
 
 def library_versions() -> dict:
+    """The libraries a run trained with, and whether TensorFlow ran its oneDNN kernels (quiet_tensorflow)."""
+    from . import quiet_tensorflow  # noqa: F401  (TensorFlow starts as everywhere in the package)
     import keras
     import numpy
     import sklearn
     import tensorflow
+    from tensorflow.python.util import _pywrap_util_port  # TensorFlow's own test of its oneDNN switch
 
     return {"python": sys.version.split()[0], "tensorflow": tensorflow.__version__, "keras": keras.__version__,
-            "numpy": numpy.__version__, "scikit-learn": sklearn.__version__, "platform": platform.platform()}
+            "numpy": numpy.__version__, "scikit-learn": sklearn.__version__, "platform": platform.platform(),
+            "tensorflow_onednn": _pywrap_util_port.IsMklEnabled()}
 
 
 def now() -> str:
