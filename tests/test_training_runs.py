@@ -1,6 +1,7 @@
 """warmup_mnist_cnn.py end to end on generated MNIST: the run directory, TensorBoard logs, overwrite and resume."""
 
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -201,9 +202,10 @@ def test_a_script_trains_with_the_onednn_kernels_and_records_it(tmp_path):
     """TensorFlow starts through quiet_tensorflow wherever the package starts it (here first by `--precision
     auto`), so every script trains with oneDNN's kernels on x86-64 Linux, as docs/speed.md measured."""
     synthetic.write_mnist_npz(tmp_path / "data", per_class_train=10)
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}  # as a user's shell has it
     result = subprocess.run([sys.executable, "emnist_experiments.py", "--exp", "fast", "--dataset", "mnist",
                              "--epochs", "1", *quick_args(tmp_path, tmp_path / "data")],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     versions = json.loads((tmp_path / "runs" / "mnist_exp_fast-quick" / "config.json").read_text())["versions"]
     assert versions["tensorflow_onednn"] is (sys.platform == "linux" and platform.machine() == "x86_64")
