@@ -222,11 +222,14 @@ def library_versions() -> dict:
     import numpy
     import sklearn
     import tensorflow
-    from tensorflow.python.util import _pywrap_util_port  # TensorFlow's own test of its oneDNN switch
 
+    try:  # TensorFlow's own test of its oneDNN switch, in a private module: unknown (None) should it move
+        from tensorflow.python.util._pywrap_util_port import IsMklEnabled as onednn_enabled
+    except ImportError:
+        onednn_enabled = lambda: None  # noqa: E731
     return {"python": sys.version.split()[0], "tensorflow": tensorflow.__version__, "keras": keras.__version__,
             "numpy": numpy.__version__, "scikit-learn": sklearn.__version__, "platform": platform.platform(),
-            "tensorflow_onednn": _pywrap_util_port.IsMklEnabled()}
+            "tensorflow_onednn": onednn_enabled()}
 
 
 def now() -> str:
