@@ -11,8 +11,9 @@ Michael Nielsen, "Neural Networks and Deep Learning", chapter 6, with his protoc
 `--batch-size B` scales the learning rate with it (0.03 * B / 10): network3.py averages the cost over the
 mini-batch, so this keeps the step per image the same and lets a CPU use larger batches. The config records
 both. `--ensemble N` trains N members (seeds 1..N for --seed 1; other seeds' members share none of them: see
-runs.member_seed), saved under runs/<name>/members/, and saves a model that predicts by their majority vote. `--variant dense100` is the chapter's earlier step: two Dense(100,
-ReLU) layers, no dropout, L2 with lambda 0.1, 60 epochs (claimed 99.43%).
+runs.member_seed), saved under runs/<name>/members/, and saves a model that predicts by their majority vote.
+`--variant dense100` is the chapter's earlier step: two Dense(100, ReLU) layers, no dropout, L2 with lambda 0.1, 60
+epochs (claimed 99.43%).
 
 One deliberate difference from Nielsen: nothing. His protocol already keeps the test set out of training and
 model selection. (The Keras examples, in the other warm-ups, did not.)

@@ -36,7 +36,7 @@ def scale_batch(images, labels, num_classes: int):
 def augmenter(spec: dict) -> list:
     """Random distortions that handwriting survives: small rotations, shifts, zoom and shear; never flips (a
     mirrored 'b' is a 'd'). What moves in from outside the image is blank, like the background. (The elastic
-    distortion, which is no Keras layer, is applied in `make_dataset`.)"""
+    distortion, which is no Keras layer, is applied in `distort`.)"""
     fill = dict(fill_mode="constant", fill_value=0.0)
     steps = []
     if spec.get("rotation_degrees"):

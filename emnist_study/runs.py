@@ -113,6 +113,11 @@ def member_seed(seed: int, member: int) -> int:
     return 1000 * max(seed - 1, 0) + seed + member
 
 
+def nearest_existing(path: Path) -> Path:
+    """`path` itself if it exists, else its nearest existing parent folder (the current folder at worst)."""
+    return next((p for p in (path, *path.parents) if p.exists()), Path("."))
+
+
 def partial_path(path: Path) -> Path:
     """The temporary name this process writes `path` under: beside it, hidden, marked partial, and named for the
     process, so two writers never share one; it keeps the suffixes Keras and NumPy insist on."""
@@ -325,7 +330,7 @@ class Run:
         runs_dir = Path(self.config.runs_dir)
         if runs_dir.exists() and not runs_dir.is_dir():
             raise UserError(f"--runs-dir {runs_dir} is a file, not a folder; name a folder")
-        writable = runs_dir if runs_dir.is_dir() else next((p for p in runs_dir.parents if p.exists()), Path("."))
+        writable = nearest_existing(runs_dir)  # a runs_dir that is a file was refused above
         if not os.access(writable, os.W_OK):
             raise UserError(f"cannot write in {writable}: choose a --runs-dir you can write to")
         self.refuse_if_written()

@@ -19,7 +19,8 @@ import numpy as np
 from . import backup, data, distribute, hparams, models, pipeline, precision, recipes, subunits
 from .data import TrainVal, stratified_split
 from .errors import UserError
-from .runs import Run, TrainConfig, atomic_write, member_seed, now, read_json, write_csv_atomic, write_json_atomic
+from .runs import (Run, TrainConfig, atomic_write, member_seed, nearest_existing, now, read_json, write_csv_atomic,
+                   write_json_atomic)
 
 OPTIMIZERS = {
     "adadelta": keras.optimizers.Adadelta,
@@ -188,7 +189,7 @@ def refuse_if_no_room(model: keras.Model, run: Run) -> None:
     state_bytes = sum(math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in backup.state_variables(model))
     written = sum(f.stat().st_size for f in run.dir.rglob("*") if f.is_file()) if run.dir.is_dir() else 0
     need = STATE_COPIES * state_bytes - written
-    folder = next(p for p in (run.dir, *run.dir.parents) if p.exists())
+    folder = nearest_existing(run.dir)
     free = shutil.disk_usage(folder).free
     if free < need:
         raise UserError(f"training {run.dir.name} needs about {need / 2**20:,.0f} MB of disk for its weights and "
