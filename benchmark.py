@@ -37,6 +37,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -74,20 +75,38 @@ def first_time_at(points: list[dict], accuracy: float) -> float | None:
     return next((p["seconds"] for p in points if p["val_accuracy"] >= accuracy), None)
 
 
+def run_children(args: argparse.Namespace, children_args: list[list[str]], env: dict | None = None) -> list[dict]:
+    """Run measurements side by side, each in a fresh Python process (with `env` added to its environment),
+    passing their progress through (each line marked with its child, where there are several), and return
+    their results."""
+    data_dirs = [arg for folder in args.data_dir or [] for arg in ("--data-dir", folder)]
+    children = [subprocess.Popen([sys.executable, __file__, *child_args, *data_dirs], stdout=subprocess.PIPE,
+                                 text=True, env={**os.environ, **(env or {})}) for child_args in children_args]
+    results = [None] * len(children)
+
+    def relay(i: int) -> None:
+        mark = f"[{i + 1}] " if len(children) > 1 else ""
+        for line in children[i].stdout:
+            if line.startswith("RESULT "):
+                results[i] = json.loads(line[len("RESULT "):])
+            else:
+                print(mark + line, end="", flush=True)
+
+    relays = [threading.Thread(target=relay, args=(i,)) for i in range(len(children))]
+    for thread in relays:
+        thread.start()
+    for thread, child in zip(relays, children):
+        thread.join()
+        child.wait()
+    for child_args, child, result in zip(children_args, children, results):
+        if child.returncode != 0 or result is None:
+            raise UserError(f"the measurement {' '.join(child_args)} failed (exit {child.returncode}); see above")
+    return results
+
+
 def run_child(args: argparse.Namespace, *child_args: str) -> dict:
     """Run one measurement in a fresh Python process, passing its progress through, and return its result."""
-    data_dirs = [arg for folder in args.data_dir or [] for arg in ("--data-dir", folder)]
-    command = [sys.executable, __file__, *child_args, *data_dirs]
-    result = None
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as child:
-        for line in child.stdout:
-            if line.startswith("RESULT "):
-                result = json.loads(line[len("RESULT "):])
-            else:
-                print(line, end="", flush=True)
-    if child.returncode != 0 or result is None:
-        raise UserError(f"the measurement {' '.join(child_args)} failed (exit {child.returncode}); see above")
-    return result
+    return run_children(args, [list(child_args)])[0]
 
 
 def write_standin_letters(directory: Path, images: int) -> None:
@@ -110,8 +129,9 @@ def recipes_by_speed(full: bool) -> dict:
 
 
 def run_epoch_seconds(args: argparse.Namespace, out: Path) -> dict:
-    """Time every recipe asked for, each in a process of its own; the file's entries for other machines are kept,
-    and with --keys this machine's other figures too."""
+    """Time every recipe asked for, each in a process of its own (with --jobs N, N copies side by side, as
+    run_all.py --jobs N trains); the file's entries for other machines are kept, and so are this machine's
+    figures for the other way of training (one at a time, or side by side), and with --keys its other keys."""
     images = 2_600 if args.quick else EMNIST_LETTERS_TRAIN
     known = recipes_by_speed(full=True)
     keys = args.keys or list(recipes_by_speed(args.full))
@@ -122,21 +142,35 @@ def run_epoch_seconds(args: argparse.Namespace, out: Path) -> dict:
     with tempfile.TemporaryDirectory(prefix="epoch-seconds-") as work:
         write_standin_letters(Path(work) / "data", images)
         for i, key in enumerate(keys, 1):
-            print(f"[{i}/{len(keys)}] {key}: 2 epochs on {images:,} EMNIST-shaped images", flush=True)
-            measured[key] = {**run_child(args, "--child-epoch-seconds", key, "--work-dir", work,
-                                         *(["--quick"] if args.quick else [])), "finished_at": now()}
+            print(f"[{i}/{len(keys)}] {key}: 2 epochs on {images:,} EMNIST-shaped images"
+                  + (f", {args.jobs} trainings side by side" if args.jobs > 1 else ""), flush=True)
+            children = [["--child-epoch-seconds", key, "--work-dir", work, "--job", str(job),
+                         *(["--quick"] if args.quick else [])] for job in range(args.jobs)]
+            results = run_children(args, children, study.side_by_side_env(args.jobs) if args.jobs > 1 else None)
+            measured[key] = {**results[0], "finished_at": now()}
+            if args.jobs > 1:  # each training's own rate: the time a step takes when it shares the machine so
+                for figure in ("epoch_seconds", "seconds_per_image"):
+                    measured[key][figure] = float(np.mean([r[figure] for r in results]))
+                measured[key]["each_seconds_per_image"] = [r["seconds_per_image"] for r in results]
     machine = study.this_machine()
     try:
         machines = json.loads(out.read_text(encoding="utf-8"))["machines"]
     except (OSError, ValueError, KeyError):
         machines = []
     others = [m for m in machines if m.get("machine") != machine]
-    earlier = next((m["epochs"] for m in machines if m.get("machine") == machine), {})
-    measured = {**earlier, **measured} if args.keys else measured  # --keys adds to this machine's figures
-    record = {"command": " ".join(["python", "benchmark.py", *sys.argv[1:]]), "finished_at": now(),
-              "source": f"measured by python benchmark.py --epoch-seconds on {images:,} EMNIST-shaped images",
-              "machine": machine, "libraries": library_versions(), "standin_images": images,
-              "seconds_per_image": {key: m["seconds_per_image"] for key, m in measured.items()}, "epochs": measured}
+    mine = next((m for m in machines if m.get("machine") == machine), {})
+    replaced = mine.get(study.SIDE_BY_SIDE, {}) if args.jobs > 1 else mine
+    earlier = replaced.get("epochs", {}) if args.keys else {}  # --keys adds to these figures
+    measured = {**earlier, **measured}
+    figures = {"command": " ".join(["python", "benchmark.py", *sys.argv[1:]]), "finished_at": now(),
+               "source": f"measured by python benchmark.py --epoch-seconds on {images:,} EMNIST-shaped images",
+               "machine": machine, "libraries": library_versions(), "standin_images": images,
+               "seconds_per_image": {key: m["seconds_per_image"] for key, m in measured.items()}, "epochs": measured}
+    if args.jobs > 1:
+        side_by_side = {**figures, "jobs": args.jobs, "threads": study.side_by_side_env(args.jobs)}
+        record = {**mine, "machine": machine, study.SIDE_BY_SIDE: side_by_side}
+    else:
+        record = {**figures, **({study.SIDE_BY_SIDE: mine[study.SIDE_BY_SIDE]} if study.SIDE_BY_SIDE in mine else {})}
     return {"machines": [record, *others]}
 
 
@@ -221,7 +255,8 @@ def measure_in_this_process(args: argparse.Namespace) -> None:
 
     if args.child_epoch_seconds:
         result = speed.measure_epoch_seconds(args.child_epoch_seconds, recipes_by_speed(full=True),
-                                             str(Path(args.work_dir) / "data"), Path(args.work_dir), epochs=2)
+                                             str(Path(args.work_dir) / "data"), Path(args.work_dir) / f"job{args.job}",
+                                             epochs=2)
     elif args.child_throughput:
         sizes = QUICK if args.quick else {**FULL, "images": EMNIST_LETTERS_TRAIN} if args.emnist_shaped else FULL
         result = speed.measure_throughput(VARIANTS[args.child_throughput][1], sizes, args.classes)
@@ -245,6 +280,9 @@ def main(argv=None):
                         help=f"time one epoch of every recipe run_all.py runs; writes {study.EPOCH_SECONDS_FILE.name} "
                              "(with --out, there instead)")
     parser.add_argument("--full", action="store_true", help="with --epoch-seconds: the recipes of run_all.py --full too")
+    parser.add_argument("--jobs", type=cli.positive_int, default=1, metavar="N",
+                        help="with --epoch-seconds: time N trainings of each recipe side by side, the cores shared "
+                             "out, as run_all.py --jobs N trains (default: %(default)s)")
     parser.add_argument("--keys", nargs="+", metavar="KEY",
                         help="with --epoch-seconds: measure only these speed keys, keeping the file's others")
     # Internal: one measurement in a child process.
@@ -254,6 +292,7 @@ def main(argv=None):
     parser.add_argument("--emnist-shaped", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child-epoch-seconds", help=argparse.SUPPRESS)
     parser.add_argument("--work-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--job", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.child_epoch_seconds or args.child_throughput or args.child_time_to_accuracy:
@@ -263,7 +302,8 @@ def main(argv=None):
         out = Path(args.out) if args.out else study.EPOCH_SECONDS_FILE
         report = run_epoch_seconds(args, out)
         write_json_atomic(out, report)
-        for key, m in report["machines"][0]["epochs"].items():
+        record = report["machines"][0]
+        for key, m in (record[study.SIDE_BY_SIDE] if args.jobs > 1 else record)["epochs"].items():
             print(f"  {key:<48} {m['epoch_seconds']:>8.1f} s per epoch of {m['training_images']:,} images")
         print(f"Saved {out}")
         return

@@ -1,12 +1,13 @@
 """The study, in order, with one command: the MNIST warm-ups, the same networks on EMNIST Letters, the committed
 letters recipes and the case-aware head, Nielsen's network, the figures, and the judgement on the test sets.
 
-Before anything is loaded it prints every step with its estimated minutes on 2 CPU cores (from measured seconds
-per epoch), then checks that every dataset the steps need is there (or downloads it), naming all that are missing
-at once. Every training step runs with --resume: a finished run is skipped and an interrupted one continues from
+On a CPU it trains two steps side by side (--jobs), each in a process of its own with its share of the cores, which
+gets through more images in all than one step with every core (docs/speed.md). Before anything is loaded it
+prints every step with its estimated minutes on 2 CPU cores (from measured seconds per epoch) and when it ends,
+then checks that every dataset the steps need is there (or downloads it), naming all that are missing at once. Every training step runs with --resume: a finished run is skipped and an interrupted one continues from
 its last completed epoch, so after Ctrl-C or a crash the same command picks up where it stopped.
 
-    python run_all.py                              # the study: 3 to 6 hours on 2 CPU cores, minutes on a GPU
+    python run_all.py                              # the study: 3 to 4 hours on 2 CPU cores, minutes on a GPU
     python run_all.py --dry-run                    # the steps, their commands and estimates; needs no data
     python run_all.py --quick                      # the whole study on a few hundred images, in minutes
     python run_all.py --only mnist --data-dir DIR  # the MNIST steps alone, from a folder holding mnist.npz
@@ -68,7 +69,7 @@ def place_args(args) -> list[str]:
 
 
 def training_commands(args, datasets) -> list[tuple[str, list[str], float | None]]:
-    """(script, arguments, estimated minutes) of every training step."""
+    """(script, arguments, estimated minutes as one of args.jobs side by side) of every training step."""
     measured = study.load_epoch_seconds()
     shared = (["--resume"] + data_dir_args(args) + place_args(args) + (["--quick"] if args.quick else [])
               + unless_default("--distribute", args.distribute, "none"))
@@ -77,7 +78,7 @@ def training_commands(args, datasets) -> list[tuple[str, list[str], float | None
         argv = (quick_run_names(step.args) if args.quick else list(step.args)) + shared
         if step.script == "emnist_experiments":
             argv += unless_default("--results-dir", args.results_dir, "results")
-        commands.append((step.script, argv, study.step_minutes(step, measured)))
+        commands.append((step.script, argv, study.step_minutes(step, measured, jobs_of(args))))
     return commands
 
 
@@ -103,27 +104,45 @@ def evaluation_argv(args) -> list[str]:
 
 
 def print_plan(steps, args) -> None:
-    """Every training step with its estimate on this machine (or the first measured), and the total on each
-    machine measured, before anything is loaded."""
+    """Every training step with its estimate on this machine (or the first measured) and when it ends, as
+    args.jobs lanes run them, and the total on each machine measured, before anything is loaded."""
     measured = study.load_epoch_seconds()
-    known = [minutes for *_, minutes in steps if minutes is not None]
-    elapsed = 0.0
-    print(f"{len(steps)} training steps; minutes from scratch on 2 CPU cores ({study.machine_line(measured)}):")
-    for script, step_argv, minutes in steps:
-        if minutes is not None:
-            elapsed += minutes
-        when = f"{minutes:6.0f} min, done by {elapsed / 60:4.1f} h" if minutes is not None else "   not measured      "
+    minutes = [m for *_, m in steps]
+    ends = study.schedule(minutes, args.jobs)
+    total = study.plan_minutes(minutes, args.jobs)
+    side = (f", {args.jobs} side by side" if args.jobs > 1 else "")
+    print(f"{len(steps)} training steps{side}; minutes from scratch on 2 CPU cores ({study.machine_line(measured)}"
+          + (side_by_side_line(measured, args.jobs) if args.jobs > 1 else "") + "):")
+    for (script, step_argv, length), (_, end) in zip(steps, ends):
+        when = f"{length:6.0f} min, done by {end / 60:4.1f} h" if length is not None else "   not measured      "
         print(f"  {when}  {command(script, step_argv)}")
-    unknown = len(steps) - len(known)
-    print(f"Total: about {sum(known) / 60:.1f} hours of training" + (f", plus {unknown} step(s) not measured"
-                                                                     if unknown else "")
+    unknown = minutes.count(None)
+    print(f"Total: about {total / 60:.1f} hours of training" + (f", plus {unknown} step(s) not measured"
+                                                                 if unknown else "")
           + (" (with --quick: seconds each)" if args.quick else "") + "; minutes on a GPU. Finished runs are skipped.")
-    if not args.quick and sum(known) > EVENING_MINUTES:
+    if args.jobs > 1 and not unknown:
+        alone = sum(study.step_minutes(step, measured) for step in study.training_steps(args.full, datasets_of(args)))
+        print(f"One step at a time (--jobs 1): about {alone / 60:.1f} hours.")
+    if not args.quick and total > EVENING_MINUTES:
         print("More than an evening here: Ctrl-C stops the study at any point, and the same command continues it.")
     for other in study.all_epoch_seconds()[1:]:
-        minutes = [study.step_minutes(step, other) for step in study.training_steps(args.full, datasets_of(args))]
-        print(f"On {study.machine_line(other)}: about {sum(m for m in minutes if m) / 60:.1f} hours"
-              + (f", plus {minutes.count(None)} step(s) not measured" if None in minutes else ""))
+        lengths = [study.step_minutes(step, other, args.jobs)
+                   for step in study.training_steps(args.full, datasets_of(args))]
+        print(f"On {study.machine_line(other)}" + (side_by_side_line(other, args.jobs) if args.jobs > 1 else "")
+              + f": about {study.plan_minutes(lengths, args.jobs) / 60:.1f} hours"
+              + (f", plus {lengths.count(None)} step(s) not measured" if None in lengths else ""))
+
+
+def side_by_side_line(measured: dict, jobs: int) -> str:
+    if study.side_by_side_measured(measured, jobs):
+        side_by_side = measured[study.SIDE_BY_SIDE]
+        return f"; side by side: {side_by_side['command']}, {side_by_side['finished_at'][:10]}"
+    return f"; {jobs} side by side unmeasured, taken as no faster than one at a time"
+
+
+def jobs_of(args) -> int:
+    """Training steps side by side: as asked, else one where --distribute trains on GPUs, else the default."""
+    return args.jobs or (1 if args.distribute != "none" else study.default_jobs())
 
 
 def datasets_of(args) -> list[str]:
@@ -169,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print the steps, their commands and estimates, and run nothing (needs no data)")
     parser.add_argument("--resume", action="store_true",
                         help="accepted and implied: every step continues its interrupted runs and skips finished ones")
+    parser.add_argument("--jobs", type=cli.positive_int, metavar="N",
+                        help="training steps run side by side, the CPU's cores shared out among them (default: 2 "
+                             "on a CPU of 2 cores or more, 1 where a GPU trains or with --distribute)")
     parser.add_argument("--runs-dir", default="runs", help="where run directories go (default: %(default)s)")
     parser.add_argument("--logs-dir", default="logs", help="where TensorBoard logs go (default: %(default)s)")
     parser.add_argument("--results-dir", default="results",
@@ -181,7 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.jobs and args.jobs > 1 and args.distribute != "none":
+        parser.error("--distribute trains each step on all the GPUs: use it with --jobs 1")
+    args.jobs = jobs_of(args)
     datasets = datasets_of(args)
     steps = [] if args.skip_training else training_commands(args, datasets)
     figures = figure_commands(args, datasets)
@@ -212,11 +238,19 @@ def main(argv=None):
 
 
 def run_steps(args, steps, figures, started: float) -> None:
-    """The training steps, then the figures of the runs that are complete, then the evaluation."""
-    for i, (script, step_argv, minutes) in enumerate(steps, 1):
-        estimate = f"; about {minutes:.0f} min on 2 CPU cores from scratch" if minutes and not args.quick else ""
-        print(f"\n[{i}/{len(steps)}] {(time.perf_counter() - started) / 60:.0f} min elapsed{estimate}", end="")
-        run_step(script, step_argv)
+    """The training steps (args.jobs at a time), then the figures of the runs that are complete, then the
+    evaluation."""
+    if args.jobs > 1:  # each step in a process of its own, with its share of the cores
+        from emnist_study import side_by_side
+
+        commands = [side_by_side.Command(f"[{i}/{len(steps)}]", [sys.executable, str(ROOT / f"{script}.py"), *argv],
+                                         command(script, argv)) for i, (script, argv, _) in enumerate(steps, 1)]
+        side_by_side.run(commands, args.jobs, study.side_by_side_env(args.jobs))
+    else:
+        for i, (script, step_argv, minutes) in enumerate(steps, 1):
+            estimate = f"; about {minutes:.0f} min on 2 CPU cores from scratch" if minutes and not args.quick else ""
+            print(f"\n[{i}/{len(steps)}] {(time.perf_counter() - started) / 60:.0f} min elapsed{estimate}", end="")
+            run_step(script, step_argv)
 
     from emnist_study.runs import find_complete_runs
 

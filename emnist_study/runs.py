@@ -221,7 +221,8 @@ def read_history(run_dir: Path) -> list[dict]:
 
 
 def library_versions() -> dict:
-    """The libraries a run trained with, and whether TensorFlow ran its oneDNN kernels (quiet_tensorflow)."""
+    """The libraries a run trained with, whether TensorFlow ran its oneDNN kernels (quiet_tensorflow), and its
+    threads per operation where they were set (run_all.py's steps side by side; None: one per core)."""
     from . import quiet_tensorflow  # noqa: F401  (TensorFlow starts as everywhere in the package)
     import keras
     import numpy
@@ -234,7 +235,7 @@ def library_versions() -> dict:
         onednn_enabled = lambda: None  # noqa: E731
     return {"python": sys.version.split()[0], "tensorflow": tensorflow.__version__, "keras": keras.__version__,
             "numpy": numpy.__version__, "scikit-learn": sklearn.__version__, "platform": platform.platform(),
-            "tensorflow_onednn": onednn_enabled()}
+            "tensorflow_onednn": onednn_enabled(), "tensorflow_threads": os.environ.get("TF_NUM_INTRAOP_THREADS")}
 
 
 def now() -> str:

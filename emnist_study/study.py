@@ -13,6 +13,7 @@ step's minutes are epochs x members x training images x that figure, for the dat
 import json
 import os
 import platform
+import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from . import precision, recipes
 from .runs import TrainConfig
 
 EPOCH_SECONDS_FILE = Path(__file__).with_name("epoch_seconds.json")
+SIDE_BY_SIDE = "side_by_side"  # a machine's figures for trainings run side by side (benchmark.py --jobs N)
 # Training images per epoch (the training split less the validation set) of each dataset.
 TRAIN_SPLIT_IMAGES = {"mnist": 60_000, "emnist-letters": 124_800}
 NIELSEN_BATCH = 50  # Nielsen's 10, with the learning rate scaled to match (0.15): 5x fewer steps for a CPU
@@ -159,14 +161,32 @@ def training_images(config: TrainConfig) -> int:
     return images * (5 if config.expand_shifts else 1)
 
 
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def default_jobs() -> int:
+    """Trainings run_all runs side by side: two on a CPU of two cores or more, one where a GPU trains (and on
+    Windows, where a step cannot be sent Ctrl-C)."""
+    nvidia = Path("/proc/driver/nvidia/gpus")
+    has_gpu = (nvidia.is_dir() and any(nvidia.iterdir())) or shutil.which("nvidia-smi") is not None
+    return 1 if has_gpu or cores() < 2 or os.name == "nt" else 2
+
+
+def side_by_side_env(jobs: int) -> dict:
+    """TensorFlow's threads for one of `jobs` trainings side by side: the cores shared out, one inter-op thread.
+    On 2 cores, two one-thread trainings get through 1.3 to 1.6 times the images of one two-thread training
+    (docs/speed.md): a network of 28x28 images keeps a second thread of its own training only partly busy."""
+    return {"TF_NUM_INTRAOP_THREADS": str(max(1, cores() // jobs)), "TF_NUM_INTEROP_THREADS": "1"}
+
+
 def this_machine() -> dict:
     """What sets this machine's speed, as epoch_seconds.json records it (read without starting TensorFlow)."""
     flags = precision.cpu_flags()
     cpuinfo = Path("/proc/cpuinfo")
     names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
              if line.startswith("model name")] if cpuinfo.is_file() else []
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": names[0] if names else platform.processor() or platform.machine(), "cpu_count": cores,
+    return {"cpu": names[0] if names else platform.processor() or platform.machine(), "cpu_count": cores(),
             "avx512": "avx512f" in flags, "bfloat16": bool(flags & precision.BF16_CPU_FLAGS)}
 
 
@@ -189,9 +209,23 @@ def load_epoch_seconds(path: Path = EPOCH_SECONDS_FILE) -> dict:
     return machines[0] if machines else {}
 
 
-def step_minutes(step: Step, measured: dict) -> float | None:
-    """Minutes the step takes from scratch by the measured speeds; None where a recipe's speed is not measured."""
-    per_image = measured.get("seconds_per_image", {})
+def seconds_per_image(measured: dict, jobs: int = 1) -> dict:
+    """Each speed key's seconds per training image for one of `jobs` trainings run side by side: measured so
+    where the machine's entry has them (benchmark.py --epoch-seconds --jobs N), else taken as no faster
+    together than one at a time (each at 1/jobs of its speed alone)."""
+    alone = measured.get("seconds_per_image", {})
+    if jobs == 1:
+        return alone
+    side_by_side = measured.get(SIDE_BY_SIDE, {})
+    if side_by_side.get("jobs") == jobs:
+        return {**{key: s * jobs for key, s in alone.items()}, **side_by_side["seconds_per_image"]}
+    return {key: s * jobs for key, s in alone.items()}
+
+
+def step_minutes(step: Step, measured: dict, jobs: int = 1) -> float | None:
+    """Minutes the step takes from scratch by the measured speeds, as one of `jobs` trainings side by side; None
+    where a recipe's speed is not measured."""
+    per_image = seconds_per_image(measured, jobs)
     seconds = 0.0
     for config in step.trains:
         key = speed_key(config)
@@ -199,6 +233,27 @@ def step_minutes(step: Step, measured: dict) -> float | None:
             return None
         seconds += config.epochs * max(config.ensemble, 1) * training_images(config) * per_image[key]
     return seconds / 60
+
+
+def schedule(minutes: list, jobs: int) -> list[tuple[int, float | None]]:
+    """(lane, minute it ends) of each step, as run_all runs them: in order, each on the first lane to come free;
+    a step of unknown length (None) is taken to be over at once, and its end is None."""
+    lanes = [0.0] * jobs
+    planned = []
+    for length in minutes:
+        lane = min(range(jobs), key=lanes.__getitem__)
+        lanes[lane] += length or 0.0
+        planned.append((lane, lanes[lane] if length is not None else None))
+    return planned
+
+
+def plan_minutes(minutes: list, jobs: int) -> float:
+    """Minutes until the last step ends, the steps of unknown length left out."""
+    return max([end for _, end in schedule(minutes, jobs) if end is not None], default=0.0)
+
+
+def side_by_side_measured(measured: dict, jobs: int) -> bool:
+    return jobs == 1 or measured.get(SIDE_BY_SIDE, {}).get("jobs") == jobs
 
 
 def machine_line(measured: dict) -> str:

@@ -71,3 +71,14 @@ def test_epoch_seconds_adds_this_machines_entry_and_keeps_the_others(tmp_path, c
     assert measured["training_images"] == 2_340 and measured["seconds_per_image"] > 0
     assert run_script(benchmark, "--epoch-seconds", "--keys", "no-such-speed", "--out", str(out)) == 1
     assert "no recipe trains at speed no-such-speed" in capsys.readouterr().err
+
+    # two side by side: their own figures, beside the one-at-a-time ones, which a later measurement keeps in turn
+    assert run_script(benchmark, *argv, "--jobs", "2") == 0
+    mine = json.loads(out.read_text())["machines"][0]
+    assert mine["epochs"]["mnist_mlp-batch128"] == measured
+    side_by_side = mine[study.SIDE_BY_SIDE]
+    assert side_by_side["jobs"] == 2 and side_by_side["threads"] == study.side_by_side_env(2)
+    assert len(side_by_side["epochs"]["mnist_mlp-batch128"]["each_seconds_per_image"]) == 2
+    assert study.seconds_per_image(mine, 2) == side_by_side["seconds_per_image"]
+    assert run_script(benchmark, *argv) == 0
+    assert json.loads(out.read_text())["machines"][0][study.SIDE_BY_SIDE] == side_by_side

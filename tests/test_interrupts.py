@@ -8,31 +8,78 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import ROOT
+from emnist_study import side_by_side
+from emnist_study.errors import UserError
 from test_run_all import study_args, write_data
 
 
-def test_ctrl_c_stops_the_study_at_once_and_names_the_command_that_continues(tmp_path):
-    """A real Ctrl-C (SIGINT) to run_all.py while a step trains: it stops within seconds with exit 130, the step's
-    run is marked interrupted, and the message names run_all's own command."""
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_stops_the_study_at_once_and_names_the_command_that_continues(tmp_path, jobs):
+    """A real Ctrl-C (SIGINT) to run_all.py while a step trains (in run_all's own process, or with two steps side
+    by side, each in its own): it stops within seconds with exit 130, every step's run is marked interrupted,
+    and the message names run_all's own command."""
     write_data(tmp_path)
-    argv = [sys.executable, str(ROOT / "run_all.py"), *study_args("--only", "mnist")]
+    argv = [sys.executable, str(ROOT / "run_all.py"), *study_args("--only", "mnist", "--jobs", jobs)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "EMNIST_STUDY_TEST_SLOW_BATCHES": "1"}
     child = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        for line in child.stdout:  # wait until the first step is training
-            if line.startswith("Training "):
+        training = 0
+        for line in child.stdout:  # wait until every lane is training
+            training += "Training " in line
+            if training == int(jobs):
                 break
         time.sleep(1.0)
         child.send_signal(signal.SIGINT)
         sent = time.monotonic()
-        _, err = child.communicate(timeout=60)
+        rest, err = child.communicate(timeout=60)
         stopped_after = time.monotonic() - sent
     finally:
         child.kill()
     assert child.returncode == 130, err
     assert stopped_after < 20
-    assert "Traceback" not in err
-    assert "to continue, run: python run_all.py --quick --data-dir mnist_data --data-dir letters_data --only mnist" in err
-    summary = json.loads((tmp_path / "runs" / "mnist_mlp-quick" / "summary.json").read_text())
-    assert summary["status"] == "interrupted"
+    assert "Traceback" not in rest + err
+    assert ("to continue, run: python run_all.py --quick --data-dir mnist_data --data-dir letters_data --only mnist "
+            f"--jobs {jobs}") in err
+    for run in ["mnist_mlp-quick", "mnist_cnn-quick"][:int(jobs)]:
+        summary = json.loads((tmp_path / "runs" / run / "summary.json").read_text())
+        assert summary["status"] == "interrupted"
+
+
+def step(tmp_path, number: int, code: str) -> side_by_side.Command:
+    """A step that marks its start and end in tmp_path, and between them runs `code` (lines; `folder` is a Path)."""
+    program = "\n".join(["import os, sys, time", "from pathlib import Path", f"folder = Path({str(tmp_path)!r})",
+                          f"(folder / '{number}-started').touch()", code, f"(folder / '{number}-done').touch()"])
+    return side_by_side.Command(f"[{number}/3]", [sys.executable, "-c", program], f"step {number}")
+
+
+def test_steps_side_by_side_run_two_at_a_time_with_their_threads_and_each_line_marked(tmp_path, capsys):
+    both_started = "\n".join([
+        "deadline = time.monotonic() + 30",
+        "while not all((folder / f'{i}-started').exists() for i in (1, 2)) and time.monotonic() < deadline:",
+        "    time.sleep(0.05)",
+        "print('together', all((folder / f'{i}-started').exists() for i in (1, 2)))",
+        "print('threads', os.environ['TF_NUM_INTRAOP_THREADS'], os.environ['TF_NUM_INTEROP_THREADS'])"])
+    until_third = "\nwhile not (folder / '3-started').exists() and time.monotonic() < deadline:\n    time.sleep(0.05)"
+    third = "print('after', sorted(p.name for p in folder.glob('*-done')))"
+    side_by_side.run([step(tmp_path, 1, both_started), step(tmp_path, 2, both_started + until_third),
+                      step(tmp_path, 3, third)],
+                     2, {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"})
+    out = capsys.readouterr().out
+    assert "[1/3] together True" in out and "[2/3] together True" in out
+    assert "[1/3] threads 1 1" in out and "[2/3] threads 1 1" in out
+    assert "[3/3] after ['1-done']" in out  # started as soon as a lane came free, beside step 2
+    assert "=== [3/3] step 3" in out and "=== [3/3] done in" in out
+
+
+def test_a_failing_step_stops_the_one_beside_it_and_starts_no_other(tmp_path, capsys):
+    working = "print('working', flush=True)\ntime.sleep(120)"
+    failing = "print('something is wrong', file=sys.stderr)\nsys.exit(1)"
+    started = time.monotonic()
+    with pytest.raises(UserError, match=r"\[2/3\] step 2 failed \(exit 1; its message is above\); stopped \[1/3\]"):
+        side_by_side.run([step(tmp_path, 1, working), step(tmp_path, 2, failing), step(tmp_path, 3, "pass")], 2, {})
+    assert time.monotonic() - started < 60
+    assert "[2/3] something is wrong" in capsys.readouterr().out
+    assert not (tmp_path / "1-done").exists() and not (tmp_path / "3-started").exists()

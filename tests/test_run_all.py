@@ -30,7 +30,8 @@ def study_args(*extra):
 
 @pytest.fixture(scope="module")
 def quick_study(tmp_path_factory):
-    """One quick study, run from its own folder, shared by the tests that read what it leaves."""
+    """One quick study, run from its own folder, shared by the tests that read what it leaves: two steps side by
+    side, each in a process of its own; then again one at a time, in run_all's own process."""
     root = tmp_path_factory.mktemp("study")
     write_data(root)
     with pytest.MonkeyPatch.context() as mp:  # module-scoped: conftest's offline_home does not reach it
@@ -38,8 +39,8 @@ def quick_study(tmp_path_factory):
         mp.setenv("EMNIST_STUDY_NO_DOWNLOAD", "1")
         mp.delenv("EMNIST_STUDY_DATA_DIR", raising=False)
         mp.chdir(root)
-        output = run_in_process(study_args())
-        again = run_in_process(study_args())
+        output = run_in_process(study_args("--jobs", "2"))
+        again = run_in_process(study_args("--jobs", "1"))
     return root, output, again
 
 
@@ -62,8 +63,11 @@ def test_quick_study_runs_every_step_and_writes_the_report(quick_study):
     assert set(rows) == STUDY_RUNS
     # --quick judges on a stratified subset of each test set (600 generated digits, 624 letters)
     assert {r["test_images"] for r in rows.values()} == {"520"}
-    assert "[8/8]" in out and "Report:" in out
+    assert "=== [8/8] python nielsen_cnn.py" in out and "Report:" in out
+    assert re.search(r"^\[5/8\] Training the VGG-style CNN", out, re.M)  # a step's lines carry its number
     assert "Model: " not in out  # no layer tables under --quick
+    versions = json.loads((root / "runs" / "exp_sgd_tta-quick" / "config.json").read_text())["versions"]
+    assert versions["tensorflow_threads"] == str(max(1, study.cores() // 2))
     for png in ("history_mnist_mlp-quick_vs_mnist_cnn-quick.png", "mnist_cnn-quick_validation_misclassified.png",
                 "emnist_cnn-quick_validation_confusion.png", "exp_case_aware_resplit-quick_subunits.png",
                 "history_nielsen_dropout-quick.png", "test_accuracy.png"):
@@ -110,9 +114,11 @@ def test_runs_record_absolute_data_folders_and_work_from_anywhere(quick_study, t
 
 @pytest.fixture
 def measured_machine(monkeypatch):
-    """This machine taken to be the first one epoch_seconds.json records, so the plan prints alike anywhere."""
+    """This machine taken to be the first one epoch_seconds.json records, with no GPU, so the plan prints alike
+    anywhere."""
     first = json.loads(study.EPOCH_SECONDS_FILE.read_text())["machines"][0]["machine"]
     monkeypatch.setattr(study, "this_machine", lambda: first)
+    monkeypatch.setattr(study, "default_jobs", lambda: 2)
 
 
 def test_dry_run_needs_no_data_and_prints_every_estimate(tmp_path, capsys, monkeypatch, measured_machine):
@@ -141,22 +147,34 @@ def test_distribute_reaches_every_training_step_and_nothing_else(capsys):
         False, ("mnist", "emnist-letters"))}]
     assert len(training) == 8 and all(c.endswith("--distribute mirrored") for c in training)
     assert not any("--distribute" in c for c in commands if c not in training)
+    assert run_script(run_all, "--dry-run", "--distribute", "mirrored", "--jobs", "2") == 2  # all GPUs: one at a time
+    assert "use it with --jobs 1" in capsys.readouterr().err
 
 
 def test_the_study_fits_an_evening_and_shows_letters_in_the_first_hour():
-    """The committed plan, by the recorded speeds: the first letters run finished inside the first hour on every
-    machine recorded, and the whole study inside 4 hours on the build machine with AVX-512 and bfloat16. (A plan,
-    not a timing: the speeds are benchmark.py's and the earlier runs'; docs/speed.md has both machines' figures.)"""
+    """The committed plan, by the recorded speeds, with two steps side by side as run_all runs them on a 2-core
+    CPU: the first letters run finished inside the first hour on every machine recorded, and the whole study
+    inside 4 hours on every machine whose side-by-side speeds are measured, and on the build machine with
+    AVX-512 and bfloat16 (its speeds are compiled from timed runs; taken as no faster side by side). A plan, not
+    a timing: the speeds are benchmark.py's and the earlier runs'; docs/speed.md has the figures."""
     steps = study.training_steps(False, ("mnist", "emnist-letters"))
     machines = study.all_epoch_seconds()
     assert len(machines) >= 2
+    assert any(study.side_by_side_measured(measured, 2) for measured in machines)
     for measured in machines:
-        minutes = [study.step_minutes(step, measured) for step in steps]
+        minutes = [study.step_minutes(step, measured, 2) for step in steps]
         assert None not in minutes
+        ends = [end for _, end in study.schedule(minutes, 2)]
         first_letters = next(i for i, step in enumerate(steps) if step.dataset == "emnist-letters")
-        assert sum(minutes[:first_letters + 1]) <= 60
-        if measured["machine"]["avx512"] and measured["machine"]["bfloat16"]:
-            assert sum(minutes) <= 240
+        assert ends[first_letters] <= 60
+        if study.side_by_side_measured(measured, 2) or (measured["machine"]["avx512"]
+                                                        and measured["machine"]["bfloat16"]):
+            assert max(ends) <= 240
+
+
+def test_the_plan_runs_each_step_on_the_first_lane_to_come_free():
+    assert study.schedule([10, 30, 5, None, 20], 2) == [(0, 10), (1, 30), (0, 15), (0, None), (0, 35)]
+    assert study.schedule([10, 30, 5], 1) == [(0, 10), (0, 40), (0, 45)]
 
 
 def test_full_runs_everything_and_renames_what_the_study_shortened(capsys):

@@ -1,0 +1,107 @@
+"""run_all.py's training steps side by side: each step in a Python process of its own, TensorFlow's threads shared
+out among them (study.side_by_side_env), every line it prints marked with its step. On a CPU of 2 cores two
+one-thread trainings get through more images than one two-thread training (docs/speed.md).
+
+Ctrl-C stops every step (each continues from its last finished epoch with --resume), and so does a step that
+fails: the study stops at the first error, as it does one step at a time.
+"""
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from .errors import UserError
+
+POLL_SECONDS = 0.2
+# A Ctrl-C at the terminal reaches every step at once; a step still running this long after is sent one from here
+# (when only run_all.py was interrupted), since a second SIGINT could cut short a step's own stopping.
+GRACE_SECONDS = 3.0
+STOP_SECONDS = 60.0  # then a step that has not stopped is killed: it loses at most the epoch in progress
+
+_print_lock = threading.Lock()
+
+
+def say(line: str) -> None:
+    with _print_lock:
+        print(line, flush=True)
+
+
+@dataclass
+class Command:
+    mark: str  # what marks its lines, e.g. "[5/8]"
+    argv: list  # the process to start
+    shown: str  # the command as the user would type it
+
+
+class Running:
+    """One step's process, its output relayed line by line with its mark."""
+
+    def __init__(self, command: Command, env: dict):
+        self.command = command
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(command.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                        env=env, bufsize=1)
+        self.relay = threading.Thread(target=self._relay, daemon=True)
+        self.relay.start()
+
+    def _relay(self) -> None:
+        for line in self.process.stdout:
+            say(f"{self.command.mark} {line.rstrip()}" if line.strip() else "")
+
+    def finished(self) -> bool:
+        if self.process.poll() is None:
+            return False
+        self.relay.join()
+        return True
+
+
+def run(commands: list[Command], jobs: int, env: dict) -> None:
+    """Run the commands in order, `jobs` at a time, each started as soon as a lane is free. A step's failure
+    stops the others and raises UserError; Ctrl-C (or a step interrupted on its own) stops them all and raises
+    KeyboardInterrupt."""
+    waiting, running = deque(commands), []
+    env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    try:
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                command = waiting.popleft()
+                say(f"\n=== {command.mark} {command.shown}")
+                running.append(Running(command, env))
+            time.sleep(POLL_SECONDS)
+            for step in [step for step in running if step.finished()]:
+                running.remove(step)
+                code, mark = step.process.returncode, step.command.mark
+                if code == 130:
+                    raise KeyboardInterrupt(f"{mark} was interrupted")
+                if code:
+                    beside = [s.command.mark for s in running]
+                    stop(running, grace=0.0)
+                    raise UserError(f"{mark} {step.command.shown} failed (exit {code}; its message is above)"
+                                    + (f"; stopped {', '.join(beside)} beside it" if beside else "")
+                                    + ". Once it is put right, the same command continues the study")
+                say(f"=== {mark} done in {(time.monotonic() - step.started) / 60:.1f} min")
+    except KeyboardInterrupt:
+        stop(running, grace=GRACE_SECONDS)
+        raise
+
+
+def stop(running: list[Running], grace: float) -> None:
+    """Interrupt every step still running (after `grace` seconds, in which they may stop on their own), and kill
+    any that has not stopped STOP_SECONDS later."""
+    deadline = time.monotonic() + grace
+    while any(step.process.poll() is None for step in running) and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+    for step in running:
+        if step.process.poll() is None:
+            step.process.send_signal(signal.SIGINT)
+    for step in running:
+        try:
+            step.process.wait(timeout=max(0.0, deadline + STOP_SECONDS - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            step.process.kill()
+            step.process.wait()
+        step.relay.join()
