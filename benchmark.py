@@ -28,6 +28,7 @@ training code on 124,800 EMNIST-shaped random images (content does not change sp
 It writes emnist_study/epoch_seconds.json, from which run_all.py estimates every step, with the machine named.
 
     python benchmark.py --epoch-seconds              # about 20 minutes on 2 CPU cores; --full about an hour
+    python benchmark.py --epoch-seconds --jobs 2     # two copies of each at once, as run_all.py trains: an hour
 """
 
 import argparse

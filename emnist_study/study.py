@@ -7,7 +7,9 @@ recipe the steps use for two epochs on EMNIST-shaped images (124,800 random 28x2
 does not change speed) and records the second epoch's seconds per training image, under the machine it ran on.
 The file holds one entry per kind of machine (an entry may instead be compiled from earlier runs' timings, and
 then says so); run_all estimates with this machine's entry, else the first, and gives the others' totals. A
-step's minutes are epochs x members x training images x that figure, for the dataset it trains on.
+step's minutes are epochs x members x training images x that figure, for the dataset it trains on. Steps side by
+side (run_all.py --jobs N) take the entry's side-by-side figures (benchmark.py --epoch-seconds --jobs N), where
+it has them; the plan is then the schedule of the steps over N lanes.
 """
 
 import json
@@ -175,7 +177,7 @@ def default_jobs() -> int:
 
 def side_by_side_env(jobs: int) -> dict:
     """TensorFlow's threads for one of `jobs` trainings side by side: the cores shared out, one inter-op thread.
-    On 2 cores, two one-thread trainings get through 1.3 to 1.6 times the images of one two-thread training
+    On 2 cores, two one-thread trainings get through 1.2 to 1.7 times the images of one two-thread training
     (docs/speed.md): a network of 28x28 images keeps a second thread of its own training only partly busy."""
     return {"TF_NUM_INTRAOP_THREADS": str(max(1, cores() // jobs)), "TF_NUM_INTEROP_THREADS": "1"}
 
