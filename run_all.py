@@ -2,10 +2,11 @@
 letters recipes and the case-aware head, Nielsen's network, the figures, and the judgement on the test sets.
 
 On a CPU it trains two steps side by side (--jobs), each in a process of its own with its share of the cores, which
-gets through more images in all than one step with every core (docs/speed.md). Before anything is loaded it
-prints every step with its estimated minutes on 2 CPU cores (from measured seconds per epoch) and when it ends,
-then checks that every dataset the steps need is there (or downloads it), naming all that are missing at once. Every training step runs with --resume: a finished run is skipped and an interrupted one continues from
-its last completed epoch, so after Ctrl-C or a crash the same command picks up where it stopped.
+gets through more images in all than one step with every core (docs/speed.md). Before anything is loaded it prints
+every step with its estimated minutes on 2 CPU cores (from measured seconds per epoch) and when it ends, then checks
+that every dataset the steps need is there (or downloads it), naming all that are missing at once. Every training
+step runs with --resume: a finished run is skipped and an interrupted one continues from its last completed epoch,
+so after Ctrl-C or a crash the same command picks up where it stopped.
 
     python run_all.py                              # the study: 3 to 4 hours on 2 CPU cores, minutes on a GPU
     python run_all.py --dry-run                    # the steps, their commands and estimates; needs no data
@@ -112,7 +113,7 @@ def print_plan(steps, args) -> None:
     total = study.plan_minutes(minutes, args.jobs)
     side = (f", {args.jobs} side by side" if args.jobs > 1 else "")
     print(f"{len(steps)} training steps{side}; minutes from scratch on 2 CPU cores ({study.machine_line(measured)}"
-          + (side_by_side_line(measured, args.jobs) if args.jobs > 1 else "") + "):")
+          f"{side_by_side_line(measured, args.jobs)}):")
     for (script, step_argv, length), (_, end) in zip(steps, ends):
         when = f"{length:6.0f} min, done by {end / 60:4.1f} h" if length is not None else "   not measured      "
         print(f"  {when}  {command(script, step_argv)}")
@@ -128,12 +129,15 @@ def print_plan(steps, args) -> None:
     for other in study.all_epoch_seconds()[1:]:
         lengths = [study.step_minutes(step, other, args.jobs)
                    for step in study.training_steps(args.full, datasets_of(args))]
-        print(f"On {study.machine_line(other)}" + (side_by_side_line(other, args.jobs) if args.jobs > 1 else "")
-              + f": about {study.plan_minutes(lengths, args.jobs) / 60:.1f} hours"
+        hours = study.plan_minutes(lengths, args.jobs) / 60
+        print(f"On {study.machine_line(other)}{side_by_side_line(other, args.jobs)}: about {hours:.1f} hours"
               + (f", plus {lengths.count(None)} step(s) not measured" if None in lengths else ""))
 
 
 def side_by_side_line(measured: dict, jobs: int) -> str:
+    """Where a machine's side-by-side figures come from (nothing for one step at a time)."""
+    if jobs == 1:
+        return ""
     if study.side_by_side_measured(measured, jobs):
         side_by_side = measured[study.SIDE_BY_SIDE]
         return f"; side by side: {side_by_side['command']}, {side_by_side['finished_at'][:10]}"
