@@ -218,10 +218,10 @@ def seconds_per_image(measured: dict, jobs: int = 1) -> dict:
     alone = measured.get("seconds_per_image", {})
     if jobs == 1:
         return alone
-    side_by_side = measured.get(SIDE_BY_SIDE, {})
-    if side_by_side.get("jobs") == jobs:
-        return {**{key: s * jobs for key, s in alone.items()}, **side_by_side["seconds_per_image"]}
-    return {key: s * jobs for key, s in alone.items()}
+    no_faster = {key: s * jobs for key, s in alone.items()}
+    if side_by_side_measured(measured, jobs):
+        return {**no_faster, **measured[SIDE_BY_SIDE]["seconds_per_image"]}
+    return no_faster
 
 
 def step_minutes(step: Step, measured: dict, jobs: int = 1) -> float | None:
