@@ -225,7 +225,7 @@ def main(argv=None):
 
     from emnist_study import data  # finding the data needs no TensorFlow either
 
-    started = time.perf_counter()
+    started = time.monotonic()
     print("\nChecking the data every step needs:")
     for dataset, where in data.ensure_available(datasets, args.data_dir).items():
         print(f"  {dataset}: {where}")
@@ -248,12 +248,13 @@ def run_steps(args, steps, figures, started: float) -> None:
         from emnist_study import side_by_side
 
         commands = [side_by_side.Command(f"[{i}/{len(steps)}]", [sys.executable, str(ROOT / f"{script}.py"), *argv],
-                                         command(script, argv)) for i, (script, argv, _) in enumerate(steps, 1)]
-        side_by_side.run(commands, args.jobs, study.side_by_side_env(args.jobs))
+                                         command(script, argv), None if args.quick else minutes)
+                    for i, (script, argv, minutes) in enumerate(steps, 1)]
+        side_by_side.run(commands, args.jobs, study.side_by_side_env(args.jobs), started)
     else:
         for i, (script, step_argv, minutes) in enumerate(steps, 1):
             estimate = f"; about {minutes:.0f} min on 2 CPU cores from scratch" if minutes and not args.quick else ""
-            print(f"\n[{i}/{len(steps)}] {(time.perf_counter() - started) / 60:.0f} min elapsed{estimate}", end="")
+            print(f"\n[{i}/{len(steps)}] {(time.monotonic() - started) / 60:.0f} min elapsed{estimate}", end="")
             run_step(script, step_argv)
 
     from emnist_study.runs import find_complete_runs
@@ -267,7 +268,7 @@ def run_steps(args, steps, figures, started: float) -> None:
         run_step(script, step_argv)
 
     run_step("evaluate_test", evaluation_argv(args))
-    print(f"\nThe study is done ({(time.perf_counter() - started) / 60:.1f} min). "
+    print(f"\nThe study is done ({(time.monotonic() - started) / 60:.1f} min). "
           f"Report: {args.results_dir}/RESULTS.md; curves: tensorboard --logdir {args.logs_dir}")
 
 

@@ -35,6 +35,7 @@ class Command:
     mark: str  # what marks its lines, e.g. "[5/8]"
     argv: list  # the process to start
     shown: str  # the command as the user would type it
+    minutes: float | None = None  # its estimate from scratch, side by side, where one is known
 
 
 class Running:
@@ -59,17 +60,21 @@ class Running:
         return True
 
 
-def run(commands: list[Command], jobs: int, env: dict) -> None:
-    """Run the commands in order, `jobs` at a time, each started as soon as a lane is free. A step's failure
-    stops the others and raises UserError; Ctrl-C (or a step interrupted on its own) stops them all and raises
-    KeyboardInterrupt."""
+def run(commands: list[Command], jobs: int, env: dict, started: float | None = None) -> None:
+    """Run the commands in order, `jobs` at a time, each started as soon as a lane is free; each start says the
+    minutes since `started` (a time.monotonic(); default: now) and the step's estimate, each end its minutes. A
+    step's failure stops the others and raises UserError; Ctrl-C (or a step interrupted on its own) stops them all
+    and raises KeyboardInterrupt."""
     waiting, running = deque(commands), []
     env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    started = time.monotonic() if started is None else started
     try:
         while waiting or running:
             while waiting and len(running) < jobs:
                 command = waiting.popleft()
-                say(f"\n=== {command.mark} {command.shown}")
+                estimate = f"; about {command.minutes:.0f} min from scratch" if command.minutes else ""
+                say(f"\n{command.mark} {(time.monotonic() - started) / 60:.0f} min elapsed{estimate}")
+                say(f"=== {command.mark} {command.shown}")
                 running.append(Running(command, env))
             time.sleep(POLL_SECONDS)
             for step in [step for step in running if step.finished()]:
@@ -83,7 +88,8 @@ def run(commands: list[Command], jobs: int, env: dict) -> None:
                     raise UserError(f"{mark} {step.command.shown} failed (exit {code}; its message is above)"
                                     + (f"; stopped {', '.join(beside)} beside it" if beside else "")
                                     + ". Once it is put right, the same command continues the study")
-                say(f"=== {mark} done in {(time.monotonic() - step.started) / 60:.1f} min")
+                estimate = f" (about {step.command.minutes:.0f} from scratch)" if step.command.minutes else ""
+                say(f"=== {mark} done in {(time.monotonic() - step.started) / 60:.1f} min{estimate}")
     except KeyboardInterrupt:
         stop(running, grace=GRACE_SECONDS)
         raise

@@ -2,11 +2,13 @@
 (A file of its own, so that pytest-xdist runs it beside test_run_all.py's quick study rather than after it.)"""
 
 import json
+import re
 import os
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -65,13 +67,16 @@ def test_steps_side_by_side_run_two_at_a_time_with_their_threads_and_each_line_m
     until_third = "\nwhile not (folder / '3-started').exists() and time.monotonic() < deadline:\n    time.sleep(0.05)"
     third = "print('after', sorted(p.name for p in folder.glob('*-done')))"
     side_by_side.run([step(tmp_path, 1, both_started), step(tmp_path, 2, both_started + until_third),
-                      step(tmp_path, 3, third)],
+                      replace(step(tmp_path, 3, third), minutes=2.0)],
                      2, {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"})
     out = capsys.readouterr().out
     assert "[1/3] together True" in out and "[2/3] together True" in out
     assert "[1/3] threads 1 1" in out and "[2/3] threads 1 1" in out
     assert "[3/3] after ['1-done']" in out  # started as soon as a lane came free, beside step 2
-    assert "=== [3/3] step 3" in out and "=== [3/3] done in" in out
+    # each start says when it came and the step's estimate, where it has one; each end, the minutes it took
+    assert re.search(r"^\[1/3\] 0 min elapsed$", out, re.M) and "[3/3] 0 min elapsed; about 2 min from scratch" in out
+    assert "=== [3/3] step 3" in out
+    assert re.search(r"^=== \[3/3\] done in 0\.\d min \(about 2 from scratch\)$", out, re.M)
 
 
 def test_a_failing_step_stops_the_one_beside_it_and_starts_no_other(tmp_path, capsys):
