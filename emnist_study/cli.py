@@ -213,7 +213,7 @@ def run_main(main, argv=None, resumable: bool | str = True) -> None:
         sys.exit(1)
     except KeyboardInterrupt as exc:
         command = continue_command(resumable)
-        print(f"{prog}: {exc or 'interrupted'}" + (f"; to continue, run: {command}" if command else ""),
+        print(f"{prog}: {str(exc) or 'interrupted'}" + (f"; to continue, run: {command}" if command else ""),
               file=sys.stderr)
         sys.exit(130)
     finally:
