@@ -51,6 +51,16 @@ def test_ctrl_c_stops_the_study_at_once_and_names_the_command_that_continues(tmp
         assert summary["status"] == "interrupted"
 
 
+@pytest.fixture
+def sigint_handled():
+    """SIGINT handled in this process, as run_all.py's (cli.run_main) always is: its steps then start with SIGINT's
+    default action. Where pytest itself was started in the background, SIGINT is ignored and the steps would
+    inherit that: a step sent Ctrl-C would run on until it is killed."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def step(tmp_path, number: int, code: str) -> side_by_side.Command:
     """A step that marks its start and end in tmp_path, and between them runs `code` (lines; `folder` is a Path)."""
     program = "\n".join(["import os, sys, time", "from pathlib import Path", f"folder = Path({str(tmp_path)!r})",
@@ -80,13 +90,16 @@ def test_steps_side_by_side_run_two_at_a_time_with_their_threads_and_each_line_m
     assert re.search(r"^=== \[3/3\] done in 0\.\d min \(about 2 from scratch\)$", out, re.M)
 
 
-def test_a_failing_step_stops_the_one_beside_it_and_starts_no_other(tmp_path, capsys):
+def test_a_failing_step_stops_the_one_beside_it_and_starts_no_other(tmp_path, capsys, sigint_handled):
     working = "print('working', flush=True)\ntime.sleep(120)"
     failing = "\n".join(["while not (folder / '1-started').exists():", "    time.sleep(0.05)",
                          "print('something is wrong', file=sys.stderr)", "sys.exit(1)"])
     with pytest.raises(UserError, match=r"\[2/3\] step 2 failed \(exit 1; its message is above\); stopped \[1/3\]"):
         side_by_side.run([step(tmp_path, 1, working), step(tmp_path, 2, failing), step(tmp_path, 3, "pass")], 2, {})
-    assert "[2/3] something is wrong" in capsys.readouterr().out
-    # run returns once the step beside has ended: stopped in its two minutes' sleep, not left to finish them
+    out = capsys.readouterr().out
+    assert "[2/3] something is wrong" in out
+    # run returns once the step beside has ended: interrupted in its two minutes' sleep, neither left to finish
+    # them nor killed after side_by_side.STOP_SECONDS
     assert (tmp_path / "1-started").exists() and not (tmp_path / "1-done").exists()
+    assert "[1/3] KeyboardInterrupt" in out
     assert not (tmp_path / "3-started").exists()
