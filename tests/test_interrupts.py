@@ -2,8 +2,8 @@
 (A file of its own, so that pytest-xdist runs it beside test_run_all.py's quick study rather than after it.)"""
 
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys
