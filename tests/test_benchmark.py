@@ -45,7 +45,9 @@ def test_quick_benchmark_writes_its_report(tmp_path, capsys):
         points = report["time_to_accuracy"][recipe]["points"]
         assert points and all(0 <= p["val_accuracy"] <= 1 for p in points)
         assert [p["seconds"] for p in points] == sorted(p["seconds"] for p in points)
-    assert "fast / reference" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "fast / reference" in out
+    assert "[2] [time to accuracy] fast recipe" in out  # --quick measures two at a time
 
 
 def test_missing_data_is_one_line_before_any_measurement(tmp_path, capsys, monkeypatch):
