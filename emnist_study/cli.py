@@ -197,7 +197,12 @@ def run_main(main, argv=None, resumable: bool | str = True) -> None:
     _interrupted = False
     previous = signal.signal(signal.SIGINT, _on_sigint)
     try:
-        main(argv)
+        try:
+            main(argv)
+        except Exception:
+            if _interrupted:  # Ctrl-C inside TensorFlow's C++ code can come out as another error (a TypeError)
+                raise KeyboardInterrupt from None
+            raise
     except UserError as exc:
         if os.environ.get(DEBUG_ENV):
             raise

@@ -16,7 +16,7 @@ from . import quiet_tensorflow  # noqa: F401  (first: before keras starts Tensor
 import keras
 import numpy as np
 
-from . import backup, data, distribute, hparams, models, pipeline, precision, recipes, subunits
+from . import backup, cli, data, distribute, hparams, models, pipeline, precision, recipes, subunits
 from .data import TrainVal, stratified_split
 from .errors import UserError
 from .runs import (Run, TrainConfig, atomic_write, member_seed, nearest_existing, now, read_json, write_csv_atomic,
@@ -236,7 +236,10 @@ def fit_locked(model: keras.Model, data: TrainVal, config: TrainConfig, run: Run
             model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, shuffle=False,
                       steps_per_epoch=pipeline.steps_per_epoch(len(data.y_train), config.batch_size),
                       initial_epoch=epochs_done, verbose=1 if sys.stdout.isatty() else 2)
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        # Ctrl-C raised inside TensorFlow's C++ code can come out as another error (a TypeError, a SystemError)
+        if not (isinstance(exc, KeyboardInterrupt) or cli.interrupted()):
+            raise
         recorder.write_summary("interrupted")
         raise KeyboardInterrupt(f"interrupted after {len(recorder.rows)} completed epoch(s) of {run.dir}") from None
     if recorder.diverged:  # TerminateOnNaN stopped it

@@ -3,6 +3,7 @@
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 
@@ -135,6 +136,36 @@ def test_resume_continues_an_interrupted_run(tmp_path, mnist_dir, monkeypatch, c
     assert [line.split(",")[0] for line in lines[1:]] == ["1", "2", "3"]
     assert json.loads((run / "summary.json").read_text())["status"] == "complete"
     assert (run / "model.keras").is_file() and not (run / "backup").exists()
+
+
+def test_ctrl_c_that_tensorflow_turns_into_another_error_still_stops_as_ctrl_c(tmp_path, mnist_dir, monkeypatch,
+                                                                             capsys):
+    """A SIGINT that lands inside TensorFlow's C++ code can come out as a TypeError (seen in a real run_all.py
+    Ctrl-C): it is still an interruption, with exit 130, the run marked interrupted and no traceback."""
+    def interrupt_inside_tensorflow(self, epoch, logs=None):
+        try:
+            signal.raise_signal(signal.SIGINT)  # cli.run_main's handler raises KeyboardInterrupt ...
+        except KeyboardInterrupt:  # ... which TensorFlow's C++ code replaced with one of its own errors
+            raise TypeError("No common supertype of TensorSpec(shape=(), dtype=tf.int32, name=None)") from None
+
+    monkeypatch.setattr(training.RunRecorder, "on_epoch_end", interrupt_inside_tensorflow)
+    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, "--epochs", "1")) == 130
+    err = capsys.readouterr().err
+    assert "interrupted after" in err and "--resume" in err and "Traceback" not in err
+    summary = json.loads((tmp_path / "runs" / "mnist_cnn-quick" / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+
+
+def test_ctrl_c_turned_into_another_error_outside_training_is_still_ctrl_c(capsys):
+    def main(argv):
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            raise SystemError("<built-in function __import__> returned a result with an exception set") from None
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.run_main(main, [])
+    assert exit_.value.code == 130 and "interrupted; to continue, run:" in capsys.readouterr().err
 
 
 def test_resume_refuses_different_settings(tmp_path, mnist_dir, capsys):
