@@ -1,6 +1,14 @@
+import os
 from pathlib import Path
 
 import pytest
+
+# Under pytest-xdist each worker trains with one TensorFlow thread: two workers on two cores then share them out, as
+# run_all.py's side-by-side steps do, instead of four threads contending for two (the tiny test models gain
+# nothing from a second thread). Child processes the tests start inherit it, unless they set their own.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 # TensorFlow starts here as it does in the scripts (oneDNN kernels on, quiet), whichever test module imports it
 # first: a run trained in the test process and one trained by a script then compute alike, number for number.

@@ -58,29 +58,33 @@ def test_missing_data_is_one_line_before_any_measurement(tmp_path, capsys, monke
     assert not (tmp_path / "results").exists()
 
 
-def test_epoch_seconds_adds_this_machines_entry_and_keeps_the_others(tmp_path, capsys):
+def test_epoch_seconds_keeps_other_machines_and_this_ones_other_way_of_training(tmp_path, capsys):
+    """Side by side (--jobs 2), then one at a time: each measurement replaces its own figures for this machine and
+    keeps the rest (another machine's entry; this machine's figures for the other way of training)."""
     from emnist_study import study
 
     out = tmp_path / "epoch_seconds.json"
     other = {"machine": {"cpu": "elsewhere", "cpu_count": 4, "avx512": True, "bfloat16": True},
              "seconds_per_image": {"mnist_mlp-batch128": 1e-5}}
-    out.write_text(json.dumps({"machines": [other]}))
+    earlier = {"seconds_per_image": 2e-5, "training_images": 124_800}  # this machine's one-at-a-time figure
+    mine = {"machine": study.this_machine(), "seconds_per_image": {"mnist_mlp-batch128": 2e-5},
+            "epochs": {"mnist_mlp-batch128": earlier}}
+    out.write_text(json.dumps({"machines": [other, mine]}))
     argv = ["--epoch-seconds", "--quick", "--keys", "mnist_mlp-batch128", "--out", str(out)]
-    assert run_script(benchmark, *argv) == 0
-    machines = json.loads(out.read_text())["machines"]
-    assert machines[0]["machine"] == study.this_machine() and machines[1] == other
-    measured = machines[0]["epochs"]["mnist_mlp-batch128"]
-    assert measured["training_images"] == 2_340 and measured["seconds_per_image"] > 0
     assert run_script(benchmark, "--epoch-seconds", "--keys", "no-such-speed", "--out", str(out)) == 1
     assert "no recipe trains at speed no-such-speed" in capsys.readouterr().err
 
-    # two side by side: their own figures, beside the one-at-a-time ones, which a later measurement keeps in turn
     assert run_script(benchmark, *argv, "--jobs", "2") == 0
-    mine = json.loads(out.read_text())["machines"][0]
-    assert mine["epochs"]["mnist_mlp-batch128"] == measured
-    side_by_side = mine[study.SIDE_BY_SIDE]
+    machines = json.loads(out.read_text())["machines"]
+    assert machines[0]["machine"] == study.this_machine() and machines[1] == other
+    assert machines[0]["epochs"]["mnist_mlp-batch128"] == earlier
+    side_by_side = machines[0][study.SIDE_BY_SIDE]
     assert side_by_side["jobs"] == 2 and side_by_side["threads"] == study.side_by_side_env(2)
     assert len(side_by_side["epochs"]["mnist_mlp-batch128"]["each_seconds_per_image"]) == 2
-    assert study.seconds_per_image(mine, 2) == side_by_side["seconds_per_image"]
+    assert study.seconds_per_image(machines[0], 2) == side_by_side["seconds_per_image"]
+
     assert run_script(benchmark, *argv) == 0
-    assert json.loads(out.read_text())["machines"][0][study.SIDE_BY_SIDE] == side_by_side
+    machines = json.loads(out.read_text())["machines"]
+    assert machines[0][study.SIDE_BY_SIDE] == side_by_side and machines[1] == other
+    measured = machines[0]["epochs"]["mnist_mlp-batch128"]
+    assert measured["training_images"] == 2_340 and measured["seconds_per_image"] > 0
