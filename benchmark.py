@@ -77,13 +77,14 @@ def first_time_at(points: list[dict], accuracy: float) -> float | None:
     return next((p["seconds"] for p in points if p["val_accuracy"] >= accuracy), None)
 
 
-def run_children(args: argparse.Namespace, children_args: list[list[str]], env: dict | None = None) -> list[dict]:
-    """Run measurements side by side, each in a fresh Python process (with `env` added to its environment),
-    passing their progress through (each line marked with its child, where there are several), and return
-    their results."""
+def run_children(args: argparse.Namespace, children_args: list[list[str]]) -> list[dict]:
+    """Run measurements side by side, each in a fresh Python process (several share the cores out, as
+    run_all.py's side-by-side steps do), passing their progress through (each line marked with its child, where
+    there are several), and return their results."""
     data_dirs = [arg for folder in args.data_dir or [] for arg in ("--data-dir", folder)]
+    env = {**os.environ, **(study.side_by_side_env(len(children_args)) if len(children_args) > 1 else {})}
     children = [subprocess.Popen([sys.executable, __file__, *child_args, *data_dirs], stdout=subprocess.PIPE,
-                                 text=True, env={**os.environ, **(env or {})}) for child_args in children_args]
+                                 text=True, env=env) for child_args in children_args]
     results = [None] * len(children)
 
     def relay(i: int) -> None:
@@ -143,7 +144,7 @@ def run_epoch_seconds(args: argparse.Namespace, out: Path) -> dict:
                   + (f", {args.jobs} trainings side by side" if args.jobs > 1 else ""), flush=True)
             children = [["--child-epoch-seconds", key, "--work-dir", work, "--job", str(job),
                          *(["--quick"] if args.quick else [])] for job in range(args.jobs)]
-            results = run_children(args, children, study.side_by_side_env(args.jobs) if args.jobs > 1 else None)
+            results = run_children(args, children)
             measured[key] = {**results[0], "finished_at": now()}
             if args.jobs > 1:  # each training's own rate: the time a step takes when it shares the machine so
                 for figure in ("epoch_seconds", "seconds_per_image"):
@@ -184,8 +185,7 @@ def run_measurements(args: argparse.Namespace, measurements: list[tuple[str, lis
         batch = measurements[first:first + at_once]
         for i, (what, _) in enumerate(batch, 1):
             print((f"[{i}] " if len(batch) > 1 else "") + what, flush=True)
-        results += run_children(args, [child_args for _, child_args in batch],
-                                study.side_by_side_env(len(batch)) if len(batch) > 1 else None)
+        results += run_children(args, [child_args for _, child_args in batch])
     return results
 
 
