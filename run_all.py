@@ -120,7 +120,8 @@ def print_plan(steps, args) -> None:
     unknown = minutes.count(None)
     print(f"Total: about {total / 60:.1f} hours of training" + (f", plus {unknown} step(s) not measured"
                                                                  if unknown else "")
-          + (" (with --quick: seconds each)" if args.quick else "") + "; minutes on a GPU. Finished runs are skipped.")
+          + (" (with --quick: seconds each)" if args.quick else " (then a few minutes of figures and evaluation)")
+          + "; minutes on a GPU. Finished runs are skipped.")
     if args.jobs > 1 and not unknown:
         alone = sum(study.step_minutes(step, measured) for step in study.training_steps(args.full, datasets_of(args)))
         print(f"One step at a time (--jobs 1): about {alone / 60:.1f} hours.")
