@@ -18,6 +18,20 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+# The files that take longest, in the order pytest-xdist should hand them out (pytest.ini's --no-loadscope-reorder
+# keeps this order; by default it hands out the files with the most tests first). The quick study's file starts at
+# once, so that its long fixture runs beside the other files rather than after them.
+SLOWEST_FIRST = ["test_run_all.py", "test_benchmark.py", "test_reliability.py", "test_experiments.py"]
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = item.path.name
+        return SLOWEST_FIRST.index(name) if name in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=rank)  # stable: each file's tests keep their order
+
+
 @pytest.fixture(autouse=True)
 def offline_home(tmp_path, monkeypatch):
     """Every test gets an empty home (no dataset caches), no data dir from the environment, and no downloads."""
