@@ -18,10 +18,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
-# The files that take longest, in the order pytest-xdist should hand them out (pytest.ini's --no-loadscope-reorder
-# keeps this order; by default it hands out the files with the most tests first). The quick study's file starts at
-# once, so that its long fixture runs beside the other files rather than after them.
-SLOWEST_FIRST = ["test_run_all.py", "test_benchmark.py", "test_reliability.py", "test_experiments.py"]
+# The files in the order pytest-xdist should hand them out, longest first (pytest.ini's --no-loadscope-reorder keeps
+# this order; by default it hands out the files with the most tests first): the quick study's file starts at once,
+# so that its long fixture runs beside the other files rather than after them, and the quick files come last, to
+# fill in while the other worker finishes. The rest follow in any order.
+SLOWEST_FIRST = ["test_run_all.py", "test_benchmark.py", "test_experiments.py", "test_training_runs.py",
+                 "test_reliability.py", "test_warmups.py", "test_run_anywhere.py", "test_interrupts.py"]
 
 
 def pytest_collection_modifyitems(items):

@@ -1,5 +1,5 @@
 """Ctrl-C: a real SIGINT to run_all.py stops the study at once, with exit 130 and the command that continues.
-(A file of its own, so that pytest-xdist runs it beside test_run_all.py's quick study rather than after it.)"""
+(A file of its own, so that pytest-xdist can run it on the other worker from test_run_all.py's quick study.)"""
 
 import json
 import os
