@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 
 # Under pytest-xdist each worker trains with one TensorFlow thread: two workers on two cores then share them out, as
-# run_all.py's side-by-side steps do, instead of four threads contending for two (the tiny test models gain
-# nothing from a second thread). Child processes the tests start inherit it, unless they set their own.
+# run_all.py's side-by-side steps do, instead of four threads contending for two. Child processes the tests start
+# inherit it, unless they set their own.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")

@@ -140,8 +140,9 @@ def test_resume_continues_an_interrupted_run(tmp_path, mnist_dir, monkeypatch, c
 
 def test_ctrl_c_that_tensorflow_turns_into_another_error_still_stops_as_ctrl_c(tmp_path, mnist_dir, monkeypatch,
                                                                              capsys):
-    """A SIGINT that lands inside TensorFlow's C++ code can come out as a TypeError (seen in a real run_all.py
-    Ctrl-C): it is still an interruption, with exit 130, the run marked interrupted and no traceback."""
+    """A SIGINT that lands inside TensorFlow's C++ code can come out as a TypeError (seen once in
+    test_interrupts' real Ctrl-C of run_all.py, on a busy machine): it is still an interruption, with exit 130, the
+    run marked interrupted and no traceback."""
     def interrupt_inside_tensorflow(self, epoch, logs=None):
         try:
             signal.raise_signal(signal.SIGINT)  # cli.run_main's handler raises KeyboardInterrupt ...
