@@ -93,6 +93,28 @@ def test_the_best_experiment_is_chosen_on_validation_and_read_against_the_publis
     assert "above 0 of the 6 published" in text
 
 
+def test_choices_by_validation_compare_only_runs_validated_on_the_same_images():
+    """Another seed holds out other validation images: its higher validation accuracy may be a luckier draw of
+    images, so it takes no part in choosing, and the report says it was left out."""
+    true = [i % 10 for i in range(100)]
+    wrong = lambda n: [(t + 1) % 10 if i < n else t for i, t in enumerate(true)]  # noqa: E731
+    experiment = {"script": "emnist_experiments.py", "model": "vgg_bn", "validation": "stratified",
+                  "val_fraction": 0.1}
+    runs = [result("mnist_cnn", "mnist", wrong(5), true, 0.95, config={**ROLES["mnist_cnn"], "validation": "stratified",
+                                                                      "val_fraction": 0.1}),
+            result("exp_a", "mnist", wrong(1), true, 0.99, config={**experiment, "seed": 1}),
+            result("exp_b", "mnist", wrong(2), true, 0.98, config={**experiment, "seed": 1}),
+            result("exp_c", "mnist", wrong(3), true, 0.97, config={**experiment, "seed": 1}),
+            result("exp_a-seed2", "mnist", wrong(4), true, 0.999, config={**experiment, "seed": 2})]
+    text = report.answer_overuse({"mnist": runs})
+    assert "the experiment validation chose (`exp_a`) ranks 1 of 3 on test" in text
+    assert "of the 3 experiment(s) ahead of the warm-up CNN (`mnist_cnn`) on validation, 3 stay ahead" in text
+    assert "(1 experiment run(s) of other seeds or splits validated on other images" in text
+    letters = [result(r.run, "emnist-letters", r.predicted, r.true, r.val_accuracy, config=r.config) for r in runs[1:]]
+    best = report.answer_best_experiment(letters)
+    assert "among 3 experiment run(s): `exp_a`" in best and "1 experiment run(s) of other seeds" in best
+
+
 def test_a_baseline_is_found_by_its_role_whatever_its_name():
     true = [0, 1, 2]
     runs = [result("x", "mnist", true, true, 0.9), result("mnist_cnn-seed2-quick", "mnist", true, true, 0.9,
