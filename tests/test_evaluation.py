@@ -115,6 +115,18 @@ def test_choices_by_validation_compare_only_runs_validated_on_the_same_images():
     assert "among 3 experiment run(s): `exp_a`" in best and "1 experiment run(s) of other seeds" in best
 
 
+def test_a_claim_is_judged_by_the_mean_and_what_the_test_sets_sampling_error_allows():
+    true = [0] * 10_000
+    def run(errors, seed=1):
+        return result(f"r{seed}", "mnist", [1] * errors + [0] * (10_000 - errors), true, 0.99, config={"seed": seed})
+    assert report.against_claim([run(60)], 0.9940) == "reached"
+    assert report.against_claim([run(49)], 0.9960).startswith("not reached, though the claim lies inside")  # 99.51%
+    assert report.against_claim([run(90)], 0.9960) == "not reached"  # 99.10%: its interval ends near 99.27%
+    seeds = [run(93, 1), run(96, 2), run(74, 3)]  # the 2015 Keras network's three seeds: 99.07%, 99.04%, 99.26%
+    assert report.against_claim(seeds, 0.9925) == "not reached on average; 1 of the 3 seeds reaches it"
+    assert report.against_claim(seeds[:2], 0.9925) == "not reached by any seed"
+
+
 def test_a_baseline_is_found_by_its_role_whatever_its_name():
     true = [0, 1, 2]
     runs = [result("x", "mnist", true, true, 0.9), result("mnist_cnn-seed2-quick", "mnist", true, true, 0.9,
