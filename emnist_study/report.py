@@ -61,15 +61,16 @@ def validated_alike(experiments: list[RunResult], reference: RunResult | None = 
     left out: picking the best of accuracies on different images partly picks the luckiest draw of images."""
     if not experiments:
         return [], 0
-    if reference is None or not any(validation_images(r) == validation_images(reference) for r in experiments):
+    images = [validation_images(r) for r in experiments]
+    if reference is None or validation_images(reference) not in images:
         reference = min(experiments, key=lambda r: (r.config.get("seed", 1), r.run))
-    alike = [r for r in experiments if validation_images(r) == validation_images(reference)]
+    alike = [r for r, key in zip(experiments, images) if key == validation_images(reference)]
     return alike, len(experiments) - len(alike)
 
 
 def left_out(count: int) -> str:
     return (f"({count} experiment run(s) of other seeds or splits validated on other images, so are left out of "
-            f"this comparison.)" if count else "")
+            f"this comparison.)")
 
 
 def vs_baseline(result: RunResult, baseline: RunResult | None) -> dict:
@@ -239,9 +240,10 @@ def answer_cnn_vs_mlp(letters: list[RunResult]) -> str:
 
 
 def answer_best_experiment(letters: list[RunResult]) -> str:
-    if not with_role(letters, "experiment"):
+    candidates = with_role(letters, "experiment")
+    if not candidates:
         return missing("python emnist_experiments.py --exp sgd_tta ensemble_tta")
-    experiments, others = validated_alike(with_role(letters, "experiment"), baseline_of(letters))
+    experiments, others = validated_alike(candidates, baseline_of(letters))
     chosen = max(experiments, key=lambda r: r.val_accuracy)  # chosen on validation, never on test
     low, high = chosen.interval
     reached = "reaches" if chosen.test_accuracy >= LETTERS_TARGET else "does not reach"

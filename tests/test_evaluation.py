@@ -97,7 +97,10 @@ def test_choices_by_validation_compare_only_runs_validated_on_the_same_images():
     """Another seed holds out other validation images: its higher validation accuracy may be a luckier draw of
     images, so it takes no part in choosing, and the report says it was left out."""
     true = [i % 10 for i in range(100)]
-    wrong = lambda n: [(t + 1) % 10 if i < n else t for i, t in enumerate(true)]  # noqa: E731
+
+    def wrong(n):  # predictions with the first n wrong
+        return [(t + 1) % 10 if i < n else t for i, t in enumerate(true)]
+
     experiment = {"script": "emnist_experiments.py", "model": "vgg_bn", "validation": "stratified",
                   "val_fraction": 0.1}
     runs = [result("mnist_cnn", "mnist", wrong(5), true, 0.95, config={**ROLES["mnist_cnn"], "validation": "stratified",
@@ -117,6 +120,7 @@ def test_choices_by_validation_compare_only_runs_validated_on_the_same_images():
 
 def test_a_claim_is_judged_by_the_mean_and_what_the_test_sets_sampling_error_allows():
     true = [0] * 10_000
+
     def run(errors, seed=1):
         return result(f"r{seed}", "mnist", [1] * errors + [0] * (10_000 - errors), true, 0.99, config={"seed": seed})
     assert report.against_claim([run(60)], 0.9940) == "reached"
