@@ -39,12 +39,17 @@ def with_role(results: list[RunResult], role: str) -> list[RunResult]:
     return [r for r in results if r.role == role]
 
 
+def first_seed(runs: list[RunResult]) -> RunResult:
+    """The run with the lowest seed (by name among equals): the one a study without --full has."""
+    return min(runs, key=lambda r: (r.config.get("seed", 1), r.run))
+
+
 def baseline_of(results: list[RunResult]) -> RunResult | None:
     """The dataset's baseline run: the warm-up CNN with its first seed (any run name, quick ones included)."""
     if not results:
         return None
     candidates = with_role(results, BASELINE_ROLES.get(results[0].dataset, ""))
-    return min(candidates, key=lambda r: (r.config.get("seed", 1), r.run)) if candidates else None
+    return first_seed(candidates) if candidates else None
 
 
 def validation_images(r: RunResult) -> tuple:
@@ -63,7 +68,7 @@ def validated_alike(experiments: list[RunResult], reference: RunResult | None = 
         return [], 0
     images = [validation_images(r) for r in experiments]
     if reference is None or validation_images(reference) not in images:
-        reference = min(experiments, key=lambda r: (r.config.get("seed", 1), r.run))
+        reference = first_seed(experiments)
     alike = [r for r, key in zip(experiments, images) if key == validation_images(reference)]
     return alike, len(experiments) - len(alike)
 
