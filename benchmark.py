@@ -43,10 +43,10 @@ from pathlib import Path
 
 import numpy as np
 
-from emnist_study import cli, data, recipes, study
+from emnist_study import cli, data, interrupts, recipes, study
 from emnist_study.errors import UserError
 from emnist_study.idx import encode_idx
-from emnist_study.runs import library_versions, now, write_json_atomic
+from emnist_study.records import library_versions, now, write_json_atomic
 
 TARGET_ACCURACY = 0.99
 TIME_TO_ACCURACY_RECIPES = ("reference", "fast")
@@ -261,6 +261,32 @@ def print_table(report: dict) -> None:
           f"{t['fast_vs_reference_to_reference_best']} to the reference's best")
 
 
+def networks() -> dict:
+    """Every network the measurements build, by the name a recipe gives it: the step scripts' and the experiments'."""
+    import emnist_experiments
+    import nielsen_cnn
+    import warmup_mnist_mlp
+
+    return {**emnist_experiments.networks(), "mnist_mlp": warmup_mnist_mlp.build_mlp,
+            "nielsen_dropout": nielsen_cnn.build_nielsen}
+
+
+def trainer(config):
+    """The code that trains `config`, as its script does: a step script's `train(run, data)`, or for a recipe of
+    the experiments, training.train with the recipe's network."""
+    import nielsen_cnn
+    import warmup_mnist_cnn
+    import warmup_mnist_mlp
+    from emnist_study import training
+
+    if config.script == recipes.BASE.script:
+        build = networks()[config.model]
+        return lambda run, data: training.train(run, data, build)
+    return {"mnist_mlp": warmup_mnist_mlp.train, "mnist_cnn": warmup_mnist_cnn.train,
+            "keras2015_cnn": lambda run, data: warmup_mnist_cnn.train(run, data, variant="keras2015"),
+            "nielsen_dropout": nielsen_cnn.train, "nielsen_dense100": nielsen_cnn.train}[config.model]
+
+
 def measure_in_this_process(args: argparse.Namespace) -> None:
     """A child's one measurement, printed as a RESULT line for the parent to read."""
     from emnist_study import speed  # TensorFlow loads only here, in the child processes that measure
@@ -268,12 +294,12 @@ def measure_in_this_process(args: argparse.Namespace) -> None:
     if args.child_epoch_seconds:
         result = speed.measure_epoch_seconds(args.child_epoch_seconds, recipes_by_speed(full=True),
                                              str(Path(args.work_dir) / "data"), Path(args.work_dir) / f"job{args.job}",
-                                             epochs=2)
+                                             epochs=2, trainer=trainer)
     elif args.child_throughput:
         sizes = QUICK if args.quick else {**FULL, "images": EMNIST_LETTERS_TRAIN} if args.emnist_shaped else FULL
-        result = speed.measure_throughput(VARIANTS[args.child_throughput][1], sizes, args.classes)
+        result = speed.measure_throughput(VARIANTS[args.child_throughput][1], sizes, args.classes, networks())
     else:
-        result = speed.measure_time_to_accuracy(args.child_time_to_accuracy, args.data_dir, args.quick)
+        result = speed.measure_time_to_accuracy(args.child_time_to_accuracy, args.data_dir, args.quick, networks())
     print("RESULT " + json.dumps(result))
 
 
@@ -331,4 +357,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run_main(main)
+    interrupts.run_main(main)

@@ -22,10 +22,11 @@ subunits.json in the run and drawn as results/<run>_subunits.png).
 from dataclasses import replace
 from pathlib import Path
 
-from emnist_study import cli, data
+from emnist_study import cli, data, interrupts
+from emnist_study.config import TrainConfig
 from emnist_study.errors import UserError
 from emnist_study.recipes import BASE, EXPERIMENTS, network_name, recipe
-from emnist_study.runs import Run, TrainConfig, all_run_dirs, read_json, read_run_config, write_csv_atomic
+from emnist_study.records import all_run_dirs, read_json, read_run_config, write_csv_atomic
 
 # emnist-byclass-letters: ByClass's 52 letter classes, for the case check's reference network (case_check.py)
 RUN_PREFIX = {"emnist-letters": "exp", "mnist": "mnist_exp", data.MERGED: "merged_exp",
@@ -42,14 +43,25 @@ def experiment_config(name: str, args) -> TrainConfig:
     return cli.config_from_args(args, config)
 
 
-def run_experiment(config: TrainConfig, results_dir: Path) -> None:
-    from emnist_study import subunits, training  # TensorFlow loads here, not before a run needs it: --help answers at once
+def networks() -> dict:
+    """The recipes' networks by name: the assignment's own first (the warm-up CNN, defined once, in its script),
+    then the experiments' (emnist_study/models.py)."""
+    from emnist_study import models  # TensorFlow loads here, not before a run needs it: --help answers at once
+    from warmup_mnist_cnn import build_cnn
 
+    return {"mnist_cnn": build_cnn, **models.NETWORKS}
+
+
+def run_experiment(config: TrainConfig, results_dir: Path) -> None:
+    from emnist_study import subunits, training
+    from emnist_study.run import Run
+
+    build = networks()[config.model]
     dataset = training.load_dataset(config)
     if config.ensemble > 1:
-        training.train_ensemble(config, dataset)
+        training.train_ensemble(config, dataset, lambda member, member_data: training.train(member, member_data, build))
         return
-    model = training.train(config, dataset)
+    model = training.train(Run(config), dataset, build)
     if config.subunits > 1:
         probs = subunits.subunit_probabilities(model, dataset.x_val)
         out = subunits.describe(probs, dataset, Path(config.runs_dir) / config.run_name, config.subunits, results_dir)
@@ -123,10 +135,12 @@ def main(argv=None):
     for name in names:
         config = experiment_config(name, args)
         print(f"\n=== experiment {name}: {EXPERIMENTS[name][0]}")
+        from emnist_study.run import Run  # TensorFlow loads here, after the flags: --help and --list answer at once
+
         if Run(config).needs_training():
             run_experiment(config, Path(args.results_dir))
     leaderboard(args.runs_dir, Path(args.results_dir))
 
 
 if __name__ == "__main__":
-    cli.run_main(main)
+    interrupts.run_main(main)

@@ -21,9 +21,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from emnist_study import cli, data
+from emnist_study import cli, data, interrupts
 from emnist_study.errors import UserError
-from emnist_study.runs import REDO_RUN, find_complete_runs
+from emnist_study.records import REDO_RUN, find_complete_runs
 
 QUICK_TEST_IMAGES = 520  # --quick: 20 images of each letter, 52 of each digit
 
@@ -86,4 +86,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run_main(main, resumable=False)
+    interrupts.run_main(main, resumable=False)

@@ -11,9 +11,9 @@ Overlaying runs is how experiments get compared. The figure is saved as a PNG an
 import argparse
 from pathlib import Path
 
-from emnist_study import cli
+from emnist_study import cli, interrupts
 from emnist_study.errors import UserError
-from emnist_study.runs import find_runs_with_history, read_history
+from emnist_study.records import find_runs_with_history, read_history
 
 
 def main(argv=None):
@@ -46,4 +46,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run_main(main, resumable=False)
+    interrupts.run_main(main, resumable=False)

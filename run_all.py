@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from emnist_study import cli, study
+from emnist_study import cli, interrupts, study
 from emnist_study.data import DATASETS
 
 ROOT = Path(__file__).resolve().parent
@@ -235,11 +235,11 @@ def main(argv=None):
 
         print(f"  {byclass.BYCLASS}: {byclass.where_found(args.data_dir)}")
     # A step interrupted inside run_all is continued by run_all's own command, which resumes every step.
-    os.environ[cli.CONTINUE_ENV] = shlex.join(["python", "run_all.py", *(sys.argv[1:] if argv is None else argv)])
+    os.environ[interrupts.CONTINUE_ENV] = shlex.join(["python", "run_all.py", *(sys.argv[1:] if argv is None else argv)])
     try:
         run_steps(args, steps, figures, started)
     finally:
-        del os.environ[cli.CONTINUE_ENV]
+        del os.environ[interrupts.CONTINUE_ENV]
 
 
 def run_steps(args, steps, figures, started: float) -> None:
@@ -258,7 +258,7 @@ def run_steps(args, steps, figures, started: float) -> None:
             print(f"\n[{i}/{len(steps)}] {(time.monotonic() - started) / 60:.0f} min elapsed{estimate}", end="")
             run_step(script, step_argv)
 
-    from emnist_study.runs import find_complete_runs
+    from emnist_study.records import find_complete_runs
 
     complete = {path.name for path in find_complete_runs(args.runs_dir)} if Path(args.runs_dir).is_dir() else set()
     for script, step_argv, runs in figures:
@@ -274,4 +274,4 @@ def run_steps(args, steps, figures, started: float) -> None:
 
 
 if __name__ == "__main__":
-    cli.run_main(main, resumable="same")
+    interrupts.run_main(main, resumable="same")

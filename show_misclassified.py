@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from emnist_study import cli, data, recipes
-from emnist_study.runs import TrainConfig, named_run_dirs, read_run_config
+from emnist_study import cli, data, interrupts, recipes
+from emnist_study.config import TrainConfig
+from emnist_study.records import named_run_dirs, read_run_config
 
 
 def most_confused_pairs(true: np.ndarray, predicted: np.ndarray, num_classes: int, top: int):
@@ -113,4 +114,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run_main(main, resumable=False)
+    interrupts.run_main(main, resumable=False)

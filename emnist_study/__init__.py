@@ -1,20 +1,34 @@
-"""Shared code for the EMNIST Letters study: data, models, training glue and run artifacts.
+"""What the EMNIST Letters study's scripts share: data, the run folder, the experiments' networks and recipes.
 
-Each module has one job:
-    errors    the one exception type that becomes a one-line message instead of a traceback
-    idx       reading and writing the IDX file format that MNIST and EMNIST ship in
-    download  fetching a file with a progress bar and a checksum, written atomically
-    data      finding, loading and splitting MNIST and EMNIST Letters (uint8, upright, labels from 0)
-    byclass   EMNIST ByClass, for its case labels: its letters with their case beside them, its 52 letter classes
-    pipeline  turning uint8 arrays into batched tf.data pipelines
-    distortions  the elastic distortion of handwriting (keras.ops, so any backend runs it)
-    models    the networks, by name
-    runs      the run directory: config, history, summary, atomic writes, its lock, overwrite/resume rules
-    backup    the per-epoch training state that --resume continues from, exactly, after any kill
-    training  compiling and fitting a model with the callbacks every run gets
-    cli       the flags every training script shares, and the error handling around main()
-    recipes   the warm-up recipes and the experiments, as plain configs
-    study     the steps run_all.py runs, and their estimated minutes
+Each module has one job (the step scripts above it show the networks, their compile and their fit):
+    errors      the one exception type that becomes a one-line message instead of a traceback
+    idx         reading and writing the IDX file format that MNIST and EMNIST ship in
+    download    fetching a file with a progress bar and a checksum, written atomically
+    sources     where dataset files are looked for and how they are fetched and checked, for every dataset
+    data        loading and splitting MNIST and EMNIST Letters (uint8, upright, labels from 0)
+    byclass     EMNIST ByClass, for its case labels: its letters with their case beside them, its 52 letter classes
+    pipeline    turning uint8 arrays into batched tf.data pipelines
+    distortions the elastic and affine distortions of handwriting (keras.ops, so any backend runs it)
+    config      TrainConfig: a run's settings, as plain values
+    records     the files a run leaves, written atomically and read back with one-line errors; finding runs
+    run         the run folder as one object: create, lock, resume, record, save; run.callbacks() for fit
+    backup      the per-epoch training state that --resume continues from, exactly, after any kill
+    models      the experiments' networks, the test-time views, and loading a saved model
+    subunits    the case-aware head: its layer and losses, the restart of collapsed classes, what it learned
+    ensembles   the layers that combine an ensemble's members (vote, average)
+    training    a recipe trained from its config, and an ensemble's members
+    recipes     the warm-up recipes and the experiments, as plain configs
+    precision   float32 or mixed precision, and what "auto" picks on this hardware
+    distribute  tf.distribute: several GPUs, several machines
+    hparams     each run's row in TensorBoard's HPARAMS tab, and its figures in IMAGES
+    figures     the plots (matplotlib, PNG)
+    evaluation  the test sets' one judgement: accuracy, intervals, McNemar tests
+    report      RESULTS.md: the study's answers in words
+    interrupts  Ctrl-C, SIGTERM and SIGHUP, and how a script ends (one-line errors, the command that continues)
+    cli         the flags every training script shares
+    study       the steps run_all.py runs, and their estimated minutes
+    side_by_side  run_all.py's steps two at a time, each line marked with its step
+    speed       benchmark.py's measurements, each in a child process
     case_check  a case-aware letters run's sub-units against ByClass's true case: per-letter table and figure
     quiet_tensorflow  imported before keras: TensorFlow starts without burying the output in C++ chatter
 

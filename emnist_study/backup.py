@@ -6,7 +6,7 @@ any instant (kill -9 included), or stopped by a full disk, leaves a state to con
                                         moments), with the run's history up to that epoch and its best epoch
     backup/best-epoch-0002.weights.h5   the weights of the best epoch so far, as best.weights.h5 holds them
 
-A state file is written under a temporary name and renamed (runs.atomic_write), so it is there whole or not at
+A state file is written under a temporary name and renamed (records.atomic_write), so it is there whole or not at
 all, and that rename is the moment an epoch counts as done: history.csv, summary.json and best.weights.h5 are
 written from it afterwards, and written from it again on --resume, so that all of them agree on the epochs done.
 The state before the latest stays as a fallback, should the latest prove unreadable. The training script removes
@@ -14,9 +14,7 @@ the backup only once model.keras and a complete summary.json are written.
 """
 
 import json
-import os
 import shutil
-import time
 import zipfile
 from pathlib import Path
 
@@ -25,18 +23,7 @@ import keras
 import numpy as np
 
 from .errors import UserError
-from .runs import BACKUP_STATE_GLOB, atomic_write, read_history, read_json
-
-# Tests only: the name of a point (below) where training prints "paused at <point>" and waits, so that a test can
-# kill the process there: "backup-write:N" (epoch N's state half written), "epoch-end:N" (epoch N done) and
-# "final-save" (model.keras written, the summary not yet complete).
-PAUSE_ENV = "EMNIST_STUDY_TEST_PAUSE_AT"
-
-
-def pause_for_tests(point: str) -> None:
-    if os.environ.get(PAUSE_ENV) == point:
-        print(f"paused at {point}", flush=True)
-        time.sleep(600)
+from .records import BACKUP_STATE_GLOB, atomic_write, read_history
 
 
 def state_path(backup_dir: Path, epoch: int) -> Path:
@@ -66,7 +53,6 @@ def save_state(model: keras.Model, backup_dir: Path, epoch: int, history: list[d
     with atomic_write(state_path(backup_dir, epoch)) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
-        pause_for_tests(f"backup-write:{epoch}")
 
 
 class UnreadableState(Exception):
@@ -81,8 +67,13 @@ def load_state(model: keras.Model, path: Path) -> dict:
             meta = json.loads(str(npz["meta"]))
             arrays = [npz[f"v{i}"] for i in range(len(variables))]
             extra = len(npz.files) - 1 - len(variables)
-        if not (isinstance(meta.get("epoch"), int) and isinstance(meta.get("history"), list)):
-            raise ValueError("no epoch or history in it")
+        if not isinstance(meta, dict):
+            raise ValueError("it holds no record of its epoch")
+        history = meta.get("history")
+        if not (isinstance(meta.get("epoch"), int) and isinstance(history, list)
+                and all(isinstance(row, dict) and isinstance(row.get("epoch"), int) for row in history)
+                and (meta.get("best_epoch") is None or isinstance(meta["best_epoch"], int))):
+            raise ValueError("its epoch, history or best epoch is missing or not of the right type")
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise UnreadableState(f"{type(exc).__name__}: {exc}") from None
     mismatched = [v.path for v, a in zip(variables, arrays) if tuple(v.shape) != a.shape]
@@ -103,14 +94,14 @@ def restore(model: keras.Model, run) -> dict | None:
     for path in states:
         try:
             meta = load_state(model, path)
+            best = best_weights_path(run.backup_dir, meta["best_epoch"]) if meta["best_epoch"] else None
+            if best and not weights_readable(best):
+                raise UnreadableState(f"the weights of its best epoch, {best.name}, are missing or damaged")
         except UnreadableState as exc:
             print(f"{path} cannot be read ({exc}); continuing from the state before it")
             continue
-        if meta["best_epoch"] and best_weights_path(run.backup_dir, meta["best_epoch"]).is_file():
-            copy_atomic(best_weights_path(run.backup_dir, meta["best_epoch"]), run.path("best.weights.h5"))
-        return meta
-    meta = restore_keras_backup(model, run)
-    if meta:
+        if best:
+            copy_atomic(best, run.path("best.weights.h5"))
         return meta
     recorded = read_history(run.dir)
     if recorded or states:
@@ -119,24 +110,15 @@ def restore(model: keras.Model, run) -> dict | None:
     return None
 
 
-def restore_keras_backup(model: keras.Model, run) -> dict | None:
-    """A run interrupted before this module existed: Keras's BackupAndRestore left backup/latest.weights.h5 and
-    training_metadata.json. Its optimizer state must load, or the run would go on as another run."""
-    weights, metadata = run.backup_dir / "latest.weights.h5", run.backup_dir / "training_metadata.json"
-    if not (weights.is_file() and metadata.is_file()):
-        return None
-    epoch = read_json(metadata).get("epoch", 0)
-    history = read_history(run.dir)[:epoch]
-    state_variables(model)
+def weights_readable(path: Path) -> bool:
+    """Whether `path` is a whole Keras weights file (HDF5 that opens and holds layers), not one cut short."""
+    import h5py
+
     try:
-        model.load_weights(weights)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{weights} cannot be read ({type(exc).__name__}), so {run.dir} cannot continue; "
-                        f"use --overwrite to start again") from None
-    if len(history) < epoch or (epoch and int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 0):
-        raise UserError(f"the backup in {run.backup_dir} lacks the optimizer's state or the history of its "
-                        f"{epoch} epoch(s), so {run.dir} cannot continue exactly; use --overwrite to start again")
-    return {"epoch": epoch, "history": history, "best_epoch": None}
+        with h5py.File(path, "r") as f:
+            return len(f.keys()) > 0
+    except (OSError, ValueError):
+        return False
 
 
 def copy_atomic(source: Path, target: Path) -> None:

@@ -27,7 +27,7 @@ from sklearn.metrics import normalized_mutual_info_score
 from . import byclass, data, figures, models, pipeline, subunits
 from .download import file_digest
 from .errors import UserError
-from .runs import find_complete_runs, read_json, read_run_config, write_json_atomic
+from .records import find_complete_runs, read_json, read_run_config, write_json_atomic
 
 RECORD_FILE = "case_check.json"  # in the run directory; evaluate_test.py's report reads it
 SAME_SHAPE = "cijklmopsuvwxyz"  # the letters EMNIST's ByMerge and Balanced splits merge: their cases look alike

@@ -1,21 +1,15 @@
-"""The flags every training script shares, and `run_main`, which turns a UserError or an OSError (a full disk, a
-folder it may not write) into one line on stderr and Ctrl-C into a prompt stop (exit 130) that says which command
-continues."""
+"""The flags every training script shares, and the config they make. (How a script ends, on an error or a signal,
+is interrupts.run_main.)"""
 
 import argparse
-import errno
-import os
-import shlex
-import signal
-import sys
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
 from . import distribute, precision
 from .data import DATA_DIR_ENV, resolve_data_dirs
-from .errors import UserError
-from .runs import TrainConfig
+from .config import TrainConfig
+from .interrupts import DEBUG_HELP
 
 QUICK_IMAGES = 600  # --quick: a stratified subset this size (training + validation), for smoke runs in seconds
 QUICK_EPOCHS = 1
@@ -39,6 +33,17 @@ def int_at_least(minimum: int):
 
 positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {value:g}")
+    return value
 
 
 def fraction(text: str) -> float:
@@ -138,88 +143,3 @@ def config_from_args(args: argparse.Namespace, defaults: TrainConfig) -> TrainCo
 def parse_config(description: str, defaults: TrainConfig, argv=None) -> TrainConfig:
     """Parse the shared flags of a training script into its config."""
     return config_from_args(training_parser(description, defaults).parse_args(argv), defaults)
-
-
-# Ctrl-C. Python may swallow the KeyboardInterrupt that a Ctrl-C raises (inside a weakref callback, it prints
-# "Exception ignored in ..." and carries on), so the handler also sets a flag that training checks after every
-# batch (pipeline.StopWhenInterrupted).
-_interrupted = False
-# Set by run_all.py around its steps: a step interrupted there is continued by run_all's own command.
-CONTINUE_ENV = "EMNIST_STUDY_CONTINUE_WITH"
-
-
-def interrupted() -> bool:
-    return _interrupted
-
-
-def _on_sigint(signum, frame):
-    global _interrupted
-    _interrupted = True
-    raise KeyboardInterrupt
-
-
-def continue_command(resumable: bool | str) -> str | None:
-    """The command that continues this one after an interruption: for a training script (`resumable` True), the
-    same with --resume instead of --overwrite; "same": the same command; None where there is nothing to continue."""
-    if os.environ.get(CONTINUE_ENV):
-        return os.environ[CONTINUE_ENV]
-    if not resumable:
-        return None
-    args = sys.argv[1:]
-    if resumable is True:
-        args = [a for a in args if a != "--overwrite"]
-        args += [] if "--resume" in args else ["--resume"]
-    return shlex.join(["python", Path(sys.argv[0]).name, *args])
-
-
-# Set to 1 for the traceback behind a one-line error.
-DEBUG_ENV = "EMNIST_STUDY_DEBUG"
-DEBUG_HELP = f"Errors are one line; {DEBUG_ENV}=1 in the environment shows the traceback behind them."
-
-
-def os_error_line(exc: OSError, resumable: bool | str) -> str:
-    """What went wrong with a file or folder, and what to do, in one line."""
-    where = f" ({exc.filename})" if exc.filename else ""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        command = continue_command(resumable)
-        return (f"no space left on the device{where}; what was being written was dropped, what was written before "
-                f"is intact. Free some space, then run " + (command or "the same command again"))
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"{exc.strerror}{where}: check the folder's permissions, or choose another folder"
-    return f"{exc.strerror or exc}{where} ({DEBUG_ENV}=1 shows where it happened)"
-
-
-def run_main(main, argv=None, resumable: bool | str = True) -> None:
-    """Call main(argv); a UserError or OSError becomes a one-line message and exit 1, Ctrl-C a line naming the
-    command that continues (see continue_command) and exit 130, not a traceback (unless DEBUG_ENV is set)."""
-    global _interrupted
-    prog = sys.argv[0].rsplit("/", 1)[-1]
-    _interrupted = False
-    previous = signal.signal(signal.SIGINT, _on_sigint)
-    try:
-        try:
-            main(argv)
-        except Exception:
-            if _interrupted:  # Ctrl-C inside TensorFlow's C++ code can come out as another error (a TypeError)
-                raise KeyboardInterrupt from None
-            raise
-    except UserError as exc:
-        if os.environ.get(DEBUG_ENV):
-            raise
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except BrokenPipeError:  # the output was piped into a program that stopped reading (`| head`): not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(0)
-    except OSError as exc:
-        if os.environ.get(DEBUG_ENV):
-            raise
-        print(f"{prog}: error: {os_error_line(exc, resumable)}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt as exc:
-        command = continue_command(resumable)
-        print(f"{prog}: {str(exc) or 'interrupted'}" + (f"; to continue, run: {command}" if command else ""),
-              file=sys.stderr)
-        sys.exit(130)
-    finally:
-        signal.signal(signal.SIGINT, previous)

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .errors import UserError
-from .runs import TrainConfig
+from .config import TrainConfig
 
 CHOICES = ("none", "mirrored", "multiworker")
 _strategies = {}  # name -> the strategy made for it: one per process

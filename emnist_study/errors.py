@@ -1,4 +1,4 @@
-"""The one exception type the scripts turn into a one-line message (see `cli.run_main`)."""
+"""The one exception type the scripts turn into a one-line message (see `interrupts.run_main`)."""
 
 
 class UserError(Exception):

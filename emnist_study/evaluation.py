@@ -14,7 +14,7 @@ from scipy.stats import binomtest
 from . import models, pipeline, recipes, study
 from .download import file_digest
 from .errors import UserError
-from .runs import atomic_write, read_json, read_run_config
+from .records import atomic_write, read_json, read_run_config
 
 # What each run is, from its config (role_of): the part of the study it answers. report.py's questions ask for
 # roles, not run names, so quick runs and other seeds count too.

@@ -17,7 +17,8 @@ import keras
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
-from .runs import Run, TrainConfig, read_json
+from .config import TrainConfig
+from .records import read_json
 
 # The columns of the HPARAMS tab that a finished run fills in, from its history (and, for an ensemble, its
 # summary.json): validation accuracy first, as the study judges by it.
@@ -84,7 +85,7 @@ def final_metrics(rows: list[dict], best: dict | None) -> dict:
 
 class HParamsRecorder(keras.callbacks.Callback):
     """Opens the run's HParams session when training starts; writes its final metrics when training ends, from
-    the rows the run's recorder (training.RunRecorder) committed, a resumed run's earlier epochs included."""
+    the rows the run's recorder (run.RunRecorder) committed, a resumed run's earlier epochs included."""
 
     def __init__(self, recorder):
         super().__init__()
@@ -99,7 +100,7 @@ class HParamsRecorder(keras.callbacks.Callback):
                       step=rows[-1]["epoch"] if rows else 0)
 
 
-def record_ensemble(run: Run, summary: dict) -> None:
+def record_ensemble(run, summary: dict) -> None:
     """An ensemble's own session (its members have theirs, under members/): its settings and the combined
     model's validation accuracy."""
     write_session(run.logs_dir, run.config)

@@ -9,16 +9,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import cli
+from . import interrupts
 from .distortions import elastic_distort
 
 
 class StopWhenInterrupted(keras.callbacks.Callback):
     """Stop at the next batch once Ctrl-C was pressed, even where Python swallowed the KeyboardInterrupt it raised
-    (see cli.interrupted): training, validation and prediction all check."""
+    (see interrupts.interrupted): training, validation and prediction all check."""
 
     def check(self, batch, logs=None):
-        if cli.interrupted():
+        if interrupts.interrupted():
             raise KeyboardInterrupt
 
     on_train_batch_end = on_test_batch_end = on_predict_batch_end = check

@@ -2,6 +2,7 @@
 needs to read."""
 
 import os
+import warnings
 
 
 def _import_tensorflow_quietly():
@@ -32,3 +33,6 @@ def _import_tensorflow_quietly():
 
 
 _import_tensorflow_quietly()
+# The training batches are a tf.data pipeline that reshuffles itself every epoch (pipeline.make_dataset), so Keras's
+# warning that fit's own shuffle flag does not apply to it says nothing a reader needs.
+warnings.filterwarnings("ignore", message="`shuffle=True` was passed, but will be ignored", category=UserWarning)

@@ -1,29 +1,23 @@
-"""The recipes: each a plain TrainConfig. The warm-ups reproduce the networks the assignment names, with their
-original settings; the experiments are named, each with one line saying what it adds and, above it, why. What
-each measured is in docs/experiments.md and docs/case-aware.md.
+"""The recipes: each a plain TrainConfig. The warm-ups say what each step script trains (its run name, dataset,
+epochs and batch; the network and the optimizer are in the script); the experiments are named, each with one line
+saying what it adds and, above it, why. What each measured is in docs/experiments.md and docs/case-aware.md.
 
-The warm-up scripts and emnist_baseline.py train the warm-ups; emnist_experiments.py trains the experiments;
-run_all.py and benchmark.py read both to plan and time the study. The same experiment runs on any dataset
-(EMNIST Letters, MNIST, merged MNIST); only the run name's prefix changes.
+emnist_experiments.py trains the experiments; run_all.py and benchmark.py read both to plan and time the study.
+The same experiment runs on any dataset (EMNIST Letters, MNIST, merged MNIST); only the run name's prefix changes.
 """
 
 from dataclasses import replace
 
-from .runs import TrainConfig
+from .config import TrainConfig
 
-# Keras 2's Adadelta defaults, spelled out: Keras 3 changed the learning rate's default from 1.0 to 0.001 (1000x
-# too slow for mnist_cnn), so nothing here is left to the library's defaults.
-KERAS2_ADADELTA = {"name": "adadelta", "learning_rate": 1.0, "rho": 0.95, "epsilon": 1e-7}
-
+# The warm-ups: what each step script trains, as the study plans it. Their networks and optimizers are in the
+# scripts themselves (a run records the optimizer the script compiled, in config.json).
 MNIST_MLP = TrainConfig(script="warmup_mnist_mlp.py", run_name="mnist_mlp", dataset="mnist", model="mnist_mlp",
-                        epochs=20, batch_size=128,
-                        optimizer={"name": "rmsprop", "learning_rate": 0.001, "rho": 0.9, "epsilon": 1e-7})
+                        epochs=20, batch_size=128)
 MNIST_CNN = TrainConfig(script="warmup_mnist_cnn.py", run_name="mnist_cnn", dataset="mnist", model="mnist_cnn",
-                        epochs=12, batch_size=128, optimizer=KERAS2_ADADELTA)
-# The network the 99.25% claim was written for (keras-team/keras e23e86a, June 2015): 32 and 32 filters, the first
-# convolution 'full'-padded, Glorot's uniform initialisation as Keras drew it then, and Adadelta's epsilon 1e-6.
-KERAS2015_CNN = replace(MNIST_CNN, run_name="mnist_cnn_keras2015", model="keras2015_cnn",
-                        optimizer={**KERAS2_ADADELTA, "epsilon": 1e-6})
+                        epochs=12, batch_size=128)
+# The network the 99.25% claim was written for (keras-team/keras e23e86a, June 2015; see warmup_mnist_cnn.py).
+KERAS2015_CNN = replace(MNIST_CNN, run_name="mnist_cnn_keras2015", model="keras2015_cnn")
 CNN_VARIANTS = {"keras2": MNIST_CNN, "keras2015": KERAS2015_CNN}
 
 # The warm-ups carried over to EMNIST Letters: the same networks and recipes, 26 outputs.
@@ -33,27 +27,22 @@ LETTERS_BASELINES = {
 }
 
 # Nielsen's chapter-6 networks and his protocol (see nielsen_cnn.py).
-NIELSEN_REFERENCE_BATCH, NIELSEN_REFERENCE_LR = 10, 0.03
 NIELSEN_PROTOCOL = dict(val_fraction=10_000 / 60_000, validation="last", expand_shifts=True, select="best_val")
 NIELSEN_VARIANTS = {
     "dropout": TrainConfig(script="nielsen_cnn.py", run_name="nielsen_dropout", dataset="mnist",
-                           model="nielsen_dropout", epochs=40, batch_size=NIELSEN_REFERENCE_BATCH,
-                           optimizer={"name": "sgd", "learning_rate": NIELSEN_REFERENCE_LR}, **NIELSEN_PROTOCOL),
+                           model="nielsen_dropout", epochs=40, batch_size=10, **NIELSEN_PROTOCOL),
     "dense100": TrainConfig(script="nielsen_cnn.py", run_name="nielsen_dense100", dataset="mnist",
-                            model="nielsen_dense100", epochs=60, batch_size=NIELSEN_REFERENCE_BATCH,
-                            optimizer={"name": "sgd", "learning_rate": NIELSEN_REFERENCE_LR},
-                            model_options={"l2_lambda": 0.1}, **NIELSEN_PROTOCOL),
+                            model="nielsen_dense100", epochs=60, batch_size=10, model_options={"l2_lambda": 0.1},
+                            **NIELSEN_PROTOCOL),
 }
 
-
-def nielsen_learning_rate(batch_size: int) -> float:
-    """network3.py averages the cost over the mini-batch, so scaling the learning rate with the batch keeps the
-    step per image what Nielsen's 0.03 at batch 10 gives."""
-    return NIELSEN_REFERENCE_LR * batch_size / NIELSEN_REFERENCE_BATCH
-
+# Keras 2's Adadelta defaults, spelled out, as warmup_mnist_cnn.py compiles them: Keras 3 changed the learning
+# rate's default from 1.0 to 0.001 (1000x too slow for mnist_cnn), so nothing here is left to the library's defaults.
+KERAS2_ADADELTA = {"name": "adadelta", "learning_rate": 1.0, "rho": 0.95, "epsilon": 1e-7}
 
 # The experiments start from the warm-up CNN's recipe on letters.
-BASE = replace(MNIST_CNN, script="emnist_experiments.py", run_name="", dataset="emnist-letters")
+BASE = replace(MNIST_CNN, script="emnist_experiments.py", run_name="", dataset="emnist-letters",
+               optimizer=KERAS2_ADADELTA)
 
 # Distortions handwriting survives: a few degrees of rotation, a couple of pixels of shift, some zoom and
 # shear. No flips: a mirrored 'b' is a 'd'.

@@ -15,7 +15,7 @@ import numpy as np
 from . import case_check, figures
 from .data import DIGITS, LETTERS
 from .evaluation import BASELINE_ROLES, RunResult, mcnemar_exact, per_class_accuracy
-from .runs import write_text_atomic
+from .records import write_text_atomic
 
 SIGNIFICANCE = 0.05
 KERAS_CNN_CLAIM, KERAS_MLP_CLAIM = 0.9925, 0.9840

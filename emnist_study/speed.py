@@ -13,8 +13,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import cli, data, models, pipeline, precision, recipes, training
-from .runs import read_history
+from . import cli, data, pipeline, precision, recipes, training
+from .run import Run
+from .records import read_history
 
 # The Keras example's recipe: mnist_cnn, Adadelta with the Keras 2 settings, batch 128, 12 epochs.
 REFERENCE = replace(recipes.BASE, run_name="benchmark_reference", dataset="mnist")
@@ -63,10 +64,11 @@ class EpochClock(keras.callbacks.Callback):
         self.validation[-1].append(time.perf_counter())
 
 
-def measure_throughput(settings: dict, sizes: dict, num_classes: int) -> dict:
+def measure_throughput(settings: dict, sizes: dict, num_classes: int, networks: dict) -> dict:
     """Train one variant for two epochs on random images, validating after each as the scripts do, then
     predict. Training images/s is the second epoch's (its start included, its validation pass not): what
-    every epoch after the first costs. Steady-state images/s counts the first epoch's batches after warm-up."""
+    every epoch after the first costs. Steady-state images/s counts the first epoch's batches after warm-up.
+    `networks`: the builders by name (benchmark.networks)."""
     s = {**PROJECT_PATH, **settings}
     if s["inter_op_threads"]:
         tf.config.threading.set_inter_op_parallelism_threads(s["inter_op_threads"])
@@ -75,7 +77,7 @@ def measure_throughput(settings: dict, sizes: dict, num_classes: int) -> dict:
     labels = rng.integers(0, num_classes, sizes["images"])
     val_images, val_labels = images[:sizes["val_images"]], labels[:sizes["val_images"]]
     with precision.policy(s["precision"]):
-        model = models.build(s["model"], num_classes, **s["model_options"])
+        model = networks[s["model"]](num_classes, **s["model_options"])
     model.compile(optimizer=training.build_optimizer(REFERENCE.optimizer), loss="categorical_crossentropy",
                   metrics=["accuracy"], jit_compile=s["jit_compile"])
     batch = s["batch_size"]
@@ -138,7 +140,7 @@ class ValidationClock(keras.callbacks.Callback):
         self.paused += time.perf_counter() - stopped
 
 
-def measure_time_to_accuracy(recipe_name: str, data_dir: list | None, quick: bool) -> list[dict]:
+def measure_time_to_accuracy(recipe_name: str, data_dir: list | None, quick: bool, networks: dict) -> list[dict]:
     """Train one recipe on MNIST's 54,000/6,000 split, checking validation accuracy every quarter epoch."""
     config = REFERENCE if recipe_name == "reference" else FAST
     if quick:
@@ -147,7 +149,7 @@ def measure_time_to_accuracy(recipe_name: str, data_dir: list | None, quick: boo
                                   limit=cli.QUICK_IMAGES if quick else None)
     keras.utils.set_random_seed(config.seed)
     with precision.policy(config.precision):
-        model = models.build(config.model, dataset.num_classes, **config.model_options)
+        model = training.build_network(networks[config.model], config, dataset.num_classes)
     steps_per_epoch = pipeline.steps_per_epoch(len(dataset.y_train), config.batch_size)
     clock = ValidationClock(dataset.x_val, dataset.y_val, every=max(1, steps_per_epoch // 4))
     clock.batch_size = config.batch_size
@@ -166,16 +168,19 @@ def measure_time_to_accuracy(recipe_name: str, data_dir: list | None, quick: boo
     return clock.points
 
 
-def measure_epoch_seconds(key: str, configs: dict, data_dir: str, work_dir: Path, epochs: int) -> dict:
+def measure_epoch_seconds(key: str, configs: dict, data_dir: str, work_dir: Path, epochs: int, trainer) -> dict:
     """Train the recipe of speed `key` (configs: key -> a config that trains at it) for `epochs` on the stand-in
     letters as one network (an ensemble's member, without Nielsen's shifted copies: the rate per image is what
-    counts), and time its last epoch."""
+    counts), and time its last epoch. `trainer(config)` is the code that trains a config (its step script's
+    `train`, or the recipes' training.train: see benchmark.trainer)."""
     config = replace(configs[key], run_name=key, dataset="emnist-letters", epochs=epochs,
                      ensemble=1, ensemble_variants=[], test_time_views=0, expand_shifts=False,
                      validation="stratified", val_fraction=0.1, data_dir=[data_dir], runs_dir=str(work_dir / "runs"),
                      logs_dir=str(work_dir / "logs"), overwrite=True, limit_images=None, quick=False)
     dataset = training.load_dataset(config)
-    training.train(config, dataset)
+    run = Run(config)
+    run.needs_training()
+    trainer(config)(run, dataset)
     last = read_history(work_dir / "runs" / key)[-1]
     images = len(dataset.y_train)
     return {"recipe": config.script if config.script != recipes.BASE.script else "emnist_experiments.py",

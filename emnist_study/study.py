@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import precision, recipes
-from .runs import TrainConfig
+from .config import TrainConfig
 
 EPOCH_SECONDS_FILE = Path(__file__).with_name("epoch_seconds.json")
 SIDE_BY_SIDE = "side_by_side"  # a machine's figures for trainings run side by side (benchmark.py --jobs N)
@@ -74,8 +74,6 @@ def cnn_seed(variant: str, seed: int, epsilon: float | None = None) -> Step:
         args += ["--seed", str(seed)]
     if name != config.run_name:
         args += ["--run-name", name]
-    if epsilon:
-        config = replace(config, optimizer={**config.optimizer, "epsilon": epsilon})
     return Step("warmup_mnist_cnn", args, "mnist", [replace(config, run_name=name, seed=seed)])
 
 
@@ -190,11 +188,13 @@ def this_machine() -> dict:
     names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
              if line.startswith("model name")] if cpuinfo.is_file() else []
     return {"cpu": names[0] if names else platform.processor() or platform.machine(), "cpu_count": cores(),
-            "avx512": "avx512f" in flags, "bfloat16": bool(flags & precision.BF16_CPU_FLAGS)}
+            "avx2": "avx2" in flags, "avx512": "avx512f" in flags, "bfloat16": bool(flags & precision.BF16_CPU_FLAGS)}
 
 
 def all_epoch_seconds(path: Path = EPOCH_SECONDS_FILE) -> list[dict]:
-    """Every machine's measurement, this machine's first (marked "this_machine"); empty if none is recorded."""
+    """Every machine's measurement, this machine's first (marked "this_machine"); empty if none is recorded.
+    Where none is this machine's, the first, which the plan then uses, carries what this CPU was detected as
+    ("detected")."""
     try:
         machines = json.loads(Path(path).read_text(encoding="utf-8"))["machines"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -202,7 +202,10 @@ def all_epoch_seconds(path: Path = EPOCH_SECONDS_FILE) -> list[dict]:
     here = this_machine()
     marked = [{**m, "this_machine": all(m.get("machine", {}).get(k) == v for k, v in here.items())}
               for m in machines]
-    return sorted(marked, key=lambda m: not m["this_machine"])
+    ordered = sorted(marked, key=lambda m: not m["this_machine"])
+    if ordered and not ordered[0]["this_machine"]:
+        ordered[0] = {**ordered[0], "detected": here}
+    return ordered
 
 
 def load_epoch_seconds(path: Path = EPOCH_SECONDS_FILE) -> dict:
@@ -259,13 +262,24 @@ def side_by_side_measured(measured: dict, jobs: int) -> bool:
     return jobs == 1 or measured.get(SIDE_BY_SIDE, {}).get("jobs") == jobs
 
 
+def machine_name(machine: dict) -> str:
+    """A machine by what it is: "AMD EPYC, 2 cores, AVX2, no AVX-512, no native bfloat16"."""
+    features = [("AVX2" if machine["avx2"] else "no AVX2")] if "avx2" in machine else []
+    features += [("" if machine.get(key) else "no ") + name
+                 for key, name in (("avx512", "AVX-512"), ("bfloat16", "native bfloat16"))]
+    return ", ".join([machine.get("cpu", "a CPU"), f"{machine.get('cpu_count', '?')} cores", *features])
+
+
 def machine_line(measured: dict) -> str:
-    """Which machine the figures are for, and where they come from."""
+    """Which entry of epoch_seconds.json the figures are, by its CPU, and where they come from; for the entry the
+    plan uses, whether it is this CPU's, or which CPU was detected instead."""
     machine = measured.get("machine", {})
     if not machine:
         return "no measured speeds (run python benchmark.py --epoch-seconds)"
-    features = ", ".join(name for name, present in (("AVX-512", machine.get("avx512")),
-                                                    ("native bfloat16", machine.get("bfloat16"))) if present)
-    where = "this machine" if measured.get("this_machine") else "another machine"
-    return (f"{where}: {machine.get('cpu', 'a CPU')}, {machine.get('cpu_count', '?')} cores, "
-            f"{features or 'no AVX-512'}; {measured.get('source', 'measured')}, {measured.get('finished_at', '')[:10]}")
+    name = machine_name(machine)
+    if measured.get("this_machine"):
+        name = f"by the entry for the CPU detected here: {name}"
+    elif "detected" in measured:
+        detected = machine_name(measured["detected"])
+        name = f"by the first entry, as none matches the CPU detected here ({detected}): {name}"
+    return f"{name}; {measured.get('source', 'measured')}, {measured.get('finished_at', '')[:10]}"

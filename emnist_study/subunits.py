@@ -1,22 +1,120 @@
-"""What the case-aware head's sub-units learned: which unit each image lights up, and how well those units
-line up with a hidden label the network never saw (the digit behind a merged MNIST class; upper vs lower case)."""
+"""The case-aware head: a softmax over several sub-units per class, summed per class, with the losses that ask a
+class's images to share its sub-units out; the restart of a class whose sub-units collapsed; and what the
+sub-units learned: which unit each image lights up, and how well those units line up with a hidden label the
+network never saw (the digit behind a merged MNIST class; upper vs lower case)."""
 
 from pathlib import Path
 
 from . import quiet_tensorflow  # noqa: F401  (first: before keras starts TensorFlow)
 import keras
 import numpy as np
+from keras import layers
 from sklearn.cluster import KMeans
 from sklearn.metrics import normalized_mutual_info_score
 
-from . import figures, models, pipeline
+from . import figures, pipeline
 from .data import TrainVal
-from .runs import write_json_atomic
+from .records import write_json_atomic
+
+
+
+@keras.saving.register_keras_serializable(package="emnist_study")
+class SumSubunits(layers.Layer):
+    """The case-aware head's second half: (batch, classes * k) sub-unit probabilities -> (batch, classes), each
+    class's probability the sum of its k sub-units' (unit c * k + j belongs to class c).
+
+    Trained with the cross-entropy of that sum, the network needs only the class labels, yet is free to give the
+    different shapes of one class (an `A` and an `a`) sub-units of their own. Free is not the same as pushed: left
+    alone, a class's second unit can die and the first take both shapes. So, while training, the layer adds a loss
+    of `diversity` times minus the mutual information between image and sub-unit within each class (in the
+    batch): high when each image picks one unit clearly and the class's images share its units out, zero when
+    one unit takes everything. It changes no class probability, only how a class divides among its units.
+
+    With `paired_copies`, each training batch holds two distorted copies of every image (the first half of the
+    batch and the second, as the pipeline pairs them), and the term adds the mutual information between the
+    units the two copies pick (Ji et al.'s Invariant Information Clustering, 2019): highest when both copies
+    pick the same unit and the class's images share the units out. A split by slant or stroke width, which a
+    distortion changes, then scores lower than a split by shape, which survives it. (Alone, without the first
+    term, it let some classes collapse into one unit: measured on merged MNIST, see docs/case-aware.md.) A class can still
+    collapse, and neither term can lift it out again; `subunits.ResplitIdleSubunits` restarts such a class.
+    """
+
+    def __init__(self, subunits: int, diversity: float = 1.0, paired_copies: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.subunits = subunits
+        self.diversity = diversity
+        self.paired_copies = paired_copies
+
+    def call(self, probabilities, training=None):
+        ops = keras.ops
+        units = ops.shape(probabilities)[-1]
+        grouped = ops.reshape(probabilities, (-1, units // self.subunits, self.subunits))  # (batch, class, unit)
+        class_probabilities = ops.sum(grouped, axis=-1)
+        if training and self.diversity:
+            information = within_class_information(grouped, class_probabilities)
+            if self.paired_copies:
+                information = information + paired_copy_information(grouped, class_probabilities)
+            self.add_loss(-self.diversity * information)
+        return class_probabilities
+
+    def get_config(self):
+        return {**super().get_config(), "subunits": self.subunits, "diversity": self.diversity,
+                "paired_copies": self.paired_copies}
+
+
+def within_class_information(grouped, class_probabilities, eps: float = 1e-7):
+    """Mutual information between image and sub-unit within each class, averaged over classes: the entropy of
+    the class's average split among its units minus the average entropy of each image's split. Images count
+    towards a class by the probability the network gives them of being in it."""
+    ops = keras.ops
+    split = grouped / (class_probabilities[..., None] + eps)  # p(unit | class, image), (batch, class, unit)
+    weight = class_probabilities / (ops.sum(class_probabilities, axis=0, keepdims=True) + eps)  # sums to 1 per class
+    average_split = ops.sum(weight[..., None] * split, axis=0)  # (class, unit)
+    entropy_of_average = -ops.sum(average_split * ops.log(average_split + eps), axis=-1)
+    average_entropy = ops.sum(weight * -ops.sum(split * ops.log(split + eps), axis=-1), axis=0)
+    return ops.mean(entropy_of_average - average_entropy)
+
+
+def paired_copy_information(grouped, class_probabilities, eps: float = 1e-7):
+    """Mutual information between the sub-units two copies of an image pick, within each class, averaged over
+    classes. Copy i of the batch's first half pairs with copy i of its second half; pairs count towards a class
+    by the probability the network gives them of being in it (the mean over the two copies)."""
+    ops = keras.ops
+    half = ops.shape(grouped)[0] // 2
+    split = grouped / (class_probabilities[..., None] + eps)  # p(unit | class, image), (batch, class, unit)
+    weight = (class_probabilities[:half] + class_probabilities[half:]) / 2
+    weight = weight / (ops.sum(weight, axis=0, keepdims=True) + eps)  # sums to 1 per class
+    joint = ops.einsum("nc,nck,ncl->ckl", weight, split[:half], split[half:])  # p(unit of copy 1, of copy 2 | class)
+    joint = (joint + ops.transpose(joint, (0, 2, 1))) / 2
+    marginal = ops.sum(joint, axis=-1)  # (class, unit)
+    independent = marginal[:, :, None] * marginal[:, None, :]
+    return ops.mean(ops.sum(joint * (ops.log(joint + eps) - ops.log(independent + eps)), axis=(1, 2)))
+
+
+SUBUNITS_LAYER = "subunits"
+
+
+def with_case_aware_head(model: keras.Model, subunits: int, paired_copies: bool = False) -> keras.Model:
+    """`model` (a Sequential network ending in a Dense softmax over the classes) with the case-aware head in place
+    of its softmax: a softmax over classes x `subunits` sub-units, whose probabilities SumSubunits sums per class.
+    The layers before the head are `model`'s own."""
+    softmax = model.layers[-1]
+    num_classes = softmax.units
+    # float32 even under mixed precision: a softmax and its log-loss need more than bfloat16's 8 bits of mantissa.
+    head = [layers.Dense(num_classes * subunits, activation="softmax", kernel_regularizer=softmax.kernel_regularizer,
+                         name=SUBUNITS_LAYER, dtype="float32"),
+            SumSubunits(subunits, paired_copies=paired_copies, dtype="float32")]
+    return keras.Sequential([keras.Input(model.input_shape[1:]), *model.layers[:-1], *head], name=model.name)
+
+
+def subunit_model(model: keras.Model) -> keras.Model:
+    """A model giving the sub-unit probabilities of a network with the case-aware head."""
+    return keras.Model(model.inputs, model.get_layer(SUBUNITS_LAYER).output)
 
 
 def subunit_probabilities(model, images: np.ndarray) -> np.ndarray:
     """(N, classes * k) sub-unit probabilities of a network with the case-aware head."""
-    return pipeline.predict(models.subunit_model(model), images)
+    return pipeline.predict(subunit_model(model), images)
 
 
 def class_probabilities(subunit_probs: np.ndarray, subunits: int) -> np.ndarray:
@@ -108,7 +206,7 @@ class ResplitIdleSubunits(keras.callbacks.Callback):
 
     def set_model(self, model):
         super().set_model(model)
-        self.head = model.get_layer(models.SUBUNITS_LAYER)
+        self.head = model.get_layer(SUBUNITS_LAYER)
         # built once: a new model every epoch would trace its prediction function anew every epoch
         self.features_and_units = keras.Model(model.inputs, [self.head.input, self.head.output])
 

@@ -14,8 +14,25 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 # first: a run trained in the test process and one trained by a script then compute alike, number for number.
 from emnist_study import quiet_tensorflow  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+import synthetic  # noqa: E402
+
+
+def folders_holding(name: str) -> Path | None:
+    """The first folder holding the real file `name` where the scripts look for data: $EMNIST_STUDY_DATA_DIR's
+    folders (.ci/run names ../shared/data there, where it is), then Keras's cache. Looked up once, before the
+    tests give themselves an empty home."""
+    listed = [Path(d) for d in os.environ.get("EMNIST_STUDY_DATA_DIR", "").split(os.pathsep) if d]
+    for folder in (*listed, Path.home() / ".keras" / "datasets"):
+        if (folder / name).is_file():
+            return folder
+    return None
+
+
+REAL_MNIST = folders_holding("mnist.npz")
+REAL_EMNIST_LABELS = folders_holding("emnist-letters-train-labels-idx1-ubyte.gz")
+# Found: now out of every test's way (module-scoped fixtures and the scripts the tests start included), so that
+# each test reads the data it names and no other.
+os.environ.pop("EMNIST_STUDY_DATA_DIR", None)
 
 
 # The files in the order pytest-xdist should hand them out, longest first (pytest.ini's --no-loadscope-reorder keeps
@@ -46,7 +63,25 @@ def offline_home(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def shared_data():
-    if not (SHARED_DATA / "mnist.npz").is_file():
-        pytest.fail(f"real MNIST is expected at {SHARED_DATA}/mnist.npz (../shared beside the checkout)")
-    return SHARED_DATA
+def real_mnist():
+    """A folder holding the real MNIST (mnist.npz); the test is skipped, saying so, where there is none."""
+    if REAL_MNIST is None:
+        pytest.skip("needs the real MNIST: set EMNIST_STUDY_DATA_DIR to a folder holding mnist.npz, or keep it in "
+                    "~/.keras/datasets (python warmup_mnist_cnn.py downloads it there)")
+    return REAL_MNIST
+
+
+@pytest.fixture
+def real_emnist_labels():
+    """A folder holding the real EMNIST Letters label files; the test is skipped, saying so, where there is none."""
+    if REAL_EMNIST_LABELS is None:
+        pytest.skip("needs the real EMNIST Letters label files (emnist-letters-*-labels-idx1-ubyte.gz): set "
+                    "EMNIST_STUDY_DATA_DIR to a folder holding them")
+    return REAL_EMNIST_LABELS
+
+
+@pytest.fixture
+def mnist_dir(tmp_path):
+    """Generated MNIST in the official mnist.npz format: 600 training images (60 a digit), 100 test images."""
+    synthetic.write_mnist_npz(tmp_path / "data", per_class_train=60, per_class_test=10)
+    return tmp_path / "data"

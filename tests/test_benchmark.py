@@ -8,7 +8,7 @@ import keras
 import benchmark
 import synthetic
 from emnist_study import speed
-from test_training_runs import run_script
+from helpers import run_script
 
 
 def test_forward_flops_counts_convolutions_and_dense_layers():

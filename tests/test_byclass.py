@@ -13,8 +13,8 @@ import show_misclassified
 import synthetic
 from emnist_study import byclass, case_check, data, subunits
 from emnist_study.errors import UserError
-from emnist_study.runs import TrainConfig
-from test_training_runs import run_script
+from emnist_study.config import TrainConfig
+from helpers import run_script
 
 PER_CASE = {"train": 4, "test": 2}  # renderings of each letter in each case
 LUMPED = "o"  # the hand-built head below gives both cases of this letter one sub-unit
@@ -48,16 +48,14 @@ def marker_model(lumped: str = LUMPED):
     letters in their first unit. Right on the letter of every marked image."""
     import keras
 
-    from emnist_study import models
-
     kernel = np.zeros((28 * 28, 52), np.float32)
     for letter, name in enumerate(rendered_letters.SMALL):
         for case in (0, 1):
             row, col = marker_pixel(letter, case)
             kernel[row * 28 + col, 2 * letter + (0 if name in lumped else case)] = 30.0
-    inputs = keras.Input(models.INPUT_SHAPE)
-    head = keras.layers.Dense(52, activation="softmax", name=models.SUBUNITS_LAYER)
-    model = keras.Model(inputs, models.SumSubunits(2)(head(keras.layers.Flatten()(inputs))))
+    inputs = keras.Input((28, 28, 1))
+    head = keras.layers.Dense(52, activation="softmax", name=subunits.SUBUNITS_LAYER)
+    model = keras.Model(inputs, subunits.SumSubunits(2)(head(keras.layers.Flatten()(inputs))))
     head.set_weights([kernel, np.zeros(52, np.float32)])
     return model
 

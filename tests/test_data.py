@@ -1,19 +1,18 @@
 import hashlib
-import os
 
 import numpy as np
 import pytest
 
 import synthetic
-from emnist_study import data
+from emnist_study import data, sources
 from emnist_study.errors import UserError
 
 
 # --- real MNIST -------------------------------------------------------------------------------------------
 
-def test_real_mnist_from_shared_data(shared_data):
-    train = data.load_mnist(split="train", data_dir=shared_data)
-    test = data.load_mnist(split="test", data_dir=shared_data)
+def test_real_mnist_from_shared_data(real_mnist):
+    train = data.load_mnist(split="train", data_dir=real_mnist)
+    test = data.load_mnist(split="test", data_dir=real_mnist)
     assert train.images.shape == (60000, 28, 28) and train.images.dtype == np.uint8
     assert test.images.shape == (10000, 28, 28)
     assert train.labels[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
@@ -25,9 +24,9 @@ def test_real_mnist_from_shared_data(shared_data):
     assert list(train.source["files"].values()) == [sha]
 
 
-def test_real_mnist_is_upright(shared_data):
+def test_real_mnist_is_upright(real_mnist):
     """Upright digits: the strokes of the 1s are tall, not wide."""
-    train = data.load_mnist(split="train", data_dir=shared_data)
+    train = data.load_mnist(split="train", data_dir=real_mnist)
     ones = train.images[train.labels == 1][:500].astype(float)
     height = (ones.sum(axis=2) > 0).sum(axis=1).mean()
     width = (ones.sum(axis=1) > 0).sum(axis=1).mean()
@@ -58,8 +57,8 @@ def test_data_dir_from_environment(tmp_path, monkeypatch):
 
 def test_mnist_download_into_keras_cache(offline_home, tmp_path, monkeypatch):
     served = synthetic.write_mnist_npz(tmp_path / "server", per_class_train=2)
-    monkeypatch.setattr(data, "MNIST_URL", served.as_uri())
-    monkeypatch.setattr(data, "MNIST_SHA256", hashlib.sha256(served.read_bytes()).hexdigest())
+    monkeypatch.setattr(sources, "MNIST_URL", served.as_uri())
+    monkeypatch.setattr(sources, "MNIST_SHA256", hashlib.sha256(served.read_bytes()).hexdigest())
     monkeypatch.delenv("EMNIST_STUDY_NO_DOWNLOAD")
     assert data.load_mnist(split="train").images.shape == (20, 28, 28)
     assert (offline_home / ".keras" / "datasets" / "mnist.npz").is_file()
@@ -102,19 +101,19 @@ def test_emnist_from_emnist_package_cache(offline_home):
 def test_emnist_download_checks_md5_and_saves_where_emnist_package_looks(offline_home, tmp_path, monkeypatch):
     served = tmp_path / "server" / "gzip.zip"
     md5 = synthetic.write_emnist_zip(served, per_class_train=2)
-    monkeypatch.setattr(data, "EMNIST_URL", served.as_uri())
-    monkeypatch.setattr(data, "EMNIST_MD5", md5)
+    monkeypatch.setattr(sources, "EMNIST_URL", served.as_uri())
+    monkeypatch.setattr(sources, "EMNIST_MD5", md5)
     monkeypatch.delenv("EMNIST_STUDY_NO_DOWNLOAD")
     train = data.load_emnist_letters(split="train")
     assert train.images.shape == (52, 28, 28)
-    import emnist
-    assert os.path.isfile(emnist.get_cached_data_path())
+    # where the `emnist` package keeps NIST's zip (its get_cached_data_path()), so a copy it made is found too
+    assert (offline_home / ".cache" / "emnist" / "emnist.zip").is_file()
 
 
 def test_emnist_download_with_wrong_checksum_leaves_nothing(offline_home, tmp_path, monkeypatch):
     served = tmp_path / "server" / "gzip.zip"
     synthetic.write_emnist_zip(served)
-    monkeypatch.setattr(data, "EMNIST_URL", served.as_uri())
+    monkeypatch.setattr(sources, "EMNIST_URL", served.as_uri())
     monkeypatch.delenv("EMNIST_STUDY_NO_DOWNLOAD")
     with pytest.raises(UserError, match="checksum mismatch"):
         data.load_emnist_letters(split="train")
@@ -126,8 +125,8 @@ def test_a_download_too_big_for_the_disk_is_refused_before_it_starts(offline_hom
     from collections import namedtuple
 
     served = synthetic.write_mnist_npz(tmp_path / "server", per_class_train=2)
-    monkeypatch.setattr(data, "MNIST_URL", served.as_uri())
-    monkeypatch.setattr(data, "MNIST_SHA256", hashlib.sha256(served.read_bytes()).hexdigest())
+    monkeypatch.setattr(sources, "MNIST_URL", served.as_uri())
+    monkeypatch.setattr(sources, "MNIST_SHA256", hashlib.sha256(served.read_bytes()).hexdigest())
     monkeypatch.delenv("EMNIST_STUDY_NO_DOWNLOAD")
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
@@ -142,7 +141,7 @@ def test_a_disk_that_fills_during_a_download_gets_one_line_and_leaves_nothing(of
     import errno
 
     served = synthetic.write_mnist_npz(tmp_path / "server", per_class_train=2)
-    monkeypatch.setattr(data, "MNIST_URL", served.as_uri())
+    monkeypatch.setattr(sources, "MNIST_URL", served.as_uri())
     monkeypatch.delenv("EMNIST_STUDY_NO_DOWNLOAD")
     real_open = builtins.open
 
@@ -191,11 +190,11 @@ def test_data_dirs_are_recorded_absolute(tmp_path, monkeypatch):
     assert data.resolve_data_dirs(["here"]) == [tmp_path / "here"]
 
 
-def test_real_emnist_labels_with_generated_images(tmp_path, shared_data):
+def test_real_emnist_labels_with_generated_images(tmp_path, real_emnist_labels):
     """The real label file (124,800 labels) read by the real loader, beside images made to match its count."""
     import shutil
     from emnist_study.idx import encode_idx
-    shutil.copy(shared_data / "emnist-letters-train-labels-idx1-ubyte.gz", tmp_path)
+    shutil.copy(real_emnist_labels / "emnist-letters-train-labels-idx1-ubyte.gz", tmp_path)
     stored = np.zeros((124800, 28, 28), np.uint8)
     (tmp_path / "emnist-letters-train-images-idx3-ubyte").write_bytes(encode_idx(stored))
     train = data.load_emnist_letters(split="train", data_dir=tmp_path)
@@ -207,7 +206,7 @@ def test_real_emnist_labels_with_generated_images(tmp_path, shared_data):
 
 def test_missing_data_with_no_network_says_where_to_put_files(tmp_path, monkeypatch):
     monkeypatch.delenv("EMNIST_STUDY_NO_DOWNLOAD")
-    monkeypatch.setattr(data, "EMNIST_URL", (tmp_path / "unreachable.zip").as_uri())
+    monkeypatch.setattr(sources, "EMNIST_URL", (tmp_path / "unreachable.zip").as_uri())
     with pytest.raises(UserError) as excinfo:
         data.load_emnist_letters(split="train", data_dir=tmp_path)
     message = str(excinfo.value)
@@ -220,9 +219,9 @@ def test_missing_mnist_with_downloads_disabled(tmp_path):
         data.load_mnist(split="train", data_dir=tmp_path)
 
 
-def test_emnist_labels_only_is_missing_images(tmp_path, shared_data):
+def test_emnist_labels_only_is_missing_images(tmp_path, real_emnist_labels):
     import shutil
-    shutil.copy(shared_data / "emnist-letters-train-labels-idx1-ubyte.gz", tmp_path)
+    shutil.copy(real_emnist_labels / "emnist-letters-train-labels-idx1-ubyte.gz", tmp_path)
     with pytest.raises(UserError, match="EMNIST Letters was not found"):
         data.load_emnist_letters(split="train", data_dir=tmp_path)
 

@@ -12,7 +12,7 @@ import plot_history
 import show_misclassified
 import synthetic
 from emnist_study import data, figures
-from test_training_runs import event_steps, quick_args, run_script
+from helpers import event_steps, quick_args, run_script
 
 
 @pytest.fixture(scope="module")

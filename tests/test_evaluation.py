@@ -146,7 +146,7 @@ def test_evaluate_test_on_models_whose_answers_are_known(tmp_path):
 
     import evaluate_test
     import synthetic
-    from test_training_runs import run_script
+    from helpers import run_script
 
     synthetic.write_mnist_npz(tmp_path / "data", per_class_train=2, per_class_test=7)
     runs = tmp_path / "runs"

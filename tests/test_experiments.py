@@ -9,12 +9,26 @@ import numpy as np
 import pytest
 
 import emnist_experiments
+import nielsen_cnn
 import show_misclassified
 import synthetic
-from emnist_study import data, distortions, evaluation, models, pipeline, recipes, runs, subunits, training
+import warmup_mnist_cnn
+import warmup_mnist_mlp
+from emnist_study import data, distortions, ensembles, evaluation, models, pipeline, recipes, subunits, training
+from emnist_study.config import TrainConfig, member_seed
 from emnist_study.errors import UserError
-from emnist_study.runs import TrainConfig
-from test_training_runs import run_script
+from emnist_study.run import Run, resplit_callback
+from helpers import run_script
+
+# Every network there is, by the name a recipe gives it: the step scripts' and the experiments'.
+NETWORKS = {"mnist_mlp": warmup_mnist_mlp.build_mlp, "mnist_cnn": warmup_mnist_cnn.build_cnn,
+            "keras2015_cnn": warmup_mnist_cnn.build_cnn_2015, "nielsen_dropout": nielsen_cnn.build_nielsen,
+            "nielsen_dense100": lambda classes: nielsen_cnn.build_nielsen_dense100(classes, 0.1, 250_000),
+            **models.NETWORKS}
+
+
+def case_aware_cnn(num_classes: int):
+    return subunits.with_case_aware_head(warmup_mnist_cnn.build_cnn(num_classes), 2)
 
 
 def test_list_names_every_experiment(capsys):
@@ -71,15 +85,15 @@ def test_mnist_merged_keeps_the_hidden_digits(tmp_path):
 
 
 def test_case_aware_head_sums_its_subunits():
-    layer = models.SumSubunits(2)
+    layer = subunits.SumSubunits(2)
     probs = np.array([[0.1, 0.2, 0.3, 0.4]], np.float32)  # class 0: units 0, 1; class 1: units 2, 3
     assert np.allclose(np.asarray(layer(probs)), [[0.3, 0.7]])
-    model = models.mnist_cnn(5, subunits=2)
-    assert model.get_layer(models.SUBUNITS_LAYER).units == 10 and model.output_shape == (None, 5)
+    model = case_aware_cnn(5)
+    assert model.get_layer(subunits.SUBUNITS_LAYER).units == 10 and model.output_shape == (None, 5)
 
 
 def test_class_probabilities_from_the_subunits_are_the_models_own():
-    model = models.mnist_cnn(5, subunits=2)
+    model = case_aware_cnn(5)
     images = np.random.default_rng(0).integers(0, 256, (16, 28, 28), dtype=np.uint8)
     from_units = subunits.class_probabilities(subunits.subunit_probabilities(model, images), 2)
     assert np.allclose(from_units, pipeline.predict(model, images), atol=1e-6)
@@ -96,7 +110,7 @@ def test_subunit_scores_on_known_assignments():
 def test_averaging_ensemble():
     a = np.array([[0.6, 0.4]], np.float32)
     b = np.array([[0.0, 1.0]], np.float32)
-    assert np.allclose(np.asarray(models.MeanProbabilities()([a, b])), [[0.3, 0.7]])
+    assert np.allclose(np.asarray(ensembles.MeanProbabilities()([a, b])), [[0.3, 0.7]])
 
 
 def test_cosine_schedule_warms_up_then_decays():
@@ -110,7 +124,7 @@ def test_cosine_schedule_warms_up_then_decays():
 def test_label_smoothing_reaches_the_loss():
     config = TrainConfig(script="t", run_name="t", dataset="mnist", model="mnist_mlp", epochs=1, batch_size=8,
                          optimizer={"name": "adam", "learning_rate": 1e-3}, label_smoothing=0.1)
-    model = training.compile_model(models.mnist_mlp(10), config, training_images=80)
+    model = training.compile_model(warmup_mnist_mlp.build_mlp(10), config, training_images=80)
     assert model.loss.get_config()["label_smoothing"] == pytest.approx(0.1)
 
 
@@ -182,14 +196,14 @@ def test_subunits_switches_the_case_aware_head_on_or_off_for_any_experiment():
 def test_within_class_information_is_log_k_for_a_clean_split_and_zero_when_one_unit_takes_all():
     # Two classes of two sub-units. Clean: each class's images go half to one unit, half to the other.
     clean = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], np.float32).reshape(-1, 2, 2)
-    assert float(models.within_class_information(clean, clean.sum(-1))) == pytest.approx(np.log(2), abs=1e-4)
+    assert float(subunits.within_class_information(clean, clean.sum(-1))) == pytest.approx(np.log(2), abs=1e-4)
     # Class 0's images split every image 50/50, class 1's go all to one unit: no information in either.
     dead = np.array([[.5, .5, 0, 0], [.5, .5, 0, 0], [0, 0, 1, 0], [0, 0, 1, 0]], np.float32).reshape(-1, 2, 2)
-    assert float(models.within_class_information(dead, dead.sum(-1))) == pytest.approx(0.0, abs=1e-4)
+    assert float(subunits.within_class_information(dead, dead.sum(-1))) == pytest.approx(0.0, abs=1e-4)
 
 
 def test_the_diversity_loss_is_added_only_while_training():
-    model = models.mnist_cnn(5, subunits=2)
+    model = case_aware_cnn(5)
     x = np.random.default_rng(0).random((8, 28, 28, 1)).astype("float32")
     model(x, training=False)
     assert not model.losses
@@ -212,17 +226,17 @@ def test_the_precision_policy_is_restored_after_building():
     from emnist_study import precision
 
     with precision.policy("mixed_bfloat16"):
-        model = models.build("vgg_bn", 10, width=8)
+        model = models.vgg_bn(10, width=8)
     assert keras.mixed_precision.global_policy().name == "float32"
     assert model.layers[0].compute_dtype == "bfloat16" and model.layers[-1].compute_dtype == "float32"
 
 
-@pytest.mark.parametrize("name", sorted(models.MODELS))
+@pytest.mark.parametrize("name", sorted(NETWORKS))
 def test_every_model_outputs_float32_probabilities_under_mixed_precision(name):
     from emnist_study import precision
 
     with precision.policy("mixed_bfloat16"):
-        model = models.build(name, 10)
+        model = NETWORKS[name](10)
     probabilities = model(np.zeros((2, 28, 28, 1), "float32"), training=False)
     assert probabilities.dtype == "float32"
     np.testing.assert_allclose(np.asarray(probabilities).sum(axis=1), 1.0, rtol=1e-5)
@@ -231,7 +245,7 @@ def test_every_model_outputs_float32_probabilities_under_mixed_precision(name):
 def test_vgg_bn_batch_norm_momentum_is_an_option():
     import keras
 
-    norms = [layer for layer in models.build("vgg_bn", 10, width=8, bn_momentum=0.9).layers
+    norms = [layer for layer in models.vgg_bn(10, width=8, bn_momentum=0.9).layers
              if isinstance(layer, keras.layers.BatchNormalization)]
     assert len(norms) == 7 and all(layer.momentum == 0.9 for layer in norms)
 
@@ -289,7 +303,8 @@ def test_ensemble_members_take_their_variants(tmp_path):
                          ensemble_combine="average",
                          ensemble_variants=[{}, {"optimizer": sgd}], data_dir=str(tmp_path / "data"),
                          runs_dir=str(tmp_path / "runs"), logs_dir=str(tmp_path / "logs"))
-    training.train_ensemble(config, training.load_dataset(config))
+    training.train_ensemble(config, training.load_dataset(config),
+                            lambda run, data: training.train(run, data, warmup_mnist_mlp.build_mlp))
     members = [json.loads((tmp_path / "runs" / "mixed" / "members" / f"member{i}" / "config.json").read_text())
                ["config"] for i in (1, 2, 3)]
     assert [m["optimizer"]["name"] for m in members] == ["adam", "sgd", "adam"]  # the variants, in turn
@@ -313,7 +328,7 @@ def test_random_affine_is_reproducible_and_distorts_each_image_its_own_way():
 
 
 def test_test_time_views_average_the_image_and_its_distorted_copies(tmp_path):
-    keras_model = models.mnist_mlp(10)
+    keras_model = warmup_mnist_mlp.build_mlp(10)
     images = np.random.default_rng(0).integers(0, 256, (6, 28, 28)).astype(np.uint8)
     plain = pipeline.predict(keras_model, images)
     assert np.allclose(pipeline.predict(models.with_test_time_views(keras_model, recipes.HANDWRITING, 0), images),
@@ -329,7 +344,7 @@ def test_test_time_views_average_the_image_and_its_distorted_copies(tmp_path):
 
 
 def test_the_ensembles_of_seeds_1_2_and_3_share_no_member_seed():
-    members = {seed: [runs.member_seed(seed, i) for i in range(5)] for seed in (0, 1, 2, 3)}
+    members = {seed: [member_seed(seed, i) for i in range(5)] for seed in (0, 1, 2, 3)}
     assert members[1] == [1, 2, 3, 4, 5]  # seed 1's members as they always were
     assert not set(members[1]) & set(members[2]) and not set(members[2]) & set(members[3])
     assert members[2] == [1002, 1003, 1004, 1005, 1006] and min(members[0]) == 0
@@ -344,7 +359,11 @@ def test_a_run_with_test_time_views_saves_the_viewing_model_and_its_validation_a
                          test_time_views=2, data_dir=str(tmp_path / "data"), runs_dir=str(tmp_path / "runs"),
                          logs_dir=str(tmp_path / "logs"))
     dataset = training.load_dataset(config)
-    (training.train if ensemble == 1 else training.train_ensemble)(config, dataset)
+    if ensemble == 1:
+        training.train(Run(config), dataset, warmup_mnist_mlp.build_mlp)
+    else:
+        training.train_ensemble(config, dataset,
+                                lambda run, data: training.train(run, data, warmup_mnist_mlp.build_mlp))
     run = tmp_path / "runs" / "views"
     saved = models.load(run / "model.keras")
     assert sum(isinstance(layer, models.DistortedView) for layer in saved.layers) == 2
@@ -363,11 +382,11 @@ def test_paired_copy_information_is_log_k_when_copies_agree_and_zero_when_they_d
     first = one_hot[:, None, :]  # (image, class, unit): one class, its probability 1
     agreeing = np.concatenate([first, first])  # the second copies pick the same units
     class_probabilities = np.ones((8, 1), np.float32)
-    assert float(models.paired_copy_information(agreeing, class_probabilities)) == pytest.approx(np.log(2), abs=1e-4)
+    assert float(subunits.paired_copy_information(agreeing, class_probabilities)) == pytest.approx(np.log(2), abs=1e-4)
     undecided = np.concatenate([first, np.full_like(first, 0.5)])  # the second copies pick no unit
-    assert float(models.paired_copy_information(undecided, class_probabilities)) == pytest.approx(0.0, abs=1e-4)
+    assert float(subunits.paired_copy_information(undecided, class_probabilities)) == pytest.approx(0.0, abs=1e-4)
     swapped = np.concatenate([first, first[::-1]])  # the copies disagree: as informative, but not the same unit
-    assert float(models.paired_copy_information(swapped, class_probabilities)) == pytest.approx(np.log(2), abs=1e-4)
+    assert float(subunits.paired_copy_information(swapped, class_probabilities)) == pytest.approx(np.log(2), abs=1e-4)
 
 
 def test_the_pipeline_pairs_two_differently_distorted_copies_of_each_image():
@@ -388,12 +407,12 @@ def test_with_paired_copies_the_head_adds_their_agreement_to_the_diversity_loss(
     probabilities = np.random.default_rng(0).dirichlet(np.ones(10), size=8).astype(np.float32)  # 5 classes x 2
     grouped = probabilities.reshape(8, 5, 2)
     class_probabilities = grouped.sum(axis=-1)
-    layer = models.SumSubunits(2, paired_copies=True)
+    layer = subunits.SumSubunits(2, paired_copies=True)
     layer(probabilities, training=True)
-    expected = -(float(models.within_class_information(grouped, class_probabilities))
-                 + float(models.paired_copy_information(grouped, class_probabilities)))
+    expected = -(float(subunits.within_class_information(grouped, class_probabilities))
+                 + float(subunits.paired_copy_information(grouped, class_probabilities)))
     assert float(layer.losses[0]) == pytest.approx(expected, rel=1e-5)
-    assert models.SumSubunits.from_config(layer.get_config()).paired_copies  # survives saving
+    assert subunits.SumSubunits.from_config(layer.get_config()).paired_copies  # survives saving
     config = recipes.recipe("case_aware_paired", "t", "mnist")
     assert config.paired_copies and config.augment  # the recipe pairs its batches, and distorts the copies
 
@@ -429,9 +448,9 @@ def half_images(count: int, top: bool, left: bool) -> np.ndarray:
 def collapsed_head_model() -> keras.Model:
     """Pixels -> case-aware head over two classes (bright top, bright bottom). Class 1's units split its images by
     side, but class 0's second unit can never win: class 0 has collapsed into its first."""
-    inputs = keras.Input(models.INPUT_SHAPE)
-    head = keras.layers.Dense(4, activation="softmax", name=models.SUBUNITS_LAYER)
-    model = keras.Model(inputs, models.SumSubunits(2)(head(keras.layers.Flatten()(inputs))))
+    inputs = keras.Input((28, 28, 1))
+    head = keras.layers.Dense(4, activation="softmax", name=subunits.SUBUNITS_LAYER)
+    model = keras.Model(inputs, subunits.SumSubunits(2)(head(keras.layers.Flatten()(inputs))))
     region = np.zeros((4, 28, 28), np.float32)
     region[0:2, :14] = 1 / 392  # class 0's units: the top half's mean brightness
     region[2, 14:, :14] = region[3, 14:, 14:] = 1 / 196  # class 1's: each its own side of the bottom half
@@ -467,17 +486,22 @@ def test_an_inaccurate_network_is_not_split():
     assert callback.resplits == []
 
 
-def test_the_resplit_recipe_records_its_restarts(tmp_path):
+def test_the_resplit_recipe_records_its_restarts(tmp_path, monkeypatch):
+    """A run that restarts classes records each restart in its summary: here every class is taken for collapsed
+    (a threshold of 100%, and no accuracy asked of the network first), so after epoch 1 of 2 every class is split
+    afresh, and the summary must say so."""
     config = recipes.recipe("case_aware_resplit", "t", "mnist")
     assert config.paired_copies and config.resplit_idle_units > 0
     synthetic.write_mnist_npz(tmp_path / "data", per_class_train=10)
     config = TrainConfig(script="t", run_name="resplit", dataset="mnist", model="mnist_cnn", epochs=2, batch_size=16,
                          optimizer={"name": "adam", "learning_rate": 1e-3}, val_fraction=0.2,
-                         model_options={"subunits": 2}, resplit_idle_units=0.05, data_dir=str(tmp_path / "data"),
+                         model_options={"subunits": 2}, resplit_idle_units=1.0, data_dir=str(tmp_path / "data"),
                          runs_dir=str(tmp_path / "runs"), logs_dir=str(tmp_path / "logs"))
     dataset = training.load_dataset(config)
-    callback = training.resplit_callback(dataset, config, sample=30)
+    callback = resplit_callback(dataset, config, sample=30)
     assert len(callback.labels) == 30 and np.bincount(callback.labels).min() == 3  # stratified
-    training.train(config, dataset)
+    resplit = subunits.ResplitIdleSubunits
+    monkeypatch.setattr(subunits, "ResplitIdleSubunits", lambda *a, **kw: resplit(*a, **kw, min_accuracy=0.0))
+    training.train(Run(config), dataset, warmup_mnist_cnn.build_cnn)
     summary = json.loads((tmp_path / "runs" / "resplit" / "summary.json").read_text())
-    assert isinstance(summary["resplits"], list)
+    assert summary["resplits"] == [{"after_epoch": 1, "class": c} for c in range(10)]

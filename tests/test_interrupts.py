@@ -2,7 +2,6 @@
 (A file of its own, so that pytest-xdist can run it on the other worker from test_run_all.py's quick study.)"""
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -12,10 +11,9 @@ from dataclasses import replace
 
 import pytest
 
-from conftest import ROOT
 from emnist_study import side_by_side
 from emnist_study.errors import UserError
-from test_run_all import study_args, write_data
+from helpers import ROOT, paused_env, study_args, write_study_data
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
@@ -23,10 +21,10 @@ def test_ctrl_c_stops_the_study_at_once_and_names_the_command_that_continues(tmp
     """A real Ctrl-C (SIGINT) to run_all.py while a step trains (in run_all's own process, or with two steps side
     by side, each in its own): it stops within seconds with exit 130, every step's run is marked interrupted,
     and the message names run_all's own command."""
-    write_data(tmp_path)
+    write_study_data(tmp_path)
     argv = [sys.executable, str(ROOT / "run_all.py"), *study_args("--only", "mnist", "--jobs", jobs)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "EMNIST_STUDY_TEST_SLOW_BATCHES": "1"}
-    child = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    child = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=paused_env(slow_batches=1))
     try:
         training = 0
         for line in child.stdout:  # wait until every lane is training
@@ -53,7 +51,7 @@ def test_ctrl_c_stops_the_study_at_once_and_names_the_command_that_continues(tmp
 
 @pytest.fixture
 def sigint_handled():
-    """SIGINT handled in this process, as run_all.py's (cli.run_main) always is: its steps then start with SIGINT's
+    """SIGINT handled in this process, as run_all.py's (interrupts.run_main) always is: its steps then start with SIGINT's
     default action. Where pytest itself was started in the background, SIGINT is ignored and the steps would
     inherit that: a step sent Ctrl-C would run on until it is killed."""
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)

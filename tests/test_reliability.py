@@ -21,9 +21,11 @@ import pytest
 
 import synthetic
 import warmup_mnist_mlp
-from conftest import ROOT
-from emnist_study import backup, cli, data, recipes, runs, training
+from emnist_study import backup, data, interrupts, recipes, records, training
+from emnist_study.config import TrainConfig
 from emnist_study.errors import UserError
+from emnist_study.run import Run
+from helpers import ROOT, paused_env, run_script_capturing
 
 SCRIPT = "warmup_mnist_mlp.py"
 RUN = "mnist_mlp-quick"
@@ -31,28 +33,16 @@ KILL_POINTS = ("epoch-end:1", "backup-write:2", "final-save")
 FULL_DISK_FILES = ("epoch-0002.npz", "history.csv")  # the backup's state, then a file written from it
 BROKEN_FILES = ("model.keras truncated", "model.keras empty", "model.keras with a Lambda layer", "summary.json",
                 "summary.json of an unfinished run", "config.json", "prediction cache", "history.csv",
-                "backup state")
+                "backup state", "backup best weights", "backup state of wrong types")
 BAD_INPUTS = ("int32 pixels over 255", "float pixels 0..255", "NaN pixels", "float labels", "labels out of range")
 OTHER_FAULTS = ("a second writer", "a second writer with --overwrite", "a permission error",
-                "a disk too small for the run")
+                "a disk too small for the run", "SIGTERM during training", "SIGHUP during training")
 FAULTS = len(KILL_POINTS) + len(FULL_DISK_FILES) + len(BROKEN_FILES) + len(BAD_INPUTS) + len(OTHER_FAULTS)
-
-
-def run_script(module, *argv) -> tuple[int, str]:
-    """Run a script's main() as its __main__ does; returns (exit code, stderr)."""
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        try:
-            cli.run_main(module.main, list(argv))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code
-    return code, err.getvalue()
 
 
 def history(run_dir) -> list[dict]:
     """history.csv without the timings, which differ between runs."""
-    return [{k: v for k, v in row.items() if k != "seconds"} for row in runs.read_history(run_dir)]
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in records.read_history(run_dir)]
 
 
 def state_epochs(run_dir) -> list[int]:
@@ -101,14 +91,13 @@ def study(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EMNIST_STUDY_NO_DOWNLOAD", "1")
-        assert run_script(warmup_mnist_mlp, *args("reference"))[0] == 0
+        assert run_script_capturing(warmup_mnist_mlp, *args("reference"))[0] == 0
     return root, args, history(root / "reference" / RUN)
 
 
 def start_paused(argv: list, point: str) -> tuple[subprocess.Popen, str]:
-    """Start the script in a process of its own, and return once it waits at `point` (backup.PAUSE_ENV)."""
-    env = {**os.environ, backup.PAUSE_ENV: point, "PYTHONUNBUFFERED": "1", "EMNIST_STUDY_NO_DOWNLOAD": "1"}
-    child = subprocess.Popen([sys.executable, SCRIPT, *argv], cwd=ROOT, env=env, text=True,
+    """Start the script in a process of its own, and return once it waits at `point` (helpers.paused_env)."""
+    child = subprocess.Popen([sys.executable, SCRIPT, *argv], cwd=ROOT, env=paused_env(point), text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     watchdog = threading.Timer(180, child.kill)
     watchdog.start()
@@ -140,14 +129,14 @@ def killed_thrice(study):
         child, output = start_paused(args("killed", *resume), point)
         if point == "backup-write:2":  # the run is locked by a live writer: the two ways of touching it refuse
             for flag in ("--resume", "--overwrite"):
-                refusals[flag] = (child.pid, run_script(warmup_mnist_mlp, *args("killed", flag)))
+                refusals[flag] = (child.pid, run_script_capturing(warmup_mnist_mlp, *args("killed", flag)))
         kill(child)
         summary = json.loads((run / "summary.json").read_text())
-        left[point] = {"output": output, "history": [r["epoch"] for r in runs.read_history(run)],
+        left[point] = {"output": output, "history": [r["epoch"] for r in records.read_history(run)],
                        "summary": (summary["status"], summary["epochs_completed"], summary["best_epoch"]),
                        "states": state_epochs(run), "partial": partial_files(run),
                        "model": (run / "model.keras").is_file()}
-    code, err = run_script(warmup_mnist_mlp, *args("killed", "--resume"))
+    code, err = run_script_capturing(warmup_mnist_mlp, *args("killed", "--resume"))
     return run, left, refusals, (code, err), reference
 
 
@@ -199,12 +188,12 @@ def test_a_full_disk_gets_one_line_and_resume_finishes_the_run(study, failing):
     root, args, reference = study
     name = f"full-{failing.split('.')[0]}"
     with disk_fills_while_writing(failing, time=2 if failing == "history.csv" else 1):  # history: in epoch 2
-        code, err = run_script(warmup_mnist_mlp, *args(name))
+        code, err = run_script_capturing(warmup_mnist_mlp, *args(name))
     line = one_line(err)
     assert code == 1 and "no space left on the device" in line and failing in line and "--resume" in line
     assert partial_files(root / name) == []
     assert json.loads((root / name / RUN / "summary.json").read_text())["status"] == "running"
-    assert run_script(warmup_mnist_mlp, *args(name, "--resume"))[0] == 0
+    assert run_script_capturing(warmup_mnist_mlp, *args(name, "--resume"))[0] == 0
     assert history(root / name / RUN) == reference
 
 
@@ -212,23 +201,56 @@ def test_a_resumed_run_with_random_distortions_ends_as_an_uninterrupted_one(stud
     """The distortions are drawn from the run's seed and the batch's number, so the epochs after --resume see
     the very distortions an uninterrupted run would (here the disk fills as epoch 2's history is written)."""
     root, _, _ = study
-    config = runs.TrainConfig(script="t", run_name="distorted", dataset="mnist", model="mnist_mlp", epochs=3,
-                              batch_size=32, optimizer={"name": "adam", "learning_rate": 1e-3},
-                              augment=recipes.HANDWRITING, data_dir=str(root / "data"),
-                              runs_dir=str(root / "distorted"), logs_dir=str(root / "logs" / "distorted"))
+    config = TrainConfig(script="t", run_name="distorted", dataset="mnist", model="mnist_mlp", epochs=3,
+                         batch_size=32, optimizer={"name": "adam", "learning_rate": 1e-3},
+                         augment=recipes.HANDWRITING, data_dir=str(root / "data"),
+                         runs_dir=str(root / "distorted"), logs_dir=str(root / "logs" / "distorted"))
     monkeypatch.setenv("EMNIST_STUDY_NO_DOWNLOAD", "1")
-    training.train(config)
+
+    def train(config):
+        run = Run(config)
+        assert run.needs_training()
+        training.train(run, training.load_dataset(config), warmup_mnist_mlp.build_mlp)
+
+    train(config)
     interrupted = dataclasses.replace(config, runs_dir=str(root / "resumed"), logs_dir=str(root / "logs" / "resumed"))
     with disk_fills_while_writing("history.csv", time=2), pytest.raises(OSError):
-        training.train(interrupted)
-    training.train(dataclasses.replace(interrupted, resume=True))
+        train(interrupted)
+    train(dataclasses.replace(interrupted, resume=True))
     assert history(root / "resumed" / "distorted") == history(root / "distorted" / "distorted")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_or_sighup_during_training_is_taken_as_ctrl_c(study, signum):
+    """A scheduler's or `docker stop`'s SIGTERM, a closed terminal's SIGHUP, sent while a run trains: the run is
+    marked interrupted, its lock let go, the command that continues is printed, the exit code is 128 + the
+    signal's; --resume then ends as an uninterrupted run."""
+    root, args, reference = study
+    name = f"signal-{signum}"
+    child = subprocess.Popen([sys.executable, SCRIPT, *args(name)], cwd=ROOT, env=paused_env(slow_batches=0.2),
+                             text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for line in child.stdout:
+            if line.startswith("Training "):
+                break
+        child.send_signal(signum)
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 128 + signum, err
+    line = one_line(err)
+    assert "interrupted after" in line and signal.Signals(signum).name in line and "--resume" in line, line
+    run = root / name / RUN
+    assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
+    assert not list((root / name).glob(".*.lock"))
+    assert run_script_capturing(warmup_mnist_mlp, *args(name, "--resume"))[0] == 0
+    assert history(run) == reference
 
 
 def test_a_disk_too_small_for_the_run_is_refused_before_anything_is_written(study, monkeypatch):
     root, args, reference = study
-    monkeypatch.setattr(training.shutil, "disk_usage", lambda path: types.SimpleNamespace(free=2**16))
-    code, err = run_script(warmup_mnist_mlp, *args("small-disk"))
+    monkeypatch.setattr("emnist_study.run.shutil.disk_usage", lambda path: types.SimpleNamespace(free=2**16))
+    code, err = run_script_capturing(warmup_mnist_mlp, *args("small-disk"))
     line = one_line(err)
     assert code == 1 and "MB of disk" in line and "only 0 MB are free" in line and "--runs-dir" in line, line
     assert not (root / "small-disk" / RUN).exists()
@@ -240,10 +262,10 @@ def test_a_corrupt_summary_of_an_unfinished_run_is_rewritten_by_resume(study):
     with the uninterrupted history."""
     root, args, reference = study
     with disk_fills_while_writing("history.csv", time=2):
-        assert run_script(warmup_mnist_mlp, *args("bad-summary"))[0] == 1
+        assert run_script_capturing(warmup_mnist_mlp, *args("bad-summary"))[0] == 1
     run = root / "bad-summary" / RUN
     (run / "summary.json").write_text('{"status": "runn')
-    code, err = run_script(warmup_mnist_mlp, *args("bad-summary", "--resume"))
+    code, err = run_script_capturing(warmup_mnist_mlp, *args("bad-summary", "--resume"))
     assert code == 0, err
     assert history(run) == reference
     assert json.loads((run / "summary.json").read_text())["status"] == "complete"
@@ -253,11 +275,11 @@ def test_the_debug_variable_shows_the_traceback(monkeypatch):
     def main(argv):
         raise PermissionError(errno.EACCES, "Permission denied", "/somewhere/runs")
 
-    code, err = run_script(types.SimpleNamespace(main=main))
+    code, err = run_script_capturing(types.SimpleNamespace(main=main))
     assert code == 1 and "Permission denied (/somewhere/runs): check the folder's permissions" in one_line(err)
-    monkeypatch.setenv(cli.DEBUG_ENV, "1")
+    monkeypatch.setenv(interrupts.DEBUG_ENV, "1")
     with pytest.raises(PermissionError):
-        cli.run_main(main, [])
+        interrupts.run_main(main, [])
 
 
 def test_evaluate_test_reports_broken_runs_and_judges_the_rest(tmp_path, capsys):
@@ -281,23 +303,24 @@ def test_evaluate_test_reports_broken_runs_and_judges_the_rest(tmp_path, capsys)
     argv = ["--runs-dir", str(runs_dir), "--data-dir", str(tmp_path / "data"),
             "--results-dir", str(tmp_path / "r")]
 
-    code, err = run_script(evaluate_test, *argv)
+    code, err = run_script_capturing(evaluate_test, *argv)
     assert code == 0, err
     problems = {line.split(": ")[2].split("/")[-1]: line for line in err.splitlines() if "not judged" in line}
     assert sorted(problems) == ["bad_config", "bad_summary", "cut_model", "empty_model", "lambda_model"]
     assert "config.json is corrupt (empty); delete that run's folder, or train it again with --overwrite" in (
         problems["bad_config"])
     assert "summary.json is corrupt" in problems["bad_summary"]
-    for name in ("cut_model", "empty_model", "lambda_model"):
-        assert "model.keras cannot be loaded" in problems[name] and "--overwrite" in problems[name]
-    assert "Lambda" in problems["lambda_model"]
+    for name in ("cut_model", "empty_model"):
+        assert "model.keras is damaged (empty, truncated, or not a .keras file)" in problems[name]
+    assert "model.keras cannot be loaded" in problems["lambda_model"] and "Lambda" in problems["lambda_model"]
+    assert all("--overwrite" in problems[name] for name in ("cut_model", "empty_model", "lambda_model"))
     results = list(csv.DictReader(open(tmp_path / "r" / "test_results.csv")))
     assert [r["run"] for r in results] == ["healthy"] and results[0]["test_accuracy"] == "1.0"
 
     [cache] = (tmp_path / "r" / "cache").glob("*.npy")
     cache.write_bytes(cache.read_bytes()[:100])
     capsys.readouterr()
-    assert run_script(evaluate_test, *argv, "healthy")[0] == 0
+    assert run_script_capturing(evaluate_test, *argv, "healthy")[0] == 0
     assert "unreadable" in capsys.readouterr().out and np.load(cache).shape == (50, 10)
 
 
@@ -308,41 +331,64 @@ def test_corrupt_history_summary_and_config_stop_with_one_line_naming_the_file(t
                       ("epoch,loss\n1,zero\n", "could not convert")):
         (run_dir / "history.csv").write_text(text)
         with pytest.raises(UserError, match=re.escape(f"{run_dir / 'history.csv'} is corrupt (") + re.escape(why)):
-            runs.read_history(run_dir)
+            records.read_history(run_dir)
     (run_dir / "config.json").write_text("[1, 2]")
     with pytest.raises(UserError, match=r"config.json is corrupt \(not a JSON object\)"):
-        runs.read_run_config(run_dir)
+        records.read_run_config(run_dir)
+
+
+def compiled_mlp():
+    """The warm-up MLP, compiled: a model with an optimizer's state, as a backup holds it."""
+    import keras
+
+    model = warmup_mnist_mlp.build_mlp(10)
+    model.compile(optimizer=keras.optimizers.RMSprop(), loss="categorical_crossentropy")
+    return model
 
 
 def test_an_unreadable_backup_falls_back_to_the_one_before_and_none_refuses(tmp_path, capsys):
     """Two committed epochs, the newer one cut short: resume takes the older. Both unreadable: it refuses,
     rather than start again while history.csv says epochs were done."""
-    import keras
-    from emnist_study import models
-    from emnist_study.runs import Run, TrainConfig
-
-    def model():
-        m = models.build("mnist_mlp", 10)
-        m.compile(optimizer=keras.optimizers.RMSprop(), loss="categorical_crossentropy")
-        return m
-
     run = Run(TrainConfig(script=SCRIPT, run_name="r", dataset="mnist", model="mnist_mlp", epochs=3,
                           batch_size=32, runs_dir=str(tmp_path)))
-    trained = model()
+    trained = compiled_mlp()
     rows = [{"epoch": e, "loss": 1.0 / e, "val_accuracy": 0.5} for e in (1, 2)]
     for epoch in (1, 2):
         backup.save_state(trained, run.backup_dir, epoch, rows[:epoch], 1)
-    runs.write_csv_atomic(run.path("history.csv"), rows)
+    trained.save_weights(backup.best_weights_path(run.backup_dir, 1))
+    records.write_csv_atomic(run.path("history.csv"), rows)
     newest = backup.state_path(run.backup_dir, 2)
     newest.write_bytes(newest.read_bytes()[:5000])
-    restored = model()
+    restored = compiled_mlp()
     assert backup.restore(restored, run)["epoch"] == 1
     assert "cannot be read" in capsys.readouterr().out
     for restored_weights, trained_weights in zip(restored.get_weights(), trained.get_weights(), strict=True):
         np.testing.assert_array_equal(restored_weights, trained_weights)
     backup.state_path(run.backup_dir, 1).write_bytes(b"")
     with pytest.raises(UserError, match="cannot resume .* exactly: 2 epoch"):
-        backup.restore(model(), run)
+        backup.restore(compiled_mlp(), run)
+
+
+def test_a_damaged_best_weights_file_is_never_promoted_and_a_state_of_wrong_types_is_passed_over(tmp_path, capsys):
+    """Epoch 2 was the best, but its weights file in the backup was cut short: --resume continues from epoch 1,
+    whose best weights are whole, and best.weights.h5 is never the damaged file. A state whose history holds no
+    epochs' records (a list of numbers) is passed over in the same way, not a TypeError."""
+    run = Run(TrainConfig(script=SCRIPT, run_name="r", dataset="mnist", model="mnist_mlp", epochs=3,
+                          batch_size=32, runs_dir=str(tmp_path)))
+    trained = compiled_mlp()
+    rows = [{"epoch": e, "loss": 1.0 / e, "val_accuracy": 0.5 * e} for e in (1, 2)]
+    for epoch in (1, 2):
+        backup.save_state(trained, run.backup_dir, epoch, rows[:epoch], epoch)
+        trained.save_weights(backup.best_weights_path(run.backup_dir, epoch))
+    damaged = backup.best_weights_path(run.backup_dir, 2)
+    damaged.write_bytes(damaged.read_bytes()[:2000])
+    assert backup.restore(compiled_mlp(), run)["epoch"] == 1
+    assert "best-epoch-0002.weights.h5, are missing or damaged" in capsys.readouterr().out
+    assert run.path("best.weights.h5").read_bytes() == backup.best_weights_path(run.backup_dir, 1).read_bytes()
+
+    backup.save_state(trained, run.backup_dir, 3, [1, 2, 3], 1)
+    assert backup.restore(compiled_mlp(), run)["epoch"] == 1
+    assert "epoch-0003.npz cannot be read (ValueError: its epoch, history or best epoch" in capsys.readouterr().out
 
 
 def npz_with(tmp_path, images=None, labels=None):

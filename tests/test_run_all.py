@@ -10,22 +10,11 @@ import pytest
 
 import run_all
 import synthetic
-from conftest import ROOT
 from emnist_study import study
-from test_training_runs import run_script
+from helpers import ROOT, run_script, study_args, write_study_data
 
 STUDY_RUNS = {"mnist_mlp-quick", "mnist_cnn-quick", "emnist_cnn-quick", "emnist_mlp-quick", "exp_sgd_tta-quick",
               "exp_case_aware_resplit-quick", "exp_ensemble_tta-quick", "nielsen_dropout-quick"}
-
-
-def write_data(root: Path) -> None:
-    synthetic.write_mnist_npz(root / "mnist_data", per_class_train=60, per_class_test=60)
-    synthetic.write_emnist_files(root / "letters_data", per_class_train=24, per_class_test=24)
-
-
-def study_args(*extra):
-    """Relative folders, as a user types them: runs must record where the data really is."""
-    return ["--quick", "--data-dir", "mnist_data", "--data-dir", "letters_data", *extra]
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +22,7 @@ def quick_study(tmp_path_factory):
     """One quick study, run from its own folder, shared by the tests that read what it leaves: two steps side by
     side, each in a process of its own; then again one at a time, in run_all's own process."""
     root = tmp_path_factory.mktemp("study")
-    write_data(root)
+    write_study_data(root)
     with pytest.MonkeyPatch.context() as mp:  # module-scoped: conftest's offline_home does not reach it
         mp.setenv("HOME", str(root / "home"))
         mp.setenv("EMNIST_STUDY_NO_DOWNLOAD", "1")
@@ -127,7 +116,7 @@ def test_dry_run_needs_no_data_and_prints_every_estimate(tmp_path, capsys, monke
     out = capsys.readouterr().out
     assert "8 training steps" in out and "not measured" not in out
     assert re.search(r"Total: about \d+\.\d hours of training", out)
-    assert "this machine: " in out and "On another machine: " in out
+    assert "by the entry for the CPU detected here: AMD EPYC, " in out and "On x86-64 (model not recorded), " in out
     assert "python emnist_baseline.py --model cnn --resume" in out and "python evaluate_test.py" in out
     assert not (tmp_path / "runs").exists()
 

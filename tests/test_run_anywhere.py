@@ -2,6 +2,7 @@
 two logical CPU devices, and --distribute multiworker's settings. (TensorBoard's HParams view and the notebook
 are tested in test_run_all.py, on the quick study's runs.)"""
 
+import contextlib
 import json
 import os
 import subprocess
@@ -11,9 +12,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import ROOT
 from emnist_study import distribute, precision
 from emnist_study.errors import UserError
+from helpers import ROOT
 
 
 @pytest.fixture
@@ -49,13 +50,14 @@ def test_mixed_float16_trains_with_loss_scaling():
     so small float16 gradients do not underflow; the learning rate history.csv records still reads through."""
     import keras
 
-    from emnist_study import models, recipes, training
+    import warmup_mnist_mlp
+    from emnist_study import recipes, training
 
     with precision.policy("mixed_float16"):
-        model = models.build("mnist_mlp", 10)
-        training.compile_model(model, recipes.MNIST_MLP, 1000)
+        model = warmup_mnist_mlp.build_mlp(10)
+        training.compile_model(model, recipes.BASE, 1000)
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
-    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.001)
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1.0)
 
 
 MIRRORED_SCRIPT = """
@@ -66,24 +68,25 @@ MIRRORED_SCRIPT = """
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-    from emnist_study import cli, training
+    import signal
+    from emnist_study import interrupts, run
     import warmup_mnist_mlp
 
-    # Ctrl-C after the first epoch, as the flag the SIGINT handler sets
-    record_epoch = training.RunRecorder.on_epoch_end
+    # Ctrl-C after the first epoch, as the SIGINT handler records it
+    record_epoch = run.RunRecorder.on_epoch_end
     def record_then_interrupt(self, epoch, logs=None):
         record_epoch(self, epoch, logs)
-        cli._interrupted = True
-    training.RunRecorder.on_epoch_end = record_then_interrupt
+        interrupts._signal_received = signal.SIGINT
+    run.RunRecorder.on_epoch_end = record_then_interrupt
 
     argv = sys.argv[1:]
     for flag in ("--overwrite", "--resume"):
         try:
-            cli.run_main(warmup_mnist_mlp.main, argv + [flag])
+            interrupts.run_main(warmup_mnist_mlp.main, argv + [flag])
             print("exit 0")
         except SystemExit as exc:
             print("exit", exc.code)
-        training.RunRecorder.on_epoch_end = record_epoch
+        run.RunRecorder.on_epoch_end = record_epoch
 """
 
 
@@ -110,29 +113,35 @@ def test_mirrored_training_on_two_devices_is_recorded_and_resumes(tmp_path, mnis
 
 
 @pytest.fixture
-def mnist_dir(tmp_path):
-    import synthetic
-
-    synthetic.write_mnist_npz(tmp_path / "data", per_class_train=30)
-    return tmp_path / "data"
-
-
-@pytest.fixture
 def two_replicas(monkeypatch):
     """A strategy of two replicas, for code that only asks how many there are (no devices needed)."""
-    fake = SimpleNamespace(num_replicas_in_sync=2)
+    fake = SimpleNamespace(num_replicas_in_sync=2, scope=contextlib.nullcontext)
     monkeypatch.setitem(distribute._strategies, "mirrored", fake)
     monkeypatch.setitem(distribute._strategies, "multiworker", fake)
 
 
-def test_nielsens_learning_rate_follows_the_global_batch(two_replicas):
-    """His rule keeps the step per image: 0.03 per 10 images, so 0.3 for two replicas of 50."""
+def test_nielsens_learning_rate_follows_the_global_batch(two_replicas, monkeypatch):
+    """His rule keeps the step per image: 0.03 per 10 images, so 0.3 for two replicas of 50, 0.15 for one."""
+    import keras
     import nielsen_cnn
+    from emnist_study import cli
+    from emnist_study.run import Run
 
-    config = nielsen_cnn.parse_config(["--batch-size", "50", "--distribute", "mirrored"])
-    assert (config.batch_size, config.global_batch_size, config.replicas) == (50, 100, 2)
-    assert config.optimizer["learning_rate"] == pytest.approx(0.3)
-    assert nielsen_cnn.parse_config(["--batch-size", "50"]).optimizer["learning_rate"] == pytest.approx(0.15)
+    class Compiled(Exception):
+        pass
+
+    def sgd(learning_rate):  # what the script compiles with; nothing needs training after it
+        raise Compiled(learning_rate)
+
+    monkeypatch.setattr(keras.optimizers, "SGD", sgd)
+    data = SimpleNamespace(num_classes=10, y_train=[])
+    for flags, rate in ((["--distribute", "mirrored"], 0.3), ([], 0.15)):
+        config = cli.config_from_args(nielsen_cnn.parser.parse_args(["--batch-size", "50", *flags]),
+                                      nielsen_cnn.VARIANTS["dropout"])
+        with pytest.raises(Compiled) as compiled:
+            nielsen_cnn.train(Run(config), data)
+        assert compiled.value.args[0] == pytest.approx(rate)
+    assert (config.batch_size, config.global_batch_size) == (50, None)
 
 
 def cluster(index: int) -> str:

@@ -12,39 +12,9 @@ import pytest
 
 import synthetic
 import warmup_mnist_cnn
-from conftest import ROOT
-from emnist_study import cli, recipes, training
-
-
-def run_script(module, *argv):
-    """Run a script's main() the way its __main__ does; returns (exit code, stderr lines)."""
-    try:
-        cli.run_main(module.main, list(argv))
-    except SystemExit as exc:
-        return exc.code
-    return 0
-
-
-@pytest.fixture
-def mnist_dir(tmp_path):
-    synthetic.write_mnist_npz(tmp_path / "data", per_class_train=30)
-    return tmp_path / "data"
-
-
-def quick_args(tmp_path, data_dir, *extra):
-    return ["--quick", "--data-dir", str(data_dir), "--runs-dir", str(tmp_path / "runs"),
-            "--logs-dir", str(tmp_path / "logs"), *extra]
-
-
-def event_steps(log_dir) -> dict:
-    """Every scalar TensorBoard holds for the run, as {"train/epoch_loss": [steps...], ...}."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    steps = {}
-    for sub in ("train", "validation"):
-        acc = EventAccumulator(str(log_dir / sub), size_guidance={"tensors": 0})
-        acc.Reload()
-        steps.update({f"{sub}/{t}": [e.step for e in acc.Tensors(t)] for t in acc.Tags()["tensors"]})
-    return steps
+from emnist_study import cli, interrupts, recipes
+from emnist_study.run import CommitEpoch, RunRecorder
+from helpers import ROOT, event_steps, quick_args, run_script
 
 
 def test_quick_run_writes_a_complete_run_directory(tmp_path, mnist_dir):
@@ -66,7 +36,10 @@ def test_quick_run_writes_a_complete_run_directory(tmp_path, mnist_dir):
     assert not list(run.glob("*.partial*"))
     logged = event_steps(tmp_path / "logs" / "mnist_cnn-quick")
     for tag in ("train/epoch_loss", "train/epoch_accuracy", "validation/epoch_loss", "validation/epoch_accuracy"):
-        assert logged[tag] == [1, 2]  # epochs counted from 1, as history.csv counts them
+        assert logged[tag] == [0, 1]  # keras.callbacks.TensorBoard counts epochs from 0, as Keras does
+    network = record["network"]
+    assert network["name"] == "mnist_cnn" and network["params"] == 1_199_882
+    assert network["layers"][0].startswith("Conv2D(filters=32, kernel_size=(3, 3)")
 
 
 def synthetic_sha(path):
@@ -104,7 +77,7 @@ def test_existing_run_is_not_overwritten_without_asking(tmp_path, mnist_dir, cap
 
 def test_resume_continues_an_interrupted_run(tmp_path, mnist_dir, monkeypatch, capsys):
     """Ctrl-C after epoch 2 finished but before its backup was written: resume redoes epoch 2 and goes on."""
-    original = training.RunRecorder.on_epoch_end
+    original = RunRecorder.on_epoch_end
     epochs_begun = []
 
     def interrupt_in_epoch_2(self, epoch, logs=None):
@@ -112,7 +85,7 @@ def test_resume_continues_an_interrupted_run(tmp_path, mnist_dir, monkeypatch, c
         if epoch == 1:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(training.RunRecorder, "on_epoch_end", interrupt_in_epoch_2)
+    monkeypatch.setattr(RunRecorder, "on_epoch_end", interrupt_in_epoch_2)
     args = quick_args(tmp_path, mnist_dir, "--epochs", "3")
     assert run_script(warmup_mnist_cnn, *args) == 130  # the shell's code for Ctrl-C
     err = capsys.readouterr().err
@@ -122,14 +95,14 @@ def test_resume_continues_an_interrupted_run(tmp_path, mnist_dir, monkeypatch, c
     assert (run / "backup").is_dir()
 
     assert run_script(warmup_mnist_cnn, *args) == 1  # no flag: refuses to touch it
-    monkeypatch.setattr(training.RunRecorder, "on_epoch_end", original)
-    original_begin = training.RunRecorder.on_epoch_begin
+    monkeypatch.setattr(RunRecorder, "on_epoch_end", original)
+    original_begin = RunRecorder.on_epoch_begin
 
     def record_begin(self, epoch, logs=None):
         epochs_begun.append(epoch)
         original_begin(self, epoch, logs)
 
-    monkeypatch.setattr(training.RunRecorder, "on_epoch_begin", record_begin)
+    monkeypatch.setattr(RunRecorder, "on_epoch_begin", record_begin)
     assert run_script(warmup_mnist_cnn, *args, "--resume") == 0
     assert epochs_begun == [1, 2]  # zero-based: epochs 2 and 3 ran again, epoch 1 did not
     lines = (run / "history.csv").read_text().splitlines()
@@ -145,11 +118,11 @@ def test_ctrl_c_that_tensorflow_turns_into_another_error_still_stops_as_ctrl_c(t
     run marked interrupted and no traceback."""
     def interrupt_inside_tensorflow(self, epoch, logs=None):
         try:
-            signal.raise_signal(signal.SIGINT)  # cli.run_main's handler raises KeyboardInterrupt ...
+            signal.raise_signal(signal.SIGINT)  # interrupts.run_main's handler raises KeyboardInterrupt ...
         except KeyboardInterrupt:  # ... which TensorFlow's C++ code replaced with one of its own errors
             raise TypeError("No common supertype of TensorSpec(shape=(), dtype=tf.int32, name=None)") from None
 
-    monkeypatch.setattr(training.RunRecorder, "on_epoch_end", interrupt_inside_tensorflow)
+    monkeypatch.setattr(RunRecorder, "on_epoch_end", interrupt_inside_tensorflow)
     assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, "--epochs", "1")) == 130
     err = capsys.readouterr().err
     assert "interrupted after" in err and "--resume" in err and "Traceback" not in err
@@ -165,7 +138,7 @@ def test_ctrl_c_turned_into_another_error_outside_training_is_still_ctrl_c(capsy
             raise SystemError("<built-in function __import__> returned a result with an exception set") from None
 
     with pytest.raises(SystemExit) as exit_:
-        cli.run_main(main, [])
+        interrupts.run_main(main, [])
     assert exit_.value.code == 130 and "interrupted; to continue, run:" in capsys.readouterr().err
 
 
@@ -183,23 +156,18 @@ def test_resume_of_a_complete_run_says_so(tmp_path, mnist_dir, capsys):
     assert "already complete" in capsys.readouterr().out
 
 
-def test_diverging_run_stops_with_a_clear_message(tmp_path, mnist_dir):
+def test_diverging_run_stops_with_a_clear_message(tmp_path, mnist_dir, monkeypatch, capsys):
+    """A learning rate far too high: the loss becomes NaN, the run is marked diverged, and the one line says where
+    the learning rate is set, and that no weights were kept when no epoch finished."""
     import keras
-    from emnist_study import data, models
-    from emnist_study.errors import UserError
-    from emnist_study.runs import Run
-    config = cli.config_from_args(
-        cli.training_parser("", recipes.MNIST_CNN).parse_args(quick_args(tmp_path, mnist_dir)),
-        recipes.MNIST_CNN)
-    dataset = data.load_train_val("mnist", val_fraction=0.1, seed=1, data_dir=mnist_dir, limit=200)
-    model = models.build("mnist_cnn", 10)
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1e12), loss="categorical_crossentropy",
-                  metrics=["accuracy"])
-    run = Run(config)
-    with pytest.raises(UserError, match="diverged"):
-        training.fit(model, dataset, config, run)
-    assert json.loads(run.path("summary.json").read_text())["status"] == "diverged"
-    assert not run.path("model.keras").exists()
+    monkeypatch.setattr(keras.optimizers, "Adadelta", lambda **settings: keras.optimizers.SGD(learning_rate=1e12))
+    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir)) == 1
+    err = capsys.readouterr().err
+    assert "diverged" in err and "warmup_mnist_cnn.py's model.compile" in err and "--overwrite" in err
+    assert "no epoch finished, so no weights were kept" in err
+    run_dir = tmp_path / "runs" / "mnist_cnn-quick"
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "diverged"
+    assert not (run_dir / "model.keras").exists() and not (run_dir / "best.weights.h5").exists()
 
 
 # --- bad input from the command line: one line, non-zero exit, nothing written ---------------------------
@@ -286,21 +254,48 @@ def test_help_answers_without_loading_tensorflow():
         assert flag in done.stdout
 
 
-def test_a_run_saved_before_a_setting_existed_still_resumes(tmp_path, mnist_dir, capsys):
-    """config.json from before `precision`, `schedule` and `augment` were settings: each missing key counts as its
-    default (float32, and no schedule or augmentation, {})."""
+def test_a_run_whose_config_lacks_a_setting_is_not_resumed_as_another(tmp_path, mnist_dir, capsys):
+    """A config.json without a setting (written by hand, or by another version of the project) does not say what
+    the run trained with: resuming it is refused, naming the setting, rather than guessed."""
     run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir))
     config_path = tmp_path / "runs" / "mnist_cnn-quick" / "config.json"
     record = json.loads(config_path.read_text())
-    for setting in ("precision", "schedule", "augment"):
-        del record["config"][setting]
+    del record["config"]["precision"]
     config_path.write_text(json.dumps(record))
     capsys.readouterr()
-    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, "--resume")) == 0
-    assert "already complete" in capsys.readouterr().out
-    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, "--resume",
-                                                    "--precision", "mixed_bfloat16")) == 1
-    assert "precision 'float32' -> 'mixed_bfloat16'" in capsys.readouterr().err
+    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, "--resume")) == 1
+    assert "precision '(not recorded)' -> 'float32'" in capsys.readouterr().err
+
+
+def test_a_changed_layer_or_learning_rate_is_recorded_and_not_resumed_as_the_old_run(tmp_path, mnist_dir, capsys,
+                                                                                     monkeypatch):
+    """A student edits the script: the run records the network and the optimizer as compiled, and --resume of a
+    run trained before the edit is refused rather than continued as a different network."""
+    import keras
+    args = quick_args(tmp_path, mnist_dir, "--epochs", "2")
+    real_commit = CommitEpoch.on_epoch_end
+
+    def interrupt_after_epoch_1(self, epoch, logs=None):
+        real_commit(self, epoch, logs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(CommitEpoch, "on_epoch_end", interrupt_after_epoch_1)
+    assert run_script(warmup_mnist_cnn, *args) == 130
+    monkeypatch.undo()
+    real_conv = keras.layers.Conv2D
+    monkeypatch.setattr(keras.layers, "Conv2D", lambda filters, **kw: real_conv(filters * 2, **kw))
+    capsys.readouterr()
+    assert run_script(warmup_mnist_cnn, *args, "--resume") == 1
+    assert "its network has changed" in capsys.readouterr().err
+    monkeypatch.undo()
+    real_adadelta = keras.optimizers.Adadelta
+    monkeypatch.setattr(keras.optimizers, "Adadelta", lambda **kw: real_adadelta(**{**kw, "learning_rate": 0.5}))
+    assert run_script(warmup_mnist_cnn, *args, "--resume") == 1
+    assert "optimizer {'name': 'adadelta', 'learning_rate': 1.0" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert run_script(warmup_mnist_cnn, *args, "--resume") == 0
+    record = json.loads((tmp_path / "runs" / "mnist_cnn-quick" / "config.json").read_text())
+    assert record["config"]["optimizer"]["learning_rate"] == 1.0 and "resumed_at" in record
 
 
 def test_mixed_bfloat16_run_trains_and_keeps_float32_probabilities(tmp_path, mnist_dir):
@@ -322,15 +317,14 @@ def test_auto_precision_is_settled_before_the_run_is_saved(tmp_path, mnist_dir):
     assert config["precision"] in ("float32", "mixed_bfloat16", "mixed_float16")
 
 
-def test_run_files_are_readable_as_the_umask_allows(tmp_path, mnist_dir):
+def test_run_files_are_readable_as_the_umask_allows(tmp_path):
     import os
     import stat
 
+    from emnist_study import records
     old = os.umask(0o022)
     try:
-        from emnist_study import runs
-        runs.UMASK = 0o022
-        runs.write_json_atomic(tmp_path / "x.json", {"a": 1})
+        records.write_json_atomic(tmp_path / "x.json", {"a": 1})
         assert stat.S_IMODE((tmp_path / "x.json").stat().st_mode) == 0o644
     finally:
         os.umask(old)

@@ -8,17 +8,10 @@ import pytest
 
 import evaluate_test
 import nielsen_cnn
-import synthetic
 import warmup_mnist_cnn
 import warmup_mnist_mlp
-from emnist_study import data, evaluation, models
-from test_training_runs import quick_args, run_script
-
-
-@pytest.fixture
-def mnist_dir(tmp_path):
-    synthetic.write_mnist_npz(tmp_path / "data", per_class_train=60, per_class_test=10)
-    return tmp_path / "data"
+from emnist_study import data, ensembles, evaluation, models
+from helpers import quick_args, run_script
 
 
 def read_config(run_dir):
@@ -39,7 +32,7 @@ def test_the_2015_keras_cnn_is_the_network_the_claim_was_written_for(tmp_path, m
     config = read_config(tmp_path / "runs" / "mnist_cnn_keras2015-quick")
     assert config["model"] == "keras2015_cnn" and config["optimizer"]["epsilon"] == 1e-6
     assert config["optimizer"]["learning_rate"] == 1.0 and config["optimizer"]["rho"] == 0.95
-    model = models.build("keras2015_cnn", 10)
+    model = warmup_mnist_cnn.build_cnn_2015(10)
     convs = [layer for layer in model.layers if layer.name.startswith("conv2d")]
     assert [c.output.shape[1:] for c in convs] == [(30, 30, 32), (28, 28, 32)]  # 'full' padding first, 32/32
     assert model.count_params() == 813_802
@@ -67,7 +60,7 @@ def test_nielsen_quick_follows_the_protocol(tmp_path, mnist_dir):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["model_keras_holds"] == "best_val"
     # model.keras holds the best-validation weights, not the last epoch's
-    best = models.build("nielsen_dropout", 10)
+    best = nielsen_cnn.build_nielsen(10)
     best.load_weights(run / "best.weights.h5")
     saved = models.load(run / "model.keras")
     assert all(np.array_equal(a, b) for a, b in zip(best.get_weights(), saved.get_weights()))
@@ -77,7 +70,7 @@ def test_nielsen_dense100_variant_has_l2(tmp_path, mnist_dir):
     assert run_script(nielsen_cnn, *quick_args(tmp_path, mnist_dir, "--variant", "dense100")) == 0
     config = read_config(tmp_path / "runs" / "nielsen_dense100-quick")
     assert config["model"] == "nielsen_dense100" and config["model_options"] == {"l2_lambda": 0.1}
-    model = models.build("nielsen_dense100", 10, l2_lambda=0.1, training_images=250_000)
+    model = nielsen_cnn.build_nielsen_dense100(10, l2_lambda=0.1, training_images=250_000)
     assert model.layers[-1].kernel_regularizer.l2 == pytest.approx(0.5 * 0.1 * 10 / 250_000)
 
 
@@ -100,9 +93,9 @@ def test_majority_vote_counts_votes_and_breaks_ties_by_confidence():
     a = np.array([[0.6, 0.4, 0.0], [0.9, 0.1, 0.0]], np.float32)
     b = np.array([[0.2, 0.8, 0.0], [0.4, 0.6, 0.0]], np.float32)
     c = np.array([[0.1, 0.9, 0.0], [0.0, 0.0, 1.0]], np.float32)
-    three = np.asarray(models.MajorityVote()([a, b, c]))
+    three = np.asarray(ensembles.MajorityVote()([a, b, c]))
     assert three.argmax(axis=1).tolist() == [1, 0]  # row 2: one vote each, class 0 has the highest mean prob
-    two = np.asarray(models.MajorityVote()([a, b]))
+    two = np.asarray(ensembles.MajorityVote()([a, b]))
     assert two.argmax(axis=1).tolist() == [1, 0]  # row 1 tie 0-vs-1: mean prob 0.6 beats 0.4
 
 

@@ -1,0 +1,218 @@
+"""The files a run leaves behind, written so that a crash never leaves half a file, and read back with one-line
+errors when they are damaged; and finding the runs under a runs folder.
+
+    runs/<run-name>/
+        config.json        every setting, the network's layers, the data source and its checksums, library versions
+        history.csv        one row per completed epoch: loss, accuracy, val_loss, val_accuracy, lr, seconds
+        summary.json       status (running, complete, interrupted, diverged), best epoch, timing
+        best.weights.h5    the weights of the epoch with the best validation accuracy
+        model.keras        the trained model (the last epoch's, or the best epoch's where the run says so)
+        backup/            the training state while a run is unfinished (backup.py: what --resume continues from)
+    logs/<run-name>/       TensorBoard logs
+
+No TensorFlow here: the scripts that only read runs answer at once.
+"""
+
+import csv
+import io
+import json
+import os
+import platform
+import sys
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import UserError
+
+# The per-epoch training states in a run's backup/ folder (written and read by backup.py, which loads Keras).
+BACKUP_STATE_GLOB = "epoch-*.npz"
+
+
+def nearest_existing(path: Path) -> Path:
+    """`path` itself if it exists, else its nearest existing parent folder (the current folder at worst)."""
+    return next((p for p in (path, *path.parents) if p.exists()), Path("."))
+
+
+def partial_path(path: Path) -> Path:
+    """The temporary name this process writes `path` under: beside it, hidden, marked partial, and named for the
+    process, so two writers never share one; it keeps the suffixes Keras and NumPy insist on."""
+    path = Path(path)
+    stem, dot, suffixes = path.name.partition(".")
+    return path.with_name(f".{stem}.partial-{os.getpid()}{dot}{suffixes}")
+
+
+@contextmanager
+def atomic_write(path: Path):
+    """Yields the temporary path to write `path`'s content to. When the block ends, the file is flushed to disk
+    and renamed onto `path`: readers, and a process killed at any instant, see the old file or the new, never
+    half. On an error (a full disk) the temporary file is removed and the error names `path`."""
+    path = Path(path)
+    tmp = partial_path(path)
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno:
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def remove_partial_files(directory: Path) -> None:
+    """Remove what writers killed mid-write left behind (call while holding the run's lock: no writer is live)."""
+    for path in Path(directory).glob("*.partial*"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    with atomic_write(path) as tmp:
+        # open() makes the file as readable as the umask allows (tempfile's are owner-only): on a lab's shared
+        # machine, others may read the run
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+REDO_RUN = "delete that run's folder, or train it again with --overwrite"
+
+
+def read_json(path: Path, fix: str = REDO_RUN) -> dict:
+    """A JSON object from a file this project wrote; a corrupt or empty one is a UserError naming it and `fix`."""
+    path = Path(path)
+    raw = path.read_bytes()
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} is corrupt ({'empty' if not raw.strip() else exc}); {fix}") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path} is corrupt (not a JSON object); {fix}")
+    return value
+
+
+def read_run_config(run_dir: Path) -> dict:
+    """The "config" of a run's config.json (every setting it was trained with)."""
+    path = Path(run_dir) / "config.json"
+    config = read_json(path).get("config")
+    if not isinstance(config, dict):
+        raise UserError(f"{path} is corrupt (it holds no \"config\"); {REDO_RUN}")
+    return config
+
+
+def write_csv_atomic(path: Path, rows: list[dict]) -> None:
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    write_text_atomic(path, buffer.getvalue())
+
+
+def read_history(run_dir: Path) -> list[dict]:
+    """The per-epoch history of a run, numbers as floats (epoch as int)."""
+    path = Path(run_dir) / "history.csv"
+    if not path.is_file():
+        return []
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in reader]
+            if not reader.fieldnames or "epoch" not in reader.fieldnames:
+                raise ValueError("empty, or no header row" if not reader.fieldnames else "no epoch column")
+    except (csv.Error, ValueError, TypeError, UnicodeDecodeError) as exc:  # TypeError: a row cut short
+        raise UserError(f"{path} is corrupt ({exc}); {REDO_RUN}") from None
+    return rows
+
+
+def library_versions() -> dict:
+    """The libraries a run trained with, whether TensorFlow ran its oneDNN kernels (quiet_tensorflow), and its
+    threads per operation where they were set (run_all.py's steps side by side; None: one per core)."""
+    from . import quiet_tensorflow  # noqa: F401  (TensorFlow starts as everywhere in the package)
+    import keras
+    import numpy
+    import sklearn
+    import tensorflow
+
+    try:  # TensorFlow's own test of its oneDNN switch, in a private module: unknown (None) should it move
+        from tensorflow.python.util._pywrap_util_port import IsMklEnabled as onednn_enabled
+    except ImportError:
+        onednn_enabled = lambda: None  # noqa: E731
+    return {"python": sys.version.split()[0], "tensorflow": tensorflow.__version__, "keras": keras.__version__,
+            "numpy": numpy.__version__, "scikit-learn": sklearn.__version__, "platform": platform.platform(),
+            "tensorflow_onednn": onednn_enabled(), "tensorflow_threads": os.environ.get("TF_NUM_INTRAOP_THREADS")}
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def named_run_dirs(runs_dir, names) -> list[Path]:
+    """Each name as a directory, or as a run under `runs_dir`; it must exist."""
+    found = [Path(n) if Path(n).is_dir() else Path(runs_dir) / n for n in names]
+    for path in found:
+        if not path.is_dir():
+            raise UserError(f"no run {path}: name a run directory, or a run under --runs-dir")
+    return found
+
+
+def all_run_dirs(runs_dir) -> list[Path]:
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise UserError(f"{runs_dir} does not exist: train something first (e.g. python warmup_mnist_cnn.py)")
+    return sorted(p for p in runs_dir.iterdir() if (p / "config.json").is_file())
+
+
+def find_complete_runs(runs_dir, names=None, broken: list | None = None) -> list[Path]:
+    """Run directories under `runs_dir` whose summary says complete (an ensemble's members are inside its own
+    directory, not listed separately), or exactly the named ones, which must be complete. Given a list `broken`,
+    a listed run whose summary.json cannot be read goes there as (directory, message) instead of stopping all."""
+    if names:
+        found = named_run_dirs(runs_dir, names)
+        for path in list(found):
+            summary = path / "summary.json"
+            try:
+                complete = summary.is_file() and read_json(summary).get("status") == "complete"
+            except UserError as exc:
+                if broken is None:
+                    raise
+                broken.append((path, str(exc)))
+                found.remove(path)
+                continue
+            if not complete:
+                raise UserError(f"{path} is not a complete run (its summary.json does not say complete)")
+        return found
+    complete = []
+    for path in all_run_dirs(runs_dir):
+        if not (path / "summary.json").is_file():
+            continue
+        try:
+            if read_json(path / "summary.json").get("status") == "complete":
+                complete.append(path)
+        except UserError as exc:
+            if broken is None:
+                raise
+            broken.append((path, str(exc)))
+    return complete
+
+
+def find_runs_with_history(runs_dir, names=None) -> list[Path]:
+    """The named runs (each must have a history.csv), or every run under `runs_dir` that has one."""
+    if names:
+        found = named_run_dirs(runs_dir, names)
+        for path in found:
+            if not (path / "history.csv").is_file():
+                raise UserError(f"{path} has no history.csv (an ensemble's histories are in its members/)")
+        return found
+    return [p for p in all_run_dirs(runs_dir) if (p / "history.csv").is_file()]
