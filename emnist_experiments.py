@@ -26,7 +26,7 @@ from emnist_study import cli, data, interrupts
 from emnist_study.config import TrainConfig
 from emnist_study.errors import UserError
 from emnist_study.recipes import BASE, EXPERIMENTS, network_name, recipe
-from emnist_study.records import all_run_dirs, read_json, read_run_config, write_csv_atomic
+from emnist_study.records import all_run_dirs, read_run_config, read_summary, write_csv_atomic
 
 # emnist-byclass-letters: ByClass's 52 letter classes, for the case check's reference network (case_check.py)
 RUN_PREFIX = {"emnist-letters": "exp", "mnist": "mnist_exp", data.MERGED: "merged_exp",
@@ -77,7 +77,7 @@ def leaderboard(runs_dir: str, results_dir: Path) -> None:
         summary_path = run_dir / "summary.json"
         if config.get("script") != BASE.script or not summary_path.is_file():
             continue
-        summary = read_json(summary_path)
+        summary = read_summary(run_dir)
         rows.append({"run": run_dir.name, "dataset": config["dataset"], "network": network_name(config),
                      "status": summary["status"],
                      "val_accuracy": round(summary.get("val_accuracy_with_views") or summary["best_val_accuracy"]

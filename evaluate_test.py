@@ -38,13 +38,13 @@ def main(argv=None):
                         help=f"judge on a stratified subset of {QUICK_TEST_IMAGES} images of each test set (for "
                              f"smoke runs; the report says so)")
     args = parser.parse_args(argv)
-    from emnist_study import evaluation, report  # TensorFlow loads here: --help answers at once
-    from emnist_study import case_check
-
     broken = []  # (run directory, what is wrong): reported, while the other runs are judged
     run_dirs = find_complete_runs(args.runs_dir, args.runs, broken)
     if not run_dirs and not broken:
         raise UserError(f"no complete runs under {args.runs_dir}: train something first")
+    # TensorFlow loads here, once the runs are found: --help and a mistaken run name answer at once
+    from emnist_study import case_check, evaluation, report
+
     out_dir = Path(args.results_dir)
     test_sets, by_dataset = {}, {}
     for run_dir in run_dirs:
@@ -68,6 +68,11 @@ def main(argv=None):
                                                             out_dir / "cache")
         except UserError as exc:
             broken.append((run_dir, str(exc)))
+            continue
+        if probabilities.shape[1] != len(test.class_names):
+            broken.append((run_dir, f"{run_dir / 'model.keras'} answers in {probabilities.shape[1]} classes, but "
+                                    f"{dataset} has {len(test.class_names)}: it is not the network this run trained; "
+                                    f"train the run again with --overwrite"))
             continue
         by_dataset.setdefault(dataset, []).append(
             evaluation.RunResult(run=run_dir.name, predicted=probabilities.argmax(axis=1), true=test.labels, **about))

@@ -9,11 +9,60 @@ Overlaying runs is how experiments get compared. The figure is saved as a PNG an
 """
 
 import argparse
+import shlex
 from pathlib import Path
 
 from emnist_study import cli, interrupts
 from emnist_study.errors import UserError
-from emnist_study.records import find_runs_with_history, read_history
+from emnist_study.records import all_run_dirs, named_run_dirs, read_history, read_json, read_run_config
+
+QUICK = "-quick"  # the suffix --quick gives a run's name
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command that continues the unfinished run at `run_dir`: the study's own step for a run the study trains
+    (as run_all.py runs it, with --quick for a quick run), else the run's script under its name."""
+    from emnist_study import study
+
+    if run_dir.parent.name == "members":  # an ensemble's member: the ensemble continues it
+        return resume_command(run_dir.parent.parent)
+    config = read_run_config(run_dir) if (run_dir / "config.json").is_file() else {}
+    name, quick = run_dir.name, bool(config.get("quick"))
+    base = name[: -len(QUICK)] if quick and name.endswith(QUICK) else name
+    steps = [step for step in study.STUDY + [study.renamed_if_shortened(s) for s in study.FULL_EXTRA]
+             if base in step.run_names]
+    where = [arg for folder in config.get("data_dir") or [] for arg in ("--data-dir", folder)]
+    if run_dir.parent.resolve() != Path("runs").resolve():
+        where += ["--runs-dir", str(run_dir.parent)]
+    if steps:
+        args = list(steps[0].args)
+        if quick:  # as run_all.py --quick runs a step: one epoch, an explicit name with the suffix
+            args = [a for i, a in enumerate(args) if a != "--epochs" and (i == 0 or args[i - 1] != "--epochs")]
+            args = [f"{a}{QUICK}" if i and args[i - 1] == "--run-name" else a for i, a in enumerate(args)]
+            args.append("--quick")
+        return shlex.join(["python", f"{steps[0].script}.py", *args, *where, "--resume"])
+    script = config.get("script") or "<the script that trained it>"
+    return (shlex.join(["python", script, "--run-name", name, *(["--quick"] if quick else []), *where, "--resume"])
+            + " (with the other flags it was started with)")
+
+
+def no_history(run_dir: Path) -> str:
+    """Why a named run has no epochs to plot, and what to do: an ensemble's histories are its members', and a run
+    whose first epoch has not finished has none yet (--resume continues it)."""
+    members = run_dir / "members"
+    config = read_run_config(run_dir) if (run_dir / "config.json").is_file() else {}
+    if members.is_dir() or config.get("ensemble", 1) > 1:
+        plotted = sorted(p for p in members.glob("*") if read_history(p)) if members.is_dir() else []
+        if plotted:
+            return (f"{run_dir} is an ensemble: each member has a history of its own, under {members}/; plot them "
+                    f"with: {shlex.join(['python', 'plot_history.py', *map(str, plotted)])}")
+        return (f"{run_dir} is an ensemble none of whose members has finished an epoch yet, so there is nothing to "
+                f"plot; continue it with: {resume_command(run_dir)}")
+    summary = read_json(run_dir / "summary.json") if (run_dir / "summary.json").is_file() else {}
+    if summary.get("status") == "complete":
+        return f"{run_dir} is complete but has no history.csv (it was not trained by this project's scripts)"
+    return (f"{run_dir} has no finished epoch yet, so there is nothing to plot (history.csv gains a row as each "
+            f"epoch ends); continue it with: {resume_command(run_dir)}")
 
 
 def main(argv=None):
@@ -29,19 +78,28 @@ def main(argv=None):
     if not args.runs and not args.all:
         parser.error("name one or more runs, or pass --all")
 
-    from emnist_study import figures  # matplotlib loads here, after the flags: --help answers at once
+    if args.all:
+        histories = {run_dir.name: read_history(run_dir) for run_dir in all_run_dirs(args.runs_dir)}
+        histories = {name: rows for name, rows in histories.items() if rows}
+        if not histories:
+            raise UserError(f"no run under {args.runs_dir} has a finished epoch to plot: an unfinished run continues "
+                            f"with --resume, and an ensemble's histories are its members' (python plot_history.py "
+                            f"{Path(args.runs_dir) / '<run>' / 'members' / 'member1'})")
+    else:
+        run_dirs = named_run_dirs(args.runs_dir, args.runs)
+        histories = {run_dir.name: read_history(run_dir) for run_dir in run_dirs}
+        for run_dir in run_dirs:
+            if not histories[run_dir.name]:
+                raise UserError(no_history(run_dir))
+    from emnist_study import figures  # matplotlib loads here, after the checks: --help and mistakes answer at once
 
-    run_dirs = find_runs_with_history(args.runs_dir, None if args.all else args.runs)
-    histories = {run_dir.name: read_history(run_dir) for run_dir in run_dirs}
-    if not histories:
-        raise UserError(f"no run under {args.runs_dir} has a history.csv yet")
     default_name = "all" if args.all else "_vs_".join(histories)
     out = Path(args.results_dir) / (args.out or f"history_{default_name}.png")
     figures.save(figures.plot_histories(histories), out, show=not args.no_show)
     for name, rows in histories.items():
         best = max(rows, key=lambda r: r["val_accuracy"])
-        print(f"{name}: {len(rows)} epochs, best validation accuracy {best['val_accuracy']:.4f} "
-              f"at epoch {best['epoch']}")
+        epochs = f"{len(rows)} epoch{'s' if len(rows) != 1 else ''}"
+        print(f"{name}: {epochs}, best validation accuracy {best['val_accuracy']:.4f} at epoch {best['epoch']}")
     print(f"Saved {out}")
 
 

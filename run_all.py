@@ -112,27 +112,36 @@ def print_plan(steps, args) -> None:
     ends = study.schedule(minutes, args.jobs)
     total = study.plan_minutes(minutes, args.jobs)
     side = (f", {args.jobs} side by side" if args.jobs > 1 else "")
+    if args.quick:  # the measured minutes are for the full-size steps
+        print(f"{len(steps)} training steps{side}, each 1 epoch on a few hundred images: seconds each, a few minutes "
+              f"in all with the figures and the evaluation")
+        for script, step_argv, _ in steps:
+            print(f"  {command(script, step_argv)}")
+        return
     print(f"{len(steps)} training steps{side}; minutes from scratch on 2 CPU cores ({study.machine_line(measured)}"
           f"{side_by_side_line(measured, args.jobs)}):")
     for (script, step_argv, length), (_, end) in zip(steps, ends):
         when = f"{length:6.0f} min, done by {end / 60:4.1f} h" if length is not None else "   not measured      "
         print(f"  {when}  {command(script, step_argv)}")
     unknown = minutes.count(None)
-    print(f"Total: about {total / 60:.1f} hours of training" + (f", plus {unknown} step(s) not measured"
+    print(f"Total: about {total / 60:.1f} hours of training" + (f", plus {steps_not_measured(unknown)}"
                                                                  if unknown else "")
-          + (" (with --quick: seconds each)" if args.quick else " (then a few minutes of figures and evaluation)")
-          + "; minutes on a GPU. Finished runs are skipped.")
+          + " (then a few minutes of figures and evaluation); minutes on a GPU. Finished runs are skipped.")
     if args.jobs > 1 and not unknown:
         alone = sum(study.step_minutes(step, measured) for step in study.training_steps(args.full, datasets_of(args)))
         print(f"One step at a time (--jobs 1): about {alone / 60:.1f} hours.")
-    if not args.quick and total > EVENING_MINUTES:
+    if total > EVENING_MINUTES:
         print("More than an evening here: Ctrl-C stops the study at any point, and the same command continues it.")
     for other in study.all_epoch_seconds()[1:]:
         lengths = [study.step_minutes(step, other, args.jobs)
                    for step in study.training_steps(args.full, datasets_of(args))]
         hours = study.plan_minutes(lengths, args.jobs) / 60
         print(f"On {study.machine_line(other)}{side_by_side_line(other, args.jobs)}: about {hours:.1f} hours"
-              + (f", plus {lengths.count(None)} step(s) not measured" if None in lengths else ""))
+              + (f", plus {steps_not_measured(lengths.count(None))}" if None in lengths else ""))
+
+
+def steps_not_measured(count: int) -> str:
+    return f"{count} step{'s' if count != 1 else ''} not measured"
 
 
 def side_by_side_line(measured: dict, jobs: int) -> str:
@@ -146,8 +155,21 @@ def side_by_side_line(measured: dict, jobs: int) -> str:
 
 
 def jobs_of(args) -> int:
-    """Training steps side by side: as asked, else one where --distribute trains on GPUs, else the default."""
-    return args.jobs or (1 if args.distribute != "none" else study.default_jobs())
+    """Training steps side by side: as asked, else one where --distribute trains on GPUs, else the default (two on
+    a CPU of two cores or more) unless these steps end sooner one at a time by the measured speeds."""
+    if args.jobs or args.distribute != "none":
+        return args.jobs or 1
+    jobs = study.default_jobs()
+    if jobs > 1:
+        measured = study.load_epoch_seconds()
+        steps = study.training_steps(args.full, datasets_of(args))
+
+        def hours(lanes: int) -> float:
+            return study.plan_minutes([study.step_minutes(step, measured, lanes) for step in steps], lanes)
+
+        if 0 < hours(1) < hours(jobs):
+            return 1
+    return jobs
 
 
 def datasets_of(args) -> list[str]:
@@ -228,8 +250,8 @@ def main(argv=None):
 
     started = time.monotonic()
     print("\nChecking the data every step needs:")
-    for dataset, where in data.ensure_available(datasets, args.data_dir).items():
-        print(f"  {dataset}: {where}")
+    # one line per dataset: where it is, or why it is missing (a failed download's reason) and what to do
+    data.ensure_available(datasets, args.data_dir, show=lambda line: print(f"  {line}", flush=True))
     if "emnist-letters" in datasets:
         from emnist_study import byclass
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from emnist_study import cli, data, interrupts, recipes
 from emnist_study.config import TrainConfig
-from emnist_study.records import named_run_dirs, read_run_config
+from emnist_study.records import named_run_dirs, read_run_config, require_complete
 
 
 def most_confused_pairs(true: np.ndarray, predicted: np.ndarray, num_classes: int, top: int):
@@ -60,10 +60,11 @@ def main(argv=None):
     parser.add_argument("--results-dir", default="results", help="where the PNGs go (default: %(default)s)")
     parser.add_argument("--no-show", action="store_true", help="only save the PNGs, even with a screen")
     args = parser.parse_args(argv)
-    from emnist_study import figures, models, pipeline, subunits  # TensorFlow loads here: --help answers at once
-
     (run_dir,) = named_run_dirs(args.runs_dir, [args.run])
+    require_complete(run_dir)  # an unfinished run is named, with the command that continues it
     saved = read_run_config(run_dir)
+    from emnist_study import figures, models, pipeline, subunits  # TensorFlow loads here: mistakes answer at once
+
     config = TrainConfig(**{**saved, "data_dir": args.data_dir or saved.get("data_dir")})
     images, true, class_names, dataset = load_images(config, args.split)
     model = models.load(run_dir / "model.keras")
@@ -96,15 +97,17 @@ def main(argv=None):
         print(f"  {class_names[a]:>4} <-> {class_names[b]:<4} {count:4d}   "
               f"({class_names[a]} taken for {class_names[b]}: {a_as_b}, {class_names[b]} for {class_names[a]}: {b_as_a})")
     print(f"Saved {grid} and {matrix}")
-    from emnist_study import hparams
-
-    logs_dir = hparams.add_figures(run_dir, saved, {f"{args.split}/misclassified": grid,
-                                                     f"{args.split}/confusion": matrix})
-    if logs_dir:
-        print(f"Both are in TensorBoard too, in the Images tab of {logs_dir}")
+    pngs = {f"{args.split}/misclassified": grid, f"{args.split}/confusion": matrix}
     if describe_subunits:
         figure = subunits.describe(unit_probabilities, dataset, run_dir, config.subunits, out_dir, show=not args.no_show)
         print(f"Saved {figure}")
+        pngs[f"{args.split}/subunits"] = figure
+    from emnist_study import hparams
+
+    logs_dir = hparams.add_figures(run_dir, saved, pngs)
+    if logs_dir:
+        print(f"{'Both are' if len(pngs) == 2 else 'All three are'} in TensorBoard too, in the Images tab of "
+              f"{logs_dir}")
     from emnist_study import case_check
 
     if case_check.applies(saved):  # a case-aware head on letters: did its sub-units find the case?

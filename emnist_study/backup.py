@@ -24,6 +24,7 @@ import numpy as np
 
 from .errors import UserError
 from .records import BACKUP_STATE_GLOB, atomic_write, read_history
+from .words import plural
 
 
 def state_path(backup_dir: Path, epoch: int) -> Path:
@@ -105,7 +106,7 @@ def restore(model: keras.Model, run) -> dict | None:
         return meta
     recorded = read_history(run.dir)
     if recorded or states:
-        raise UserError(f"cannot resume {run.dir} exactly: {len(recorded)} epoch(s) are recorded, but no backup "
+        raise UserError(f"cannot resume {run.dir} exactly: {plural(len(recorded), 'epoch')} recorded, but no backup "
                         f"of them in {run.backup_dir} can be read; use --overwrite to start again")
     return None
 

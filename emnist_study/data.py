@@ -1,18 +1,26 @@
 """Finding, loading and splitting MNIST and EMNIST Letters, and any dataset by name (ByClass's from byclass.py).
 
 Every loader returns uint8 images of shape (N, 28, 28), upright, and integer labels from 0. EMNIST Letters'
-labels 1..26 become 0..25, and its images, which the official files store transposed, are turned upright.
+labels 1..26 become 0..25, and its images, which every copy stores transposed, are turned upright.
 
 Where the data comes from, first match wins (sources.py holds what the datasets share: the folders, the caches,
-the download, the checks):
+the download, the checks; formats.py reads the copies of EMNIST Letters other than NIST's IDX files):
   1. the directories given by --data-dir (the flag may be given more than once; or the EMNIST_STUDY_DATA_DIR
-     environment variable, several separated by ':'), each searched for MNIST as `mnist.npz` or the official IDX
-     files, and for EMNIST Letters as the official `emnist-letters-*-idx?-ubyte[.gz]` files or NIST's `gzip.zip`;
-  2. the usual caches: `~/.keras/datasets/mnist.npz`, and the `emnist` package's `~/.cache/emnist/emnist.zip`;
-  3. a download into those caches, with a progress bar and a checksum.
+     environment variable, several separated by ':'), each in turn searched for MNIST as `mnist.npz` or the
+     official IDX files, and for EMNIST Letters as, in this order: the official `emnist-letters-*-idx?-ubyte[.gz]`
+     files, NIST's `gzip.zip`, NIST's `emnist-letters.mat` (or a zip holding it, as NIST's matlab.zip does),
+     Kaggle's `emnist-letters-{train,test}.csv` (or a zip holding them, as Kaggle's download is), a folder that
+     TensorFlow Datasets prepared (the folder itself, or its emnist/letters/<version>);
+  2. the usual caches: `~/.keras/datasets/mnist.npz`; the `emnist` package's `~/.cache/emnist/emnist.zip`, then
+     TensorFlow Datasets' `~/tensorflow_datasets/emnist/letters/<version>` ($TFDS_DATA_DIR where set);
+  3. a download of the official files into those caches, with a progress bar and a checksum.
+Training and test must come from one copy: EMNIST Letters' two splits found in copies that divide the images
+differently (NIST's files, Kaggle's CSV, TensorFlow Datasets) are refused, as is such a copy missing one split.
 
 Training code calls `load_train_val`, which never reads a test set. Only `evaluate_test.py` calls
-`load_test_set`; the low-level loaders make the caller name the split.
+`load_test_set`; the low-level loaders make the caller name the split. Each split's `source` is the record a run
+keeps in its config.json: the files and their sha256, the format, the split, its number of images and whether
+that is NIST's official split.
 """
 
 import zipfile
@@ -21,13 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import idx
+from . import formats, idx
 from .byclass import load_byclass_letters
 from .errors import UserError
 from .sources import (DATASET_TITLES, DIGITS, EMNIST_ZIP_NAMES, LETTERS, SPLITS, LabelledImages, check_split,
-                      checked, describe, emnist_cache, emnist_member_names, fetch, find_idx_file, how_to_get,
-                      keras_mnist_cache, read_emnist_zip, resolve_data_dirs, where_looked)
+                      checked, describe, emnist_cache, emnist_member_names, fetch, find_idx_file, keras_mnist_cache,
+                      read_emnist_zip, resolve_data_dirs)
 from .sources import DATA_DIR_ENV  # noqa: F401 (cli.py takes it from here, beside resolve_data_dirs)
+from .sources import where_looked  # noqa: F401 (case_check.py takes it from here)
 
 DATASETS = ("mnist", "emnist-letters")
 MNIST_IDX_FILES = {
@@ -71,16 +80,43 @@ def find_mnist(split: str, directories: list[Path]) -> tuple[str, tuple[Path, ..
 
 
 def find_emnist_letters(split: str, directories: list[Path]) -> tuple[str, tuple[Path, ...]] | None:
-    """("idx", (images, labels)) or ("zip", (path,)) for the first directory holding EMNIST Letters, then the
-    `emnist` cache; None where a download is needed. Reads and creates nothing."""
+    """(kind, paths) of the first copy of EMNIST Letters' `split` in the folders, then in the caches (the module's
+    docstring gives the order); None where a download is needed. Kinds: "idx" (images, labels), "zip" (NIST's
+    gzip.zip), and formats.py's "mat", "mat-zip", "csv", "csv-zip", "tfds" (the folder). Reads no images and
+    creates nothing."""
     for directory in directories:
-        found = [find_idx_file(directory, name) for name in emnist_member_names(split)]
-        if all(found):
-            return "idx", tuple(found)
-        zips = [directory / name for name in EMNIST_ZIP_NAMES if (directory / name).is_file()]
-        if zips:
-            return "zip", (zips[0],)
-    return ("zip", (emnist_cache(),)) if emnist_cache().is_file() else None
+        found = find_letters_in(directory, split)
+        if found:
+            return found
+    if emnist_cache().is_file():
+        return "zip", (emnist_cache(),)
+    for root in formats.tfds_roots():
+        for folder in formats.version_folders(root / "emnist" / "letters"):
+            if formats.is_letters_folder(folder, split):
+                return "tfds", (folder,)
+    return None
+
+
+def find_letters_in(directory: Path, split: str) -> tuple[str, tuple[Path, ...]] | None:
+    found = [find_idx_file(directory, name) for name in emnist_member_names(split)]
+    if all(found):
+        return "idx", tuple(found)
+    for name in EMNIST_ZIP_NAMES:
+        if (directory / name).is_file() and is_nist_zip(directory / name, split):
+            return "zip", (directory / name,)
+    tfds = formats.find_tfds(directory, split)
+    return (formats.find_mat(directory) or formats.find_csv(directory, split)
+            or (("tfds", (tfds,)) if tfds else None))
+
+
+def is_nist_zip(path: Path, split: str) -> bool:
+    """Whether a zip named as NIST's is taken for it: yes unless it is readable and holds, instead of NIST's letters
+    files, Kaggle's CSV or the MATLAB file (Kaggle's download is called emnist.zip too). A zip that is neither is
+    taken, so that reading it says what is wrong."""
+    names = formats.zip_names(path)
+    if names is None or f"gzip/{emnist_member_names(split)[0]}.gz" in names:
+        return True
+    return not (formats.member_named(names, formats.csv_name(split)) or formats.member_named(names, formats.MAT_NAME))
 
 
 FINDERS = {"mnist": find_mnist, "emnist-letters": find_emnist_letters}
@@ -89,34 +125,84 @@ FINDERS = {"mnist": find_mnist, "emnist-letters": find_emnist_letters}
 def locate(dataset: str, split: str, directories: list[Path]) -> tuple[str, tuple[Path, ...]]:
     """Where one split of a dataset is: in the folders or the cache, else downloaded into the cache."""
     found = FINDERS[dataset](split, directories)
+    if dataset == "emnist-letters":
+        refuse_mixed_copies(split, found, directories)
     if found is None:
         fetch(dataset, directories)
         found = FINDERS[dataset](split, directories)
     return found
 
 
-def ensure_available(datasets, data_dir=None) -> dict[str, str]:
+class MixedCopies(UserError):
+    """EMNIST Letters' training and test splits found in different copies (refuse_mixed_copies)."""
+
+
+def refuse_mixed_copies(split: str, found, directories: list[Path]) -> None:
+    """EMNIST Letters' training and test splits must come from one family of copies (formats.FAMILIES): Kaggle's
+    CSV, TensorFlow Datasets and NIST's files divide the images differently, so a network trained on one copy's
+    training split may have seen images of another's test split. A split missing beside a copy that is not NIST's
+    would be downloaded from NIST: refused too, naming the file to put where."""
+    other_split = "test" if split == "train" else "train"
+    other = find_emnist_letters(other_split, directories)
+    family = formats.FAMILIES[found[0]] if found else "NIST"  # what is not found is downloaded: NIST's
+    other_family = formats.FAMILIES[other[0]] if other else "NIST"
+    if family == other_family:
+        return
+    if found is not None and other is not None:
+        train, test = (found, other) if split == "train" else (other, found)
+        raise MixedCopies(f"EMNIST Letters' training split is {describe_found(train)} but its test split is "
+                          f"{describe_found(test)}: training and test must come from one copy (the copies divide the "
+                          f"images differently, so the test set could hold images a network trained on). Give "
+                          f"--data-dir only the folder of one copy, holding both of its splits")
+    lone = found or other
+    lone_split, missing_split = (split, other_split) if found else (other_split, split)
+    kind, paths = lone
+    wanted = formats.csv_name(missing_split) if kind in ("csv", "csv-zip") else f"its {missing_split} shards"
+    raise MixedCopies(f"EMNIST Letters' {lone_split} split is {describe_found(lone)}, but its {missing_split} split "
+                      f"is not beside it, and NIST's download would be another copy: training and test must come "
+                      f"from one copy. Put {wanted} in {paths[0] if kind == 'tfds' else paths[0].parent}")
+
+
+def describe_found(found: tuple[str, tuple[Path, ...]]) -> str:
+    kind, paths = found
+    return f"{formats.TITLES[kind]} ({', '.join(str(p) for p in paths)})"
+
+
+def ensure_available(datasets, data_dir=None, show=None) -> dict[str, str]:
     """Make sure every split of every dataset can be loaded, downloading what is found nowhere, before hours of
-    training. Returns {dataset: where it is}; raises one UserError naming every dataset still missing, where it
-    was looked for, and what to do."""
+    training. Returns {dataset: where it is}. `show`, where given, gets one line per dataset as it is checked:
+    where it is, or why it is missing (the download's failure among it) and what to do; a UserError then names the
+    missing datasets in one line. Without `show`, the UserError holds those lines itself, one per dataset."""
     directories = resolve_data_dirs(data_dir)
-    found, missing = {}, []
+    found, missing, mixed = {}, {}, []
     for dataset in datasets:
         base = "mnist" if dataset.startswith("mnist") else dataset
         try:
             located = [locate(base, split, directories) for split in SPLITS]
-        except UserError:
-            missing.append(base)
+        except UserError as exc:
+            if base not in missing and show:
+                show(f"{dataset}: MISSING: {exc}")
+            missing[base] = str(exc)
+            if isinstance(exc, MixedCopies):
+                mixed.append(base)
             continue
-        found[dataset] = ", ".join(sorted({str(p) for _, paths in located for p in paths}))
+        paths = ", ".join(sorted({str(p) for _, paths in located for p in paths}))
+        kinds = sorted({formats.TITLES.get(kind, kind) for kind, _ in located})
+        found[dataset] = paths + (f" ({', '.join(kinds)})" if base == "emnist-letters" else "")
+        if show:
+            show(f"{dataset}: {found[dataset]}")
     if missing:
-        lines = [f"{DATASET_TITLES[m]} was not found in {where_looked(m, directories)}; to fix: {how_to_get(m)}"
-                 for m in missing]
         hint = ""
-        if missing == ["emnist-letters"] and "mnist" in datasets:
+        if list(missing) == ["emnist-letters"] and "mnist" in datasets:
             hint = " To run the MNIST steps alone meanwhile, add --only mnist."
-        raise UserError(f"missing data ({len(missing)} of {len(set(datasets))} datasets). " + " ".join(lines)
-                        + f".{hint}")
+        head = f"missing data ({len(missing)} of {len(set(datasets))} datasets)"
+        if not show:
+            raise UserError("\n".join([f"{head}:"] + [f"{DATASET_TITLES[m]}: {line}" for m, line in missing.items()])
+                            + hint)
+        where = ", ".join(str(d) for d in directories) or "the caches"
+        named = [f"{DATASET_TITLES[m]}'s training and test splits are in different copies" if m in mixed
+                 else f"{DATASET_TITLES[m]} was not found in {where}" for m in missing]
+        raise UserError(f"{head}: {'; '.join(named)}. The line above for each says why and what to do.{hint}")
     return found
 
 
@@ -141,33 +227,72 @@ def load_mnist(*, split: str, data_dir=None) -> LabelledImages:
     check_split(split)
     kind, paths = locate("mnist", split, resolve_data_dirs(data_dir))
     if kind == "npz":
-        return checked(*read_mnist_npz(paths[0], split), DIGITS, describe(paths[0]), str(paths[0]))
-    images_path, labels_path = paths
-    source = describe(images_path, labels_path, what=f"MNIST IDX files in {images_path.parent}")
-    return checked(idx.read_idx(images_path, 3), idx.read_idx(labels_path, 1), DIGITS, source,
-                   f"{images_path.name} and {labels_path.name}")
+        (images, labels), where = read_mnist_npz(paths[0], split), str(paths[0])
+        source = describe(paths[0])
+    else:
+        images_path, labels_path = paths
+        images, labels = idx.read_idx(images_path, 3), idx.read_idx(labels_path, 1)
+        source = describe(images_path, labels_path, what=f"MNIST IDX files in {images_path.parent}")
+        where = f"{images_path.name} and {labels_path.name}"
+    digits = checked(images, labels, DIGITS, source, where)
+    digits.source.update(format=kind, split=split, images=len(digits.labels))
+    return digits
 
 
 # ---------------------------------------------------------------------------------------------------------
 # EMNIST Letters
 
+# The split of NIST's files (Cohen et al. 2017), on whose test set the published figures are measured; and the
+# older, smaller one that Kaggle's CSV and TensorFlow Datasets' emnist/letters hold.
+OFFICIAL_LETTERS = {"train": 124_800, "test": 20_800}
+OLDER_LETTERS = {"train": 88_800, "test": 14_800}
+
 
 def load_emnist_letters(*, split: str, data_dir=None) -> LabelledImages:
-    """EMNIST Letters for `split`: images upright, labels 0..25 (0 = A/a)."""
+    """EMNIST Letters for `split`: images upright, labels 0..25 (0 = A/a), from whichever copy is found first."""
     check_split(split)
     kind, paths = locate("emnist-letters", split, resolve_data_dirs(data_dir))
     if kind == "idx":
         images_path, labels_path = paths
         images, labels = idx.read_idx(images_path, 3), idx.read_idx(labels_path, 1)
-        source = describe(images_path, labels_path, what=f"EMNIST Letters IDX files in {images_path.parent}")
         where = f"{images_path.name} and {labels_path.name}"
-    else:
+        files, place = paths, images_path.parent
+    elif kind == "zip":
         images, labels = read_emnist_zip(paths[0], split)
-        source, where = describe(paths[0]), str(paths[0])
+        where, files, place = str(paths[0]), paths, paths[0]
+    else:
+        images, labels = formats.READERS[kind](kind, paths[0], split)
+        where, place = str(paths[0]), paths[0]
+        files = formats.tfds_files(paths[0], split) if kind == "tfds" else paths
     if labels.size and (labels.min() < 1 or labels.max() > len(LETTERS)):
         raise UserError(f"EMNIST Letters labels in {where} run {labels.min()}..{labels.max()}, expected 1..26")
-    # The official files store each image transposed; swapping the two pixel axes turns it upright.
-    return checked(images.transpose(0, 2, 1), labels.astype(np.int64) - 1, LETTERS, source, where)
+    source = describe(*files, what=f"EMNIST Letters from {formats.TITLES[kind]} in {place}")
+    # Every copy stores each image transposed, as NIST's files do; swapping the two pixel axes turns it upright.
+    letters = checked(images.transpose(0, 2, 1), labels.astype(np.int64) - 1, LETTERS, source, where)
+    letters.source.update(format=kind, split=split, images=len(letters.labels),
+                          release=letters_release(split, len(letters.labels)))
+    return letters
+
+
+RELEASES = {"official": "NIST's official 124,800 / 20,800 split",
+            "older": "the older 88,800 / 14,800 split, which published results do not use",
+            "other": "neither NIST's 124,800 / 20,800 split nor the older 88,800 / 14,800"}
+
+
+def letters_release(split: str, count: int) -> str:
+    """Which division of EMNIST Letters a split of `count` images belongs to (a key of RELEASES), for the record."""
+    if count == OFFICIAL_LETTERS[split]:
+        return "official"
+    return "older" if count == OLDER_LETTERS[split] else "other"
+
+
+def source_line(source: dict) -> str:
+    """A split's record in words, for what a script prints: "the test split of EMNIST Letters from Kaggle's CSV
+    export in ... (14,800 images; the older 88,800 / 14,800 split, ...)"."""
+    details = [f"{source['images']:,} images"] if source.get("images") is not None else []
+    details += [RELEASES.get(source["release"], source["release"])] if source.get("release") else []
+    split = f"the {source['split']} split of " if source.get("split") else ""
+    return f"{split}{source.get('description', 'unknown data')}" + (f" ({'; '.join(details)})" if details else "")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -276,9 +401,26 @@ def load_train_val(dataset: str, *, val_fraction: float, seed: int, data_dir=Non
                     train.class_names, train.source, fine_val)
 
 
+# The record of the test set this process last read for each dataset (load_test_set): evaluate_test.py reads each
+# dataset's once and then writes the report, which says when the letters' test set is not the published one.
+JUDGED_TEST_SETS: dict[str, dict] = {}
+
+
 def load_test_set(dataset: str, data_dir=None) -> LabelledImages:
     """The test split. Only evaluate_test.py should call this: the test set judges, it never trains or tunes."""
-    return load_split(dataset, "test", data_dir)
+    test = load_split(dataset, "test", data_dir)
+    JUDGED_TEST_SETS[dataset] = test.source
+    return test
+
+
+def judged_letters_test_set() -> dict | None:
+    """The record of the EMNIST Letters test set this process judged on (None where it judged none), and whether
+    it is NIST's official one: {"record": ..., "official": bool}."""
+    record = JUDGED_TEST_SETS.get("emnist-letters")
+    if record is None:
+        return None
+    official = record.get("release") == "official" and formats.FAMILIES.get(record.get("format")) == "NIST"
+    return {"record": record, "official": official}
 
 
 def expand_with_shifts(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,8 +6,10 @@ download never leaves something at `dest` that a later run would trust.
 
 import errno
 import hashlib
+import math
 import os
 import shutil
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,7 +19,11 @@ from tqdm import tqdm
 from .errors import UserError
 
 CHUNK_BYTES = 1 << 20
-TIMEOUT_SECONDS = 60
+TIMEOUT_SECONDS = 60  # a server silent this long has failed
+# A server that sends, but so slowly that the rest would take longer than this, has failed too: judged once the
+# download has run for SLOW_AFTER_SECONDS, so that a slow start is forgiven.
+SLOW_AFTER_SECONDS = 60
+MOST_SECONDS_LEFT = 2 * 3600
 # Set to 1 to forbid downloads (the tests do; so can a user on an offline machine who wants the error at once).
 NO_DOWNLOAD_ENV = "EMNIST_STUDY_NO_DOWNLOAD"
 
@@ -57,11 +63,15 @@ def fetch_verified(url: str, dest: Path, algorithm: str, expected_digest: str, w
             total = int(response.headers.get("Content-Length") or 0) or None
             refuse_if_no_room(dest.parent, total, url, what_to_do)  # rather than fail when the disk fills
             bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"Downloading {dest.name}")
+            started, received = time.monotonic(), 0
+            read = getattr(response, "read1", response.read)  # what has come, so that a slow server is noticed
             with open(partial, "wb") as out, bar:
-                for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
+                for chunk in iter(lambda: read(CHUNK_BYTES), b""):
                     out.write(chunk)
                     digest.update(chunk)
                     bar.update(len(chunk))
+                    received += len(chunk)
+                    refuse_if_too_slow(received, total, time.monotonic() - started, url, what_to_do)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         partial.unlink(missing_ok=True)
         if getattr(exc, "errno", None) == errno.ENOSPC:
@@ -69,7 +79,7 @@ def fetch_verified(url: str, dest: Path, algorithm: str, expected_digest: str, w
                             f"some space there and run the same command again. {what_to_do}") from None
         reason = getattr(exc, "reason", exc)
         raise UserError(f"could not download {url} ({reason}). {what_to_do}") from None
-    except BaseException:  # Ctrl-C: leave nothing half-written behind
+    except BaseException:  # Ctrl-C, a server too slow: leave nothing half-written behind
         partial.unlink(missing_ok=True)
         raise
     if digest.hexdigest() != expected_digest:
@@ -89,3 +99,16 @@ def refuse_if_no_room(folder: Path, size: int | None, url: str, what_to_do: str)
     if free < size:
         raise UserError(f"{url} is {size / 2**20:,.0f} MB, but only {free / 2**20:,.0f} MB are free in {folder}: "
                         f"free some space there, or put the file elsewhere by hand. {what_to_do}")
+
+
+def refuse_if_too_slow(received: int, total: int | None, seconds: float, url: str, what_to_do: str) -> None:
+    """A one-line stop when, SLOW_AFTER_SECONDS into a download, its rate so far would need more than
+    MOST_SECONDS_LEFT for the rest (the size unknown: when it has not reached 10 kB/s)."""
+    if seconds < SLOW_AFTER_SECONDS:
+        return
+    rate = received / seconds
+    left = (total - received) / max(rate, 1e-9) if total else (0 if rate >= 10_000 else math.inf)
+    if left > MOST_SECONDS_LEFT:
+        estimate = f"{left / 3600:,.0f} more hours" if math.isfinite(left) else "no end in sight"
+        raise UserError(f"{url} is coming at {rate / 1024:,.1f} kB/s ({estimate}): stopped, nothing was kept. "
+                        f"{what_to_do}")

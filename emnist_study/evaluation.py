@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import binomtest
 
-from . import models, pipeline, recipes, study
+from . import models, pipeline, recipes
 from .download import file_digest
 from .errors import UserError
-from .records import atomic_write, read_json, read_run_config
+from .records import atomic_write, read_json, read_run_config, read_summary
 
 # What each run is, from its config (role_of): the part of the study it answers. report.py's questions ask for
 # roles, not run names, so quick runs and other seeds count too.
@@ -126,29 +126,19 @@ class RunResult:
         return wilson_interval(int(self.right.sum()), len(self.true))
 
 
-def validation_images(config: dict, summary: dict) -> int:
-    """The validation set's size: recorded by newer runs; for older ones, from the split the config describes."""
-    if summary.get("val_images"):
-        return summary["val_images"]
-    dataset = "mnist" if config["dataset"].startswith("mnist") else config["dataset"]
-    split = config.get("limit_images") or study.TRAIN_SPLIT_IMAGES[dataset]
-    return round(split * config.get("val_fraction", 0.1))
-
-
 def describe_run(run_dir: Path) -> dict:
     """What a run is, from its files: the network in words (recipes.network_name), parameters, epochs, timing, its
     config, and the size of its validation set."""
     config = read_run_config(run_dir)
-    summary = read_json(run_dir / "summary.json")
-    params = summary.get("params") or models.load(run_dir / "model.keras").count_params()  # older runs lack it
+    summary = read_summary(run_dir)
     # The validation accuracy of the model that is evaluated: the best epoch's when model.keras holds it, and with
     # its distorted copies where it predicts from them.
     selected_best = config.get("select") == "best_val"
     val_accuracy = summary.get("val_accuracy_with_views") or (
         summary["best_val_accuracy"] if selected_best else summary["final_val_accuracy"])
     units_path, case_path = run_dir / "subunits.json", run_dir / "case_check.json"
-    return {"dataset": config["dataset"], "network": recipes.network_name(config), "params": params,
-            "epochs": config["epochs"], "train_seconds": summary.get("train_seconds"), "val_accuracy": val_accuracy,
-            "val_images": validation_images(config, summary), "config": config,
+    return {"dataset": config["dataset"], "network": recipes.network_name(config), "params": summary["params"],
+            "epochs": config["epochs"], "train_seconds": summary["train_seconds"], "val_accuracy": val_accuracy,
+            "val_images": summary["val_images"], "config": config,
             "subunits": read_json(units_path) if units_path.is_file() else None,
             "case_check": read_json(case_path) if case_path.is_file() else None}

@@ -9,11 +9,14 @@ import matplotlib.pyplot as plt  # with no screen, matplotlib picks its file-onl
 import numpy as np
 from sklearn.metrics import ConfusionMatrixDisplay
 
+from .records import atomic_write
+
 
 def save(fig: plt.Figure, path, show: bool = False) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    with atomic_write(path) as tmp:  # a full disk leaves the figure before, not half a new one
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     if show and matplotlib.get_backend().lower() != "agg":  # a screen is available
         plt.show()
     plt.close(fig)
@@ -23,8 +26,9 @@ def save(fig: plt.Figure, path, show: bool = False) -> Path:
 def plot_histories(histories: dict[str, list[dict]]) -> plt.Figure:
     """Loss and accuracy per epoch for each run: training dashed, validation solid, one colour per run, and a
     star on each run's best validation epoch. Epochs are marked with dots where there are few, so that a run of
-    one or two epochs still shows its points, and the x axis always spans whole epochs."""
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4.5))
+    one or two epochs still shows its points; the x axis spans and ticks whole epochs only, and the legend sits
+    beside the plots, where it can hide no point."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(13, 4.5), layout="constrained")
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     last_epoch = max(r["epoch"] for rows in histories.values() for r in rows)
     dots = dict(marker="o", markersize=4) if last_epoch <= 30 else {}
@@ -43,9 +47,10 @@ def plot_histories(histories: dict[str, list[dict]]) -> plt.Figure:
         ax.set_title(title)
         ax.set_xlabel("epoch (as in history.csv and TensorBoard)")
         ax.set_xlim(0.5, last_epoch + 0.5)
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        # min_n_ticks=1: without it, a 1-epoch axis falls back to ticks at 0.5, 0.6, ...
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)
-    ax_acc.legend(fontsize=8, loc="lower right")
+    ax_acc.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
     return fig
 
 
@@ -65,17 +70,20 @@ def plot_mistakes(images: np.ndarray, true: np.ndarray, predicted: np.ndarray, c
 
 def plot_confusion(true: np.ndarray, predicted: np.ndarray, class_names, title: str) -> plt.Figure:
     """Rows: the true class; columns: the predicted one. Every non-zero cell carries its count (the diagonal's
-    hundreds would otherwise drown a handful of mistakes in pale blue), with a colour bar for the scale."""
+    hundreds would otherwise drown a handful of mistakes in pale blue), with a colour bar for the scale, ticked in
+    whole images. The title is the figure's, above matrix and colour bar both, so it cannot run into either."""
     size = 4 + 0.32 * len(class_names)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    fig, ax = plt.subplots(figsize=(size + 1, size), layout="constrained")
     display = ConfusionMatrixDisplay.from_predictions(true, predicted, labels=range(len(class_names)),
                                                       display_labels=class_names, ax=ax, colorbar=True,
                                                       cmap="Blues", text_kw={"fontsize": 7})
     for text in display.text_.flat:
         if text.get_text() == "0":
             text.set_text("")
+    display.im_.colorbar.locator = matplotlib.ticker.MaxNLocator(integer=True)  # counts: 0, 1, 2, never 0.5
+    display.im_.colorbar.set_label("images")
     ax.tick_params(axis="x", labelrotation=90)
-    ax.set_title(title)
+    fig.suptitle(title, fontsize=10, wrap=True)
     return fig
 
 
@@ -96,21 +104,23 @@ def mosaic(images: np.ndarray, rows: list, per_row: int) -> np.ndarray:
 def plot_subunits(images: np.ndarray, chosen: dict, class_names, subunits: int, per_unit: int,
                   title: str) -> plt.Figure:
     """One row per class; for each sub-unit of the class, a block of the images it is most sure of. If the head
-    split `A` from `a`, one block of a row shows capitals and the other small letters."""
+    split `A` from `a`, one block of a row shows capitals and the other small letters. A block is as wide as its
+    fullest row (at most `per_unit` images): a quick run's few validation images per class leave no empty columns."""
     num_classes = len(class_names)
-    fig, axes = plt.subplots(1, subunits, figsize=(subunits * per_unit * 0.55 + 1.2, num_classes * 0.55 + 0.8),
+    columns = max(1, min(per_unit, max((len(v) for v in chosen.values()), default=1)))
+    fig, axes = plt.subplots(1, subunits, figsize=(subunits * columns * 0.55 + 1.2, num_classes * 0.55 + 0.8),
                              squeeze=False)
     cmap = plt.get_cmap("gray_r").with_extremes(bad="white")
     step = 28 + TILE_GAP
     for j, ax in enumerate(axes[0]):
         rows = [chosen.get((c, j), []) for c in range(num_classes)]
-        ax.imshow(mosaic(images, rows, per_unit), cmap=cmap, vmin=0, vmax=255, interpolation="nearest")
+        ax.imshow(mosaic(images, rows, columns), cmap=cmap, vmin=0, vmax=255, interpolation="nearest")
         ax.set_title(f"sub-unit {j + 1}", fontsize=9, loc="left")
         ax.set_xticks([])
         ax.set_yticks([c * step + 14 for c in range(num_classes)], class_names if j == 0 else [], fontsize=9)
         ax.tick_params(length=0)
         for spine in ax.spines.values():
             spine.set_visible(False)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title, fontsize=10, wrap=True)
     fig.tight_layout(rect=(0, 0, 1, 0.98))
     return fig

@@ -18,7 +18,7 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
 from .config import TrainConfig
-from .records import read_json
+from .records import read_summary
 
 # The columns of the HPARAMS tab that a finished run fills in, from its history (and, for an ensemble, its
 # summary.json): validation accuracy first, as the study judges by it.
@@ -131,7 +131,6 @@ def add_figures(run_dir: Path, saved_config: dict, pngs: dict) -> Path | None:
     logs_dir = run_logs_dir(saved_config)
     if logs_dir is None:
         return None
-    summary = Path(run_dir) / "summary.json"
-    step = read_json(summary).get("epochs_completed") if summary.is_file() else None
+    step = read_summary(run_dir).get("epochs_completed") if (Path(run_dir) / "summary.json").is_file() else None
     write_images(logs_dir, pngs, step=step or saved_config["epochs"])
     return logs_dir

@@ -12,6 +12,7 @@ import os
 import shlex
 import signal
 import sys
+import time
 from pathlib import Path
 
 from .errors import UserError
@@ -20,7 +21,12 @@ from .errors import UserError
 # ignored in ..." and carries on), so the handler also records the signal, which training checks after every batch
 # (pipeline.StopWhenInterrupted).
 _signal_received = None
+_signal_time = 0.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# A Ctrl-C at a terminal reaches run_all.py's steps at once, and run_all.py passes it on to them as well: a second
+# signal this soon after the first is the same request, and must not cut short the stopping (the run's record of
+# it) that the first began. One later stops anew, as a second Ctrl-C does.
+REPEAT_SECONDS = 2.0
 # Set by run_all.py around its steps: a step interrupted there is continued by run_all's own command.
 CONTINUE_ENV = "EMNIST_STUDY_CONTINUE_WITH"
 # Set to 1 for the traceback behind a one-line error.
@@ -33,8 +39,10 @@ def interrupted() -> bool:
 
 
 def _on_stop_signal(signum, frame):
-    global _signal_received
-    _signal_received = signum
+    global _signal_received, _signal_time
+    if _signal_received is not None and time.monotonic() - _signal_time < REPEAT_SECONDS:
+        return
+    _signal_received, _signal_time = signum, time.monotonic()
     raise KeyboardInterrupt
 
 

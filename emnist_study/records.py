@@ -14,16 +14,21 @@ No TensorFlow here: the scripts that only read runs answer at once.
 """
 
 import csv
+import errno
 import io
 import json
 import os
 import platform
+import re
 import sys
 from contextlib import contextmanager
+from dataclasses import MISSING, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .config import TrainConfig
 from .errors import UserError
+from .words import plural
 
 # The per-epoch training states in a run's backup/ folder (written and read by backup.py, which loads Keras).
 BACKUP_STATE_GLOB = "epoch-*.npz"
@@ -61,6 +66,8 @@ def atomic_write(path: Path):
         tmp.unlink(missing_ok=True)
         if exc.errno:
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        if re.search(r"\d+ requested and \d+ written", str(exc)):  # NumPy's word for a full disk, with no errno
+            raise OSError(errno.ENOSPC, "No space left on device", str(path)) from exc
         raise
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -102,13 +109,53 @@ def read_json(path: Path, fix: str = REDO_RUN) -> dict:
     return value
 
 
+def check_types(record: dict, types: dict, path: Path, required=()) -> dict:
+    """`record` as read from `path`, each key of `types` that it holds checked against its type (a type, or a
+    tuple of them; None allows null; a float allows a whole number), and the `required` keys present; a record
+    that parses but holds the wrong kind of value is a UserError naming the file, the key and the value."""
+    for key in required:
+        if key not in record:
+            raise UserError(f"{path} is corrupt (it has no {key!r}); {REDO_RUN}")
+    for key, expected in types.items():
+        if key not in record:
+            continue
+        value = record[key]
+        allowed = expected if isinstance(expected, tuple) else (expected,)
+        fits = any(value is None if kind is None
+                   else isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float
+                   else isinstance(value, int) and not isinstance(value, bool) if kind is int
+                   else isinstance(value, kind) for kind in allowed)
+        if not fits:
+            names = " or ".join("null" if kind is None else kind.__name__ for kind in allowed)
+            raise UserError(f"{path} is corrupt ({key!r} is {value!r}, not {names}); {REDO_RUN}")
+    return record
+
+
+# Each setting of config.json's "config" and the type it must have: TrainConfig's fields (int | None -> (int, None)).
+CONFIG_TYPES = {f.name: tuple(None if t is type(None) else t for t in getattr(f.type, "__args__", (f.type,)))
+                for f in fields(TrainConfig)}
+CONFIG_REQUIRED = tuple(f.name for f in fields(TrainConfig) if f.default is MISSING and f.default_factory is MISSING)
+# What summary.json holds, for a single network's run and for an ensemble's.
+SUMMARY_TYPES = {"status": str, "epochs_completed": int, "epochs_planned": int, "params": int,
+                 "best_epoch": (int, None), "best_val_accuracy": (float, None), "final_val_accuracy": (float, None),
+                 "train_seconds": float, "seconds_per_epoch": (float, None), "val_images": int,
+                 "val_accuracy_with_views": float, "model_keras_holds": str, "resplits": list, "members": int,
+                 "combine": str, "test_time_views": int, "member_best_val_accuracy": list}
+
+
 def read_run_config(run_dir: Path) -> dict:
-    """The "config" of a run's config.json (every setting it was trained with)."""
+    """The "config" of a run's config.json (every setting it was trained with), each of the right type."""
     path = Path(run_dir) / "config.json"
     config = read_json(path).get("config")
     if not isinstance(config, dict):
         raise UserError(f"{path} is corrupt (it holds no \"config\"); {REDO_RUN}")
-    return config
+    return check_types(config, CONFIG_TYPES, path, CONFIG_REQUIRED)
+
+
+def read_summary(run_dir: Path) -> dict:
+    """A run's summary.json, each value of the right type."""
+    path = Path(run_dir) / "summary.json"
+    return check_types(read_json(path), SUMMARY_TYPES, path, required=("status",))
 
 
 def write_csv_atomic(path: Path, rows: list[dict]) -> None:
@@ -174,6 +221,25 @@ def all_run_dirs(runs_dir) -> list[Path]:
     return sorted(p for p in runs_dir.iterdir() if (p / "config.json").is_file())
 
 
+def require_complete(run_dir: Path) -> None:
+    """A UserError, saying what to do, unless the run at `run_dir` is complete: an unfinished one (interrupted,
+    killed, still training) continues with --resume; a diverged one trains again with a lower learning rate."""
+    run_dir = Path(run_dir)
+    summary = read_summary(run_dir) if (run_dir / "summary.json").is_file() else {"status": "not started"}
+    status = summary["status"]
+    if status == "complete":
+        return
+    config = read_run_config(run_dir) if (run_dir / "config.json").is_file() else {}
+    script = config.get("script") or "the script that trained it"
+    if status == "diverged":
+        raise UserError(f"{run_dir} diverged (its loss became NaN): lower the learning rate, then train it again "
+                        f"with python {script} --run-name {run_dir.name} --overwrite")
+    done = summary.get("epochs_completed")
+    epochs = f" after {done} of {plural(summary.get('epochs_planned') or 0, 'epoch')}" if done is not None else ""
+    raise UserError(f"{run_dir} has not finished ({status}{epochs}): continue it with python {script} --run-name "
+                    f"{run_dir.name} --resume (and the flags it was started with), then run this again")
+
+
 def find_complete_runs(runs_dir, names=None, broken: list | None = None) -> list[Path]:
     """Run directories under `runs_dir` whose summary says complete (an ensemble's members are inside its own
     directory, not listed separately), or exactly the named ones, which must be complete. Given a list `broken`,
@@ -181,24 +247,21 @@ def find_complete_runs(runs_dir, names=None, broken: list | None = None) -> list
     if names:
         found = named_run_dirs(runs_dir, names)
         for path in list(found):
-            summary = path / "summary.json"
-            try:
-                complete = summary.is_file() and read_json(summary).get("status") == "complete"
-            except UserError as exc:
-                if broken is None:
-                    raise
-                broken.append((path, str(exc)))
-                found.remove(path)
-                continue
-            if not complete:
-                raise UserError(f"{path} is not a complete run (its summary.json does not say complete)")
+            if broken is not None and (path / "summary.json").is_file():
+                try:
+                    read_summary(path)
+                except UserError as exc:  # a damaged record: named beside the runs that are judged
+                    broken.append((path, str(exc)))
+                    found.remove(path)
+                    continue
+            require_complete(path)
         return found
     complete = []
     for path in all_run_dirs(runs_dir):
         if not (path / "summary.json").is_file():
             continue
         try:
-            if read_json(path / "summary.json").get("status") == "complete":
+            if read_summary(path)["status"] == "complete":
                 complete.append(path)
         except UserError as exc:
             if broken is None:

@@ -5,17 +5,17 @@ are missing names the command that would answer it. Then a table per dataset (ea
 baseline, by the exact McNemar test), and the baselines' per-class accuracy.
 """
 
-import csv
 import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import case_check, figures
+from . import case_check, figures, recipes
 from .data import DIGITS, LETTERS
 from .evaluation import BASELINE_ROLES, RunResult, mcnemar_exact, per_class_accuracy
-from .records import write_text_atomic
+from .records import write_csv_atomic, write_text_atomic
+from .words import plural
 
 SIGNIFICANCE = 0.05
 KERAS_CNN_CLAIM, KERAS_MLP_CLAIM = 0.9925, 0.9840
@@ -33,6 +33,36 @@ def pct(x: float) -> str:
 
 def p_text(p: float) -> str:
     return "p < 0.0001" if p < 1e-4 else f"p = {p:.3g}"
+
+
+def points(difference: float) -> str:
+    """A difference between two accuracies, in percentage points: 99% against 97% is 2 percentage points (and
+    2.04% in relative terms, which is not what is meant)."""
+    return f"{100 * abs(difference):.2f} percentage points"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def training_images(r: RunResult) -> int | None:
+    """How many images a run trained on, where its config limits them (--quick): the limit less validation."""
+    limit = r.config.get("limit_images")
+    return round(limit * (1 - r.config.get("val_fraction", 0.1))) if limit else None
+
+
+def quick_caveat(runs: list[RunResult]) -> str:
+    """For quick runs (trained with --quick), what their comparisons are worth: nothing about the full study."""
+    quick = [r for r in runs if r.config.get("quick")]
+    if not quick:
+        return ""
+    images = [n for n in map(training_images, quick) if n]
+    on = f"{max(images):,} training images" if images else "a few hundred images"
+    return (f" But {'these are quick runs' if len(quick) > 1 else 'this is a quick run'} (`--quick`): "
+            f"{plural(max(r.epochs for r in quick), 'epoch')} on {on}, a smoke test that the code works. "
+            f"{'Their' if len(quick) > 1 else 'Its'} accuracies, and any difference between networks trained so, "
+            f"\"real\" or not, say nothing about what the fully trained networks do: for that, run the study without "
+            f"--quick.")
 
 
 def with_role(results: list[RunResult], role: str) -> list[RunResult]:
@@ -74,8 +104,8 @@ def validated_alike(experiments: list[RunResult], reference: RunResult | None = 
 
 
 def left_out(count: int) -> str:
-    return (f"({count} experiment run(s) of other seeds or splits validated on other images, so are left out of "
-            f"this comparison.)")
+    return (f"({plural(count, 'experiment run')} of other seeds or splits validated on other images, so "
+            f"{'is' if count == 1 else 'are'} left out of this comparison.)")
 
 
 def vs_baseline(result: RunResult, baseline: RunResult | None) -> dict:
@@ -99,14 +129,6 @@ def csv_rows(by_dataset: dict[str, list[RunResult]]) -> list[dict]:
                          "ci95_high": round(high, 4), "test_errors": r.errors, "test_images": len(r.true),
                          "baseline": baseline.run if baseline else "", **vs_baseline(r, baseline)})
     return rows
-
-
-def write_csv(rows: list[dict], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -220,12 +242,13 @@ def answer_letters_vs_digits(mnist: list[RunResult], letters: list[RunResult]) -
     gap = digits.test_accuracy - cnn.test_accuracy
     ratio = (f", {(1 - cnn.test_accuracy) / (1 - digits.test_accuracy):.1f}x the error rate"
              if digits.test_accuracy < 1 and gap > 0 else "")
+    versus = f"{points(gap)} {'lower' if gap > 0 else 'higher'}{ratio}" if gap else "the same accuracy"
     return (f"The Keras CNN, unchanged but for its 26 outputs, reaches {pct(cnn.test_accuracy)} on EMNIST Letters "
-            f"(`{cnn.run}`) against {pct(digits.test_accuracy)} on MNIST (`{digits.run}`): "
-            f"{pct(abs(gap))} {'lower' if gap >= 0 else 'higher'}{ratio}. Letters are usually "
+            f"(`{cnn.run}`) against {pct(digits.test_accuracy)} on MNIST (`{digits.run}`): {versus}. Letters are "
+            f"usually "
             f"harder: 26 classes instead of 10, upper and lower case sharing a class, and look-alike pairs (i/l, "
             f"g/q) that even people confuse. Different test sets, so no paired test: the intervals in the tables "
-            f"say how firm each figure is.")
+            f"say how firm each figure is." + quick_caveat([digits, cnn]))
 
 
 def answer_cnn_vs_mlp(letters: list[RunResult]) -> str:
@@ -234,14 +257,25 @@ def answer_cnn_vs_mlp(letters: list[RunResult]) -> str:
         needed = (([] if cnn else ["python emnist_baseline.py"])
                   + ([] if mlps else ["python emnist_baseline.py --model mlp"]))
         return missing("` and `".join(needed))
-    mlp = mlps[0]
+    mlp = first_seed(mlps)
+    gap = cnn.test_accuracy - mlp.test_accuracy
+    leader = ("The CNN did better than the MLP" if gap > 0 else "The MLP did better than the CNN" if gap < 0
+              else "The CNN and the MLP did equally well")
+    scores = (f"{leader}: the CNN (`{cnn.run}`) reaches {pct(cnn.test_accuracy)}, the MLP (`{mlp.run}`) "
+              f"{pct(mlp.test_accuracy)}" + (f", {points(gap)} apart." if gap else "."))
+    if len(cnn.true) != len(mlp.true):  # judged on different test images: no paired test
+        return scores + quick_caveat([cnn, mlp])
     cnn_only, mlp_only, p = mcnemar_exact(cnn.right, mlp.right)
-    verdict = "a real difference" if p < SIGNIFICANCE else "a difference that could be chance"
+    if p < SIGNIFICANCE:
+        verdict = "a split too uneven to be the luck of the test set: the difference is real"
+    else:
+        verdict = ("a split as uneven as that could well be chance: this test set cannot tell which network is "
+                   "better" if gap else "no difference at all")
+    caveat = quick_caveat([cnn, mlp])
     why = (" Convolution shares its weights across positions, so a stroke learnt in one place is recognised in "
-           "another; the MLP must learn each position anew." if cnn.test_accuracy > mlp.test_accuracy else "")
-    return (f"The CNN (`{cnn.run}`) reaches {pct(cnn.test_accuracy)}, the MLP (`{mlp.run}`) {pct(mlp.test_accuracy)}."
-            f" Of the test letters only one of them gets right, {cnn_only} go to the CNN and {mlp_only} to the MLP "
-            f"(exact McNemar, {p_text(p)}: {verdict}).{why}")
+           "another; the MLP must learn each position anew." if gap > 0 and p < SIGNIFICANCE and not caveat else "")
+    return (f"{scores} Of the test letters only one of the two gets right, {cnn_only} go to the CNN and {mlp_only} "
+            f"to the MLP (exact McNemar test, {p_text(p)}), {verdict}.{why}{caveat}")
 
 
 def answer_best_experiment(letters: list[RunResult]) -> str:
@@ -253,9 +287,9 @@ def answer_best_experiment(letters: list[RunResult]) -> str:
     low, high = chosen.interval
     reached = "reaches" if chosen.test_accuracy >= LETTERS_TARGET else "does not reach"
     above = [name for name, acc in PUBLISHED if chosen.test_accuracy >= acc]
-    below = [f"{name} {pct(acc)}" for name, acc in PUBLISHED if chosen.test_accuracy < acc]
-    standing = (f"It is above {len(above)} of the {len(PUBLISHED)} published single-network figures"
-                + (f"; below {', '.join(below)}" if below else ", all of them") + ".")
+    listed = "; ".join(f"{name} {pct(acc)}" for name, acc in PUBLISHED)
+    standing = (f"`{chosen.run}` is above {len(above)} of the {len(PUBLISHED)} published single-network figures "
+                f"listed here ({listed}).")
     extras = []
     if chosen.config.get("ensemble", 1) > 1:
         extras.append(f"an ensemble of {chosen.config['ensemble']} networks")
@@ -263,10 +297,38 @@ def answer_best_experiment(letters: list[RunResult]) -> str:
         extras.append(f"predicting from {chosen.config['test_time_views']} distorted copies as well")
     caveat = (f" The published figures are single networks without test-time copies; this one is "
               f"{' and '.join(extras)}, so it is not quite a like-for-like comparison." if extras else "")
-    return (f"Chosen on validation among {len(experiments)} experiment run(s): `{chosen.run}` (validation "
+    return (f"Chosen on validation among {plural(len(experiments), 'experiment run')}: `{chosen.run}` (validation "
             f"{pct(chosen.val_accuracy)}), with {pct(chosen.test_accuracy)} on the test letters [95% CI {pct(low)}-"
-            f"{pct(high)}]. It {reached} the assignment's {pct(LETTERS_TARGET)}. {standing}{caveat}"
-            + (f" {left_out(others)}" if others else ""))
+            f"{pct(high)}]. It {reached} the assignment's {pct(LETTERS_TARGET)}. "
+            f"{against_baselines(chosen, candidates, letters)} {standing}{caveat}"
+            + (f" {left_out(others)}" if others else "") + quick_caveat([chosen]))
+
+
+def against_baselines(chosen: RunResult, experiments: list[RunResult], letters: list[RunResult]) -> str:
+    """Whether any experiment beat the letters baselines on test (the warm-up CNN, and the MLP where there is
+    one), said plainly; where one did, how the chosen experiment stands against the CNN baseline."""
+    cnn, mlps = baseline_of(letters), with_role(letters, "letters_mlp")
+    if cnn is None:
+        return ""
+    best = max(experiments, key=lambda r: r.test_accuracy)
+    named = f"the warm-up CNN (`{cnn.run}`, {pct(cnn.test_accuracy)})"
+    if best.test_accuracy <= cnn.test_accuracy:
+        mlp = first_seed(mlps) if mlps else None
+        if mlp is not None and best.test_accuracy <= mlp.test_accuracy:
+            return (f"None of the experiments beat the baselines: {named} and the MLP (`{mlp.run}`, "
+                    f"{pct(mlp.test_accuracy)}) both do at least as well on test as every experiment run (the best "
+                    f"of them on test: `{best.run}`, {pct(best.test_accuracy)}).")
+        return (f"None of the experiments beat the baseline: {named} does at least as well on test as every "
+                f"experiment run (the best of them on test: `{best.run}`, {pct(best.test_accuracy)}).")
+    gap = chosen.test_accuracy - cnn.test_accuracy
+    where = "above" if gap > 0 else "below" if gap < 0 else "level with"
+    text = f"`{chosen.run}` is {points(gap) + ' ' if gap else ''}{where} the baseline, {named}"
+    if len(chosen.true) == len(cnn.true) and gap:
+        chosen_only, cnn_only, p = mcnemar_exact(chosen.right, cnn.right)
+        text += (f"; of the letters only one of the two gets right, {chosen_only} go to `{chosen.run}` and "
+                 f"{cnn_only} to the CNN (exact McNemar test, {p_text(p)}: "
+                 + ("a real difference)" if p < SIGNIFICANCE else "could be chance)"))
+    return text + "."
 
 
 def answer_case_aware(by_dataset: dict[str, list[RunResult]]) -> str:
@@ -281,16 +343,49 @@ def answer_case_aware(by_dataset: dict[str, list[RunResult]]) -> str:
             parts.append(f"`{r.run}`: its sub-units are not described yet (`python show_misclassified.py {r.run}`).")
         elif "purity" in units:
             parts.append(f"`{r.run}` ({r.dataset}): each sub-unit against the digit hidden in the merged class: "
-                         f"purity {units['purity']:.3f}, NMI {units['nmi']:.3f} (1.0: one digit per unit); "
-                         f"{units['classes_split']} of {units['classes']} classes use both units.")
+                         f"purity {units['purity']:.3f} (the share of images whose unit's commonest digit is their "
+                         f"own), NMI {units['nmi']:.3f} (normalised mutual information: how much knowing the unit "
+                         f"tells of the digit, from 0, nothing, to 1, all of it); {units['classes_split']} of "
+                         f"{units['classes']} classes use both units.")
+        elif units["classes_split"] == 0:
+            parts.append(collapsed(r))
         else:
+            rest = units["classes"] - units["classes_split"]
             parts.append(f"`{r.run}` ({r.dataset}): {units['classes_split']} of {units['classes']} classes divide "
                          f"their validation images between the sub-units (each taking at least "
-                         f"{units['split_share']:.0%}); the figure `{r.run}_subunits.png` shows what each unit "
-                         f"took.")
+                         f"{units['split_share']:.0%})" + (f"; in the other {rest}, one sub-unit took more than "
+                                                          f"{1 - units['split_share']:.0%} of them" if rest else "")
+                         + f". The figure `{r.run}_subunits.png` shows, class by class, the validation images each "
+                           f"sub-unit is most sure of.")
         if r.dataset == "emnist-letters":
             parts.append(case_answer(r))
     return " ".join(parts)
+
+
+def collapsed(r: RunResult) -> str:
+    """A case-aware head whose sub-units split no class: said plainly, with what to try."""
+    units = r.subunits
+    shares = [s for s in (units.get("unit_shares") or {}).values() if s]
+    took = ("one sub-unit took every validation image of every class" if shares and all(max(s) >= 1 for s in shares)
+            else f"in every class one sub-unit took more than {1 - units['split_share']:.0%} of the validation images")
+    resplit = r.config.get("resplit_idle_units", 0) > 0
+    if not resplit:
+        advice = "try the case_aware_resplit recipe, which splits a collapsed class afresh by k-means between epochs"
+    elif r.epochs <= 1:
+        advice = ("train for more epochs: its recipe splits a collapsed class afresh between epochs, so a run of one "
+                  "epoch never gets the chance")
+    else:
+        advice = (f"train for more epochs: its recipe splits a collapsed class afresh between epochs, and "
+                  f"{plural(r.epochs, 'epoch')} did not give it the chance to take (it waits until the network "
+                  f"gets most of its training images right)")
+    epochs = recipes.recipe("case_aware_resplit", r.run, r.dataset).epochs if r.dataset == "emnist-letters" else 0
+    if not resplit or r.epochs < epochs:
+        advice += (f"; `python emnist_experiments.py --exp case_aware_resplit --run-name exp_case_aware_resplit-full` "
+                   f"trains that recipe for its own {epochs} epochs, under the name `run_all.py --full` gives it"
+                   if epochs else "")
+    return (f"`{r.run}` ({r.dataset}): the head collapsed: {took}, so the sub-units learnt nothing a plain softmax "
+            f"would not (the figure `{r.run}_subunits.png` still shows the images each sub-unit is most sure of, "
+            f"however weakly). To do better, {advice}.")
 
 
 def case_answer(r: RunResult) -> str:
@@ -359,12 +454,40 @@ def answer_overuse(by_dataset: dict[str, list[RunResult]]) -> str:
             ahead = [r for r in experiments if r.val_accuracy > baseline.val_accuracy]
             if ahead:
                 kept = sum(r.test_accuracy > baseline.test_accuracy for r in ahead)
-                compared.append(f"On {dataset}, of the {len(ahead)} experiment(s) ahead of the warm-up CNN "
-                                f"(`{baseline.run}`) on validation, {kept} stay ahead on test.")
+                compared.append(f"On {dataset}, of the {plural(len(ahead), 'experiment')} ahead of the warm-up CNN "
+                                f"(`{baseline.run}`) on validation, {kept} {'stays' if kept == 1 else 'stay'} ahead "
+                                f"on test.")
         if compared and others:
             compared.append(left_out(others))
         parts += compared
     return " ".join(parts)
+
+
+# The words the answers use, each explained once, before them.
+READING_GUIDE = (
+    "*How to read the answers.* A test accuracy comes with its 95% interval (\"95% CI\", the Wilson score "
+    "interval): the range of true accuracies that could well have produced this score on this many test images; "
+    "the fewer the images, the wider the range. A difference between two accuracies is given in percentage points: 99% against 97% is "
+    "2 percentage points. Two networks judged on the same test images are compared by the exact McNemar test: it "
+    "counts only the images exactly one of the two gets right. Were the two networks equally good, those images "
+    "would fall to one or the other about evenly, like tosses of a fair coin; p is the chance of a split at least "
+    "as uneven as the one seen. Below 0.05 the difference is called real (the luck of the test set would rarely "
+    "produce it); above, it could be chance. The case-aware head is a last layer with two outputs per letter, its "
+    "sub-units, instead of one; the letter's probability is their sum, so the network is free, without ever being "
+    "told the case, to give `A` and `a` a sub-unit each.")
+
+
+def letters_test_set_note(letters: list[RunResult]) -> str:
+    """A sentence where the letters were judged on a test set other than NIST's official 20,800 images (Kaggle's
+    CSV and TensorFlow Datasets hold an older split of 14,800): such a result is not comparable with the published
+    figures. Nothing where it is the official one, or where no letters test set was read in this process."""
+    from .data import judged_letters_test_set, source_line  # the record of the test set evaluate_test.py read
+
+    judged = judged_letters_test_set()
+    if not letters or judged is None or judged["official"]:
+        return ""
+    return (f" Caution: these letters were judged on {source_line(judged['record'])}, not on NIST's official 20,800 "
+            f"test images, on which the published figures were measured: a result here is not comparable with them.")
 
 
 def answers(by_dataset: dict[str, list[RunResult]]) -> list[str]:
@@ -377,7 +500,7 @@ def answers(by_dataset: dict[str, list[RunResult]]) -> list[str]:
          answer_letters_vs_digits(mnist, letters)),
         ("On letters, how does the CNN compare with the MLP?", answer_cnn_vs_mlp(letters)),
         ("Which experiment does best on letters; does it reach 90%; how does it stand against the published "
-         "figures?", answer_best_experiment(letters)),
+         "figures?", answer_best_experiment(letters) + letters_test_set_note(letters)),
         ("What did the case-aware head's sub-units learn?", answer_case_aware(by_dataset)),
         ("Test against validation, and against the earlier networks: any sign the validation set was overused?",
          answer_overuse(by_dataset)),
@@ -414,14 +537,15 @@ def write_report(by_dataset: dict[str, list[RunResult]], out_dir: Path, figure_l
                  subset: bool = False) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = csv_rows(by_dataset)
-    write_csv(rows, out_dir / "test_results.csv")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_csv_atomic(out_dir / "test_results.csv", rows)
     figures.save(accuracy_chart(by_dataset), out_dir / "test_accuracy.png")
     judged = ("a stratified subset of each test set (--quick): the figures below are a smoke test, not results"
               if subset else "its own dataset's whole test set")
     parts = ["# Test results", "",
              f"Written by `evaluate_test.py`: each run judged once on {judged}. Models were chosen on validation "
              "accuracy alone; the test set was read here and nowhere else.", "",
-             "## Answers", "", *answers(by_dataset), "", *case_check_sections(by_dataset),
+             "## Answers", "", READING_GUIDE, "", *answers(by_dataset), "", *case_check_sections(by_dataset),
              "## Every run", "",
              "The interval is the 95% Wilson score interval. \"vs baseline\" counts the test images only one of the "
              "run and the dataset's baseline (the warm-up CNN) gets right, with the exact McNemar p-value (below "

@@ -16,6 +16,7 @@ What the script built is recorded too: config.json holds the network's layers an
 settings, so a layer or a learning rate changed in a script is in the run, and --resume refuses a changed one.
 """
 
+import errno
 import fcntl
 import math
 import os
@@ -37,13 +38,15 @@ from .data import TrainVal, stratified_split
 from .errors import UserError
 from .records import (BACKUP_STATE_GLOB, atomic_write, library_versions, nearest_existing, now, read_json,
                       read_run_config, remove_partial_files, write_csv_atomic, write_json_atomic)
+from .words import plural
 
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 MAX_RUN_NAME = 100
 # A run holds up to this many copies of its training state at once: the backup's two latest states and the one
 # being written, up to three best-epoch weight files (the best, the one before it, the epoch just measured), and
-# best.weights.h5.
-STATE_COPIES = 7
+# best.weights.h5 with its new copy being written. (A weights file of a compiled model holds its optimizer's
+# variables too, so it is as big as a state: measured, the warm-up MLP's peak was 8 states, 41 MiB.)
+STATE_COPIES = 8
 # The settings of a compiled optimizer that a run records (those a script may set; off switches are left out).
 OPTIMIZER_SETTINGS = ("learning_rate", "rho", "momentum", "nesterov", "centered", "beta_1", "beta_2", "epsilon",
                       "amsgrad", "weight_decay")
@@ -321,6 +324,7 @@ class Run:
         if config.resume and self.path("config.json").is_file():
             saved = read_json(self.path("config.json"))
             self.refuse_changed_settings(saved.get("config", {}), config)
+            self.refuse_other_data(saved.get("data") or {}, data_source)
             if "network" in record and saved.get("network", {}).get("layers") != record["network"]["layers"]:
                 raise UserError(f"cannot resume {self.dir}: its network has changed since it was saved (config.json "
                                 f"records its layers); undo the change, or --overwrite to start again")
@@ -334,6 +338,21 @@ class Run:
         for directory in (self.dir, self.backup_dir):
             remove_partial_files(directory)
         write_json_atomic(self.path("config.json"), record)
+
+    def refuse_other_data(self, recorded: dict, found: dict) -> None:
+        """A run resumed on other data would be trained on one file for its first epochs and on another for the
+        rest, with nothing to show it: refused, naming both, unless the files hold the same bytes (a data folder
+        moved elsewhere is the same data)."""
+        before, now_ = recorded.get("files") or {}, found.get("files") or {}
+        if sorted(before.values()) == sorted(now_.values()):
+            return
+
+        def named(files: dict) -> str:
+            return ", ".join(f"{path} (sha256 {digest[:12]}...)" for path, digest in files.items()) or "none"
+
+        raise UserError(f"cannot resume {self.dir} on other data: it was trained on {named(before)}, and the data "
+                        f"found now is {named(now_)}; point --data-dir at the data it was trained on, or start "
+                        f"again with --overwrite")
 
     def refuse_if_no_room(self, model: keras.Model) -> None:
         """A one-line refusal, before anything is written, when the run's disk has too little space for its files
@@ -392,19 +411,24 @@ class Run:
             if config.summary:
                 model.summary()
             print(f"Training the {recipes.network_name(asdict(config))} ({model.name}) on {data.dataset}: "
-                  f"{len(data.y_train):,} training and {len(data.y_val):,} validation images, {config.epochs} "
-                  f"epochs, batch {batch_size}" + (f" ({config.batch_size} on each of {config.replicas} replicas)"
+                  f"{len(data.y_train):,} training and {len(data.y_val):,} validation images, "
+                  f"{plural(config.epochs, 'epoch')}, batch {batch_size}" + (f" ({config.batch_size} on each of {config.replicas} replicas)"
                                                     if batch_size != config.batch_size else "")
                   + f", {model.dtype_policy.name}. Run directory: {self.dir}")
             yield self
         except BaseException as exc:
+            full = as_disk_full(exc, self.logs_dir)
+            if full:  # TensorBoard's writers: the epochs committed so far are kept, and --resume goes on
+                if self.recorder:
+                    self.recorder.write_summary("interrupted")
+                raise full from None
             # Ctrl-C raised inside TensorFlow's C++ code can come out as another error (a TypeError, a SystemError)
             if not (isinstance(exc, KeyboardInterrupt) or interrupts.interrupted()):
                 raise
             if self.recorder:
                 self.recorder.write_summary("interrupted")
             done = len(self.recorder.rows) if self.recorder else 0
-            raise KeyboardInterrupt(f"interrupted after {done} completed epoch(s) of {self.dir}") from None
+            raise KeyboardInterrupt(f"interrupted after {plural(done, 'completed epoch')} of {self.dir}") from None
         finally:
             self.release()
 
@@ -457,6 +481,17 @@ class Run:
         print(f"Done: best validation accuracy {best['val_accuracy']:.4f} at epoch {best['epoch']}; "
               f"saved to {self.dir}")
         return model
+
+
+def as_disk_full(exc: BaseException, where: Path) -> OSError | None:
+    """TensorFlow's own writers (TensorBoard's event files) report a full disk as a ResourceExhaustedError, or an
+    error whose message says so: that, as the OSError Python's own writes raise, naming `where`; else None."""
+    import tensorflow as tf
+
+    if isinstance(exc, tf.errors.ResourceExhaustedError) or (
+            isinstance(exc, tf.errors.OpError) and "No space left on device" in str(exc)):
+        return OSError(errno.ENOSPC, "No space left on device", str(where))
+    return None
 
 
 def resplit_callback(data: TrainVal, config: TrainConfig, sample: int = 10_000):

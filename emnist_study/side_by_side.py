@@ -17,10 +17,8 @@ from dataclasses import dataclass
 from .errors import UserError
 
 POLL_SECONDS = 0.2
-# A Ctrl-C at the terminal reaches every step at once; a step still running this long after is sent one from here
-# (when only run_all.py was interrupted), since a second SIGINT could cut short a step's own stopping.
-GRACE_SECONDS = 3.0
-STOP_SECONDS = 60.0  # then a step that has not stopped is killed: it loses at most the epoch in progress
+STOPPED_BY_SIGNAL = {128 + signum for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}  # interrupts.run_main
+STOP_SECONDS = 60.0  # after Ctrl-C, a step that has not stopped is killed: it loses at most the epoch in progress
 
 _print_lock = threading.Lock()
 
@@ -80,33 +78,32 @@ def run(commands: list[Command], jobs: int, env: dict, started: float | None = N
             for step in [step for step in running if step.finished()]:
                 running.remove(step)
                 code, mark = step.process.returncode, step.command.mark
-                if code == 130:
+                if code in STOPPED_BY_SIGNAL:  # Ctrl-C, SIGTERM or SIGHUP reached the step itself
                     raise KeyboardInterrupt(f"{mark} was interrupted")
                 if code:
                     beside = [s.command.mark for s in running]
-                    stop(running, grace=0.0)
+                    stop(running)
                     raise UserError(f"{mark} {step.command.shown} failed (exit {code}; its message is above)"
                                     + (f"; stopped {', '.join(beside)} beside it" if beside else "")
                                     + ". Once it is put right, the same command continues the study")
                 estimate = f" (about {step.command.minutes:.0f} from scratch)" if step.command.minutes else ""
                 say(f"=== {mark} done in {(time.monotonic() - step.started) / 60:.1f} min{estimate}")
-    except KeyboardInterrupt:
-        stop(running, grace=GRACE_SECONDS)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM or SIGHUP to run_all.py (interrupts.run_main)
+        stop(running)
         raise
 
 
-def stop(running: list[Running], grace: float) -> None:
-    """Interrupt every step still running (after `grace` seconds, in which they may stop on their own), and kill
-    any that has not stopped STOP_SECONDS later."""
-    deadline = time.monotonic() + grace
-    while any(step.process.poll() is None for step in running) and time.monotonic() < deadline:
-        time.sleep(POLL_SECONDS)
+def stop(running: list[Running]) -> None:
+    """Interrupt every step still running, at once (a step that a terminal's Ctrl-C reached already takes this
+    one for the same: interrupts.REPEAT_SECONDS), wait for each to record its run as interrupted, and kill any
+    that has not stopped STOP_SECONDS later."""
+    deadline = time.monotonic() + STOP_SECONDS
     for step in running:
         if step.process.poll() is None:
             step.process.send_signal(signal.SIGINT)
     for step in running:
         try:
-            step.process.wait(timeout=max(0.0, deadline + STOP_SECONDS - time.monotonic()))
+            step.process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             step.process.kill()
             step.process.wait()

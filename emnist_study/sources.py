@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import idx
+from . import formats, idx
 from .download import download, file_digest
 from .errors import UserError
 
@@ -52,10 +52,16 @@ def resolve_data_dirs(data_dir) -> list[Path]:
         values, origin = list(data_dir), "--data-dir"
     else:
         values, origin = [v for v in os.environ.get(DATA_DIR_ENV, "").split(os.pathsep) if v], DATA_DIR_ENV
-    paths = [Path(value).expanduser().resolve() for value in values]
-    for value, path in zip(values, paths):
+    paths = []
+    for value in values:
+        try:
+            path = Path(value).expanduser().resolve()
+        except (RuntimeError, OSError):  # Python 3.11 raises RuntimeError("Symlink loop ..."), later ones OSError
+            raise UserError(f"{origin} {value} is a symbolic link that leads back to itself (a loop); give the "
+                            f"folder that holds the data") from None
         if not path.is_dir():
             raise UserError(f"{origin} {value} does not exist or is not a directory")
+        paths.append(path)
     return paths
 
 
@@ -88,25 +94,37 @@ def describe(*paths: Path, what: str | None = None) -> dict:
 
 
 def where_looked(dataset: str, directories: list[Path]) -> str:
-    """The places a dataset was looked for, for an error message."""
-    wanted = "mnist.npz or the IDX files" if dataset == "mnist" else f"the {dataset}-*-ubyte[.gz] files or gzip.zip"
-    cache = keras_mnist_cache() if dataset == "mnist" else emnist_cache()
-    places = [f"{d} ({wanted})" for d in directories] + [str(cache)]
-    return ", ".join(places)
+    """The places a dataset was looked for, for an error message: the folders, with what was looked for in them
+    (for EMNIST Letters, how_to_get lists it), then the caches."""
+    wanted = {"mnist": " (mnist.npz or the four IDX files)", "emnist-letters": ""}.get(
+        dataset, f" (the {dataset}-*-ubyte[.gz] files or gzip.zip)")
+    caches = {"mnist": [keras_mnist_cache()],
+              "emnist-letters": [emnist_cache(), formats.tfds_cache()]}.get(dataset, [emnist_cache()])
+    places = ([f"{', '.join(str(d) for d in directories)}{wanted}"] if directories else []) + [str(c) for c in caches]
+    return ", ".join(places[:-1]) + f" or {places[-1]}" if len(places) > 1 else places[0]
 
 
-def how_to_get(dataset: str) -> str:
+def how_to_get(dataset: str, directories: list[Path] = ()) -> str:
+    """What to do where a dataset is nowhere: the other ways to get it, and the folder to put them in."""
+    into = f"{directories[0]} (your --data-dir)" if directories else "a folder and pass it with --data-dir"
     if dataset == "mnist":
-        return (f"put mnist.npz (or the four official IDX files) in a directory and pass it with --data-dir, or "
-                f"save {MNIST_URL} as {keras_mnist_cache()}")
+        return (f"put mnist.npz (or the four official IDX files) in {into}, or save {MNIST_URL} as "
+                f"{keras_mnist_cache()}")
+    if dataset == "emnist-letters":
+        return (f"put any one of these in {into}: NIST's gzip.zip ({EMNIST_URL}, 562 MB; saved as {emnist_cache()} "
+                f"it is found without --data-dir) or the four emnist-letters-*-ubyte.gz files in it; NIST's "
+                f"emnist-letters.mat (in its matlab.zip); Kaggle's emnist-letters-train.csv and "
+                f"emnist-letters-test.csv (an older, smaller split); or the folder tfds.load('emnist/letters') "
+                f"prepares (found without --data-dir in {formats.tfds_cache()})")
     return (f"download {EMNIST_URL} (562 MB) and save it as {emnist_cache()}, or put it (or the "
-            f"{dataset}-*-ubyte.gz files in it) in a directory and pass that with --data-dir")
+            f"{dataset}-*-ubyte.gz files in it) in {into}")
 
 
 def fetch(dataset: str, directories: list[Path]) -> Path:
-    """Download a dataset into its cache (the caller found it nowhere else)."""
-    what_to_do = f"{DATASET_TITLES[dataset]} was not found in {where_looked(dataset, directories)}. " \
-                 f"To fix: {how_to_get(dataset)}."
+    """Download a dataset into its cache (the caller found it nowhere else); where that fails, one line says why,
+    where it was looked for, and the other ways to get it."""
+    what_to_do = (f"{DATASET_TITLES[dataset]} was not found in {where_looked(dataset, directories)}. "
+                  f"To fix: {how_to_get(dataset, directories)}.")
     if dataset == "mnist":
         return download(MNIST_URL, keras_mnist_cache(), "sha256", MNIST_SHA256, what_to_do)
     return download(EMNIST_URL, emnist_cache(), "md5", EMNIST_MD5, what_to_do)

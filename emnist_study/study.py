@@ -191,10 +191,20 @@ def this_machine() -> dict:
             "avx2": "avx2" in flags, "avx512": "avx512f" in flags, "bfloat16": bool(flags & precision.BF16_CPU_FLAGS)}
 
 
+# What sets a CPU's speed for these networks, most first: native bfloat16 (the recipes' "auto" precision trains in
+# it), AVX-512, AVX2, then the number of cores and the model.
+LIKENESS = ("bfloat16", "avx512", "avx2", "cpu_count", "cpu")
+
+
+def likeness(machine: dict, here: dict) -> tuple:
+    """How alike a recorded machine is to this one, feature by feature in LIKENESS's order (higher: more alike)."""
+    return tuple(machine.get(key) == here.get(key) for key in LIKENESS)
+
+
 def all_epoch_seconds(path: Path = EPOCH_SECONDS_FILE) -> list[dict]:
-    """Every machine's measurement, this machine's first (marked "this_machine"); empty if none is recorded.
-    Where none is this machine's, the first, which the plan then uses, carries what this CPU was detected as
-    ("detected")."""
+    """Every machine's measurement, the one nearest this machine by its features first (marked "this_machine"
+    where it is this very kind of machine); empty if none is recorded. Where the first is not this machine's, it
+    carries what this CPU was detected as ("detected")."""
     try:
         machines = json.loads(Path(path).read_text(encoding="utf-8"))["machines"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -202,14 +212,14 @@ def all_epoch_seconds(path: Path = EPOCH_SECONDS_FILE) -> list[dict]:
     here = this_machine()
     marked = [{**m, "this_machine": all(m.get("machine", {}).get(k) == v for k, v in here.items())}
               for m in machines]
-    ordered = sorted(marked, key=lambda m: not m["this_machine"])
+    ordered = sorted(marked, key=lambda m: (m["this_machine"], likeness(m.get("machine", {}), here)), reverse=True)
     if ordered and not ordered[0]["this_machine"]:
         ordered[0] = {**ordered[0], "detected": here}
     return ordered
 
 
 def load_epoch_seconds(path: Path = EPOCH_SECONDS_FILE) -> dict:
-    """The measurement for this machine (same CPU, cores and vector units), else the first one recorded: its
+    """The measurement for this machine (same CPU, cores and vector units), else the nearest by features: its
     seconds per training image of each speed key, and where they come from. Empty if nothing is recorded."""
     machines = all_epoch_seconds(path)
     return machines[0] if machines else {}
@@ -281,5 +291,5 @@ def machine_line(measured: dict) -> str:
         name = f"by the entry for the CPU detected here: {name}"
     elif "detected" in measured:
         detected = machine_name(measured["detected"])
-        name = f"by the first entry, as none matches the CPU detected here ({detected}): {name}"
+        name = f"by the entry nearest by its features to the CPU detected here ({detected}): {name}"
     return f"{name}; {measured.get('source', 'measured')}, {measured.get('finished_at', '')[:10]}"

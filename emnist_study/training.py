@@ -13,7 +13,7 @@ import keras
 from . import data, distribute, ensembles, hparams, models, pipeline, subunits
 from .config import TrainConfig, member_seed
 from .data import TrainVal
-from .records import now, read_json, write_json_atomic
+from .records import now, read_summary, write_json_atomic
 from .run import Run, save_model_atomic, validation_accuracy
 
 OPTIMIZERS = {
@@ -134,7 +134,7 @@ def save_ensemble(run: Run, members: list[keras.Model], dataset: TrainVal) -> ke
         ensemble = models.with_test_time_views(ensemble, config.augment, config.test_time_views)
     val_accuracy = validation_accuracy(ensemble, dataset)
     save_model_atomic(ensemble, run.path("model.keras"))
-    summaries = [read_json(run.dir / "members" / m.name / "summary.json") for m in members]
+    summaries = [read_summary(run.dir / "members" / m.name) for m in members]
     summary = {
         "status": "complete", "members": config.ensemble, "combine": config.ensemble_combine,
         "test_time_views": config.test_time_views,

@@ -85,3 +85,26 @@ def mnist_dir(tmp_path):
     """Generated MNIST in the official mnist.npz format: 600 training images (60 a digit), 100 test images."""
     synthetic.write_mnist_npz(tmp_path / "data", per_class_train=60, per_class_test=10)
     return tmp_path / "data"
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A real filesystem of a given size (a tmpfs mounted under tmp_path), for what a full disk does; the test is
+    skipped where mounting one is not allowed."""
+    import subprocess
+
+    mounted = []
+
+    def mount(size: str) -> Path:  # "8k", "38m"
+        folder = tmp_path / f"small-{len(mounted)}"
+        folder.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                              capture_output=True, text=True)
+        if done.returncode:
+            pytest.skip(f"needs a small filesystem, and mounting a tmpfs is not allowed here: {done.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], capture_output=True)

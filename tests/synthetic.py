@@ -120,9 +120,111 @@ def write_finished_run(runs_dir: Path, name: str, dataset: str, model, script: s
     run = Path(runs_dir) / name
     run.mkdir(parents=True)
     model.save(run / "model.keras")
-    (run / "config.json").write_text(json.dumps({"config": {"dataset": dataset, "model": "template", "epochs": 1,
-                                                            "select": "last_epoch", "script": script}}))
+    config = {"script": script, "run_name": name, "dataset": dataset, "model": "template", "epochs": 1,
+              "batch_size": 32, "select": "last_epoch"}
+    (run / "config.json").write_text(json.dumps({"config": config}))
     (run / "summary.json").write_text(json.dumps({"status": "complete", "best_val_accuracy": 1.0,
                                                   "final_val_accuracy": 1.0, "train_seconds": 1.0,
-                                                  "params": model.count_params()}))
+                                                  "params": model.count_params(), "val_images": 6000}))
     return run
+
+
+# --- EMNIST Letters in the other formats students have it in (emnist_study/formats.py reads them) -------------
+
+def emnist_csv_text(split: str, per_class: int, header: bool = False) -> str:
+    """Kaggle's CSV of a split: a row per image, the label (1..26) then its 784 pixels in the order the IDX files
+    store them (transposed); no header row, unless `header` (as some copies have)."""
+    images, labels = emnist_arrays(split, per_class)
+    rows = [",".join(map(str, [label, *image.reshape(-1)])) for image, label in zip(images, labels)]
+    head = ["label," + ",".join(f"{r}x{c}" for r in range(1, 29) for c in range(1, 29))] if header else []
+    return "\n".join(head + rows) + "\n"
+
+
+def write_emnist_csv(directory: Path, per_class_train: int = 12, per_class_test: int = 4,
+                     zipped: str | None = None, header: bool = False) -> Path:
+    """Kaggle's emnist-letters-{train,test}.csv in `directory`; with `zipped`, inside a zip of that name instead
+    (Kaggle's download is one: emnist.zip from its command line, archive.zip from the browser). Returns the path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    texts = {f"emnist-letters-{split}.csv": emnist_csv_text(split, per_class, header)
+             for split, per_class in (("train", per_class_train), ("test", per_class_test))}
+    if zipped:
+        with zipfile.ZipFile(directory / zipped, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, text in texts.items():
+                archive.writestr(name, text)
+            archive.writestr("emnist-letters-mapping.txt", "1 65 97\n")
+        return directory / zipped
+    for name, text in texts.items():
+        (directory / name).write_text(text)
+    return directory
+
+
+def emnist_mat_bytes(per_class_train: int = 12, per_class_test: int = 4, labels_dtype=np.float64) -> bytes:
+    """NIST's emnist-letters.mat: a struct `dataset` with `train` and `test` (each `images`, N x 784 uint8 in the
+    IDX files' order, and `labels`, N x 1) and `mapping`."""
+    import scipy.io
+
+    dataset = {}
+    for split, per_class in (("train", per_class_train), ("test", per_class_test)):
+        images, labels = emnist_arrays(split, per_class)
+        dataset[split] = {"images": images.reshape(len(images), -1),
+                          "labels": labels.reshape(-1, 1).astype(labels_dtype),
+                          "writers": np.zeros((len(labels), 1), np.uint16)}
+    dataset["mapping"] = np.array([[i, 64 + i, 96 + i] for i in range(1, 27)])
+    buffer = io.BytesIO()
+    scipy.io.savemat(buffer, {"dataset": dataset}, do_compression=True)
+    return buffer.getvalue()
+
+
+def write_emnist_mat(directory: Path, per_class_train: int = 12, per_class_test: int = 4, in_zip: bool = False,
+                     labels_dtype=np.float64) -> Path:
+    """emnist-letters.mat in `directory`, or (`in_zip`) NIST's matlab.zip holding matlab/emnist-letters.mat."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    raw = emnist_mat_bytes(per_class_train, per_class_test, labels_dtype)
+    if in_zip:
+        with zipfile.ZipFile(directory / "matlab.zip", "w") as archive:
+            archive.writestr("matlab/emnist-letters.mat", raw)
+            archive.writestr("matlab/emnist-digits.mat", b"not read")
+        return directory / "matlab.zip"
+    (directory / "emnist-letters.mat").write_bytes(raw)
+    return directory / "emnist-letters.mat"
+
+
+def write_emnist_tfds(root: Path, per_class_train: int = 12, per_class_test: int = 4, train_shards: int = 2,
+                      config: str = "letters", version: str = "3.0.0") -> Path:
+    """The folder `tfds.load("emnist/letters", data_dir=root)` prepares, <root>/emnist/<config>/<version>/:
+    dataset_info.json, features.json and the shards emnist-{train,test}.tfrecord-NNNNN-of-NNNNN of tf.train.Example
+    records ("image": a PNG of the image as the IDX files store it, 28x28x1; "label": 1..26 as stored). Returns it."""
+    import json
+
+    import tensorflow as tf
+
+    folder = Path(root) / "emnist" / config / version
+    folder.mkdir(parents=True, exist_ok=True)
+    splits = []
+    for split, per_class, count in (("train", per_class_train, train_shards), ("test", per_class_test, 1)):
+        images, labels = emnist_arrays(split, per_class)
+        lengths = []
+        for shard, indices in enumerate(np.array_split(np.arange(len(labels)), count)):
+            with tf.io.TFRecordWriter(str(folder / f"emnist-{split}.tfrecord-{shard:05d}-of-{count:05d}")) as out:
+                for i in indices:
+                    png = tf.io.encode_png(images[i][..., None]).numpy()
+                    example = tf.train.Example(features=tf.train.Features(feature={
+                        "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[png])),
+                        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(labels[i])]))}))
+                    out.write(example.SerializeToString())
+            lengths.append(str(len(indices)))
+        splits.append({"name": split, "shardLengths": lengths, "numBytes": "0"})
+    info = {"name": "emnist", "configName": config, "version": version, "splits": splits,
+            "supervisedKeys": {"tuple": {"items": [{"featureKey": "image"}, {"featureKey": "label"}]}},
+            "moduleName": "tensorflow_datasets.image_classification.mnist"}
+    features = {"pythonClassName": "tensorflow_datasets.core.features.features_dict.FeaturesDict",
+                "featuresDict": {"features": {
+                    "image": {"pythonClassName": "tensorflow_datasets.core.features.image_feature.Image",
+                              "image": {"shape": {"dimensions": ["28", "28", "1"]}, "dtype": "uint8"}},
+                    "label": {"pythonClassName": "tensorflow_datasets.core.features.class_label_feature.ClassLabel",
+                              "classLabel": {"numClasses": "37"}}}}}
+    (folder / "dataset_info.json").write_text(json.dumps(info, indent=2))
+    (folder / "features.json").write_text(json.dumps(features, indent=2))
+    return folder

@@ -181,7 +181,7 @@ def test_several_data_dirs_are_searched_in_turn(tmp_path, monkeypatch):
         "mnist": str(tmp_path / "digits" / "mnist.npz"),
         "emnist-letters": ", ".join(sorted(str(tmp_path / "letters" / f"emnist-letters-{split}-{kind}-ubyte.gz")
                                            for split in ("train", "test")
-                                           for kind in ("images-idx3", "labels-idx1")))}
+                                           for kind in ("images-idx3", "labels-idx1"))) + " (NIST's IDX files)"}
 
 
 def test_data_dirs_are_recorded_absolute(tmp_path, monkeypatch):

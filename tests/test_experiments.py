@@ -301,7 +301,7 @@ def test_ensemble_members_take_their_variants(tmp_path):
     config = TrainConfig(script="t", run_name="mixed", dataset="mnist", model="mnist_mlp", epochs=1, batch_size=16,
                          optimizer={"name": "adam", "learning_rate": 1e-3}, val_fraction=0.2, ensemble=3,
                          ensemble_combine="average",
-                         ensemble_variants=[{}, {"optimizer": sgd}], data_dir=str(tmp_path / "data"),
+                         ensemble_variants=[{}, {"optimizer": sgd}], data_dir=[str(tmp_path / "data")],
                          runs_dir=str(tmp_path / "runs"), logs_dir=str(tmp_path / "logs"))
     training.train_ensemble(config, training.load_dataset(config),
                             lambda run, data: training.train(run, data, warmup_mnist_mlp.build_mlp))
@@ -356,7 +356,7 @@ def test_a_run_with_test_time_views_saves_the_viewing_model_and_its_validation_a
     config = TrainConfig(script="t", run_name="views", dataset="mnist", model="mnist_mlp", epochs=1, batch_size=16,
                          optimizer={"name": "adam", "learning_rate": 1e-3}, val_fraction=0.2, ensemble=ensemble,
                          ensemble_combine="average", augment={"rotation_degrees": 10, "shift": 0.08},
-                         test_time_views=2, data_dir=str(tmp_path / "data"), runs_dir=str(tmp_path / "runs"),
+                         test_time_views=2, data_dir=[str(tmp_path / "data")], runs_dir=str(tmp_path / "runs"),
                          logs_dir=str(tmp_path / "logs"))
     dataset = training.load_dataset(config)
     if ensemble == 1:
@@ -495,7 +495,7 @@ def test_the_resplit_recipe_records_its_restarts(tmp_path, monkeypatch):
     synthetic.write_mnist_npz(tmp_path / "data", per_class_train=10)
     config = TrainConfig(script="t", run_name="resplit", dataset="mnist", model="mnist_cnn", epochs=2, batch_size=16,
                          optimizer={"name": "adam", "learning_rate": 1e-3}, val_fraction=0.2,
-                         model_options={"subunits": 2}, resplit_idle_units=1.0, data_dir=str(tmp_path / "data"),
+                         model_options={"subunits": 2}, resplit_idle_units=1.0, data_dir=[str(tmp_path / "data")],
                          runs_dir=str(tmp_path / "runs"), logs_dir=str(tmp_path / "logs"))
     dataset = training.load_dataset(config)
     callback = resplit_callback(dataset, config, sample=30)

@@ -19,6 +19,58 @@ def test_confusion_matrix_counts_the_predictions():
     assert written == ["1", "1", "2", "2"] and len(fig.axes) == 2
 
 
+def drawn_extents(fig):
+    """Each artist's place once drawn, in pixels: (renderer, figure bounding box)."""
+    fig.canvas.draw()
+    return fig.canvas.get_renderer(), fig.bbox
+
+
+def overlap(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_confusion_matrix_title_clears_its_colour_bar_whose_ticks_are_whole_counts():
+    """A title longer than the matrix is wide (the report's are) must not run into the colour bar, and a scale
+    of 0 to 3 images is ticked 0, 1, 2, 3, not 0.5, 1.0, 1.5."""
+    true = np.array([0, 0, 0, 1, 1, 2])
+    predicted = np.array([0, 0, 0, 1, 1, 0])
+    title = "mnist_cnn-quick (the Keras CNN): 40 of 60 validation images wrong (33.33% right), a long title"
+    fig = figures.plot_confusion(true, predicted, ["a", "b", "c"], title)
+    renderer, figure_box = drawn_extents(fig)
+    matrix, colour_bar = fig.axes
+    (title_text,) = [t for t in [fig._suptitle, matrix.title] if t is not None and t.get_text() == title]
+    title_box = title_text.get_window_extent(renderer)
+    assert not overlap(title_box, colour_bar.get_tightbbox(renderer))  # the bar and its tick labels
+    assert not overlap(title_box, matrix.get_window_extent(renderer))
+    low, high = colour_bar.get_ylim()
+    ticks = [t for t in colour_bar.get_yticks() if low <= t <= high]
+    assert ticks == [0, 1, 2, 3]
+
+
+def test_a_one_epoch_history_ticks_whole_epochs_and_its_legend_hides_no_point():
+    """The issue's case: two 1-epoch runs whose points (train 0.20, validation 0.27 ...) sat under the legend."""
+    histories = {"emnist_cnn-quick": [{"epoch": 1, "loss": 3.2, "accuracy": 0.20, "val_loss": 3.0,
+                                       "val_accuracy": 0.27}],
+                 "emnist_mlp-quick": [{"epoch": 1, "loss": 3.0, "accuracy": 0.15, "val_loss": 2.9,
+                                       "val_accuracy": 0.22}]}
+    fig = figures.plot_histories(histories)
+    renderer, figure_box = drawn_extents(fig)
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend()] + list(fig.legends)
+    assert legends
+    for ax in fig.axes:
+        low, high = ax.get_xlim()
+        assert [t for t in ax.get_xticks() if low <= t <= high] == [1]  # whole epochs only, not 0.5, 0.6, ...
+        for legend in legends:
+            box = legend.get_window_extent(renderer)
+            assert not overlap(box, ax.get_window_extent(renderer))  # beside the plots, over no point
+            assert figure_box.x0 <= box.x0 and box.x1 <= figure_box.x1 + 1  # and on the figure, not cut off
+    many = [{"epoch": e, "loss": 1 / e, "accuracy": 1 - 1 / e, "val_loss": 1 / e, "val_accuracy": 1 - 1 / e}
+            for e in range(1, 13)]
+    for ax in figures.plot_histories({"run": many}).axes:
+        ticks = ax.get_xticks()
+        assert all(float(t).is_integer() for t in ticks) and len(ticks) >= 3
+
+
 def test_a_one_epoch_history_still_shows_its_points():
     rows = [{"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.4, "val_accuracy": 0.85}]
     fig = figures.plot_histories({"run": rows})
@@ -57,3 +109,121 @@ def test_subunit_figure_puts_each_units_images_in_its_own_block():
 
     assert drawn(fig.axes[0]) == [[0, 2], [6, 7]] and drawn(fig.axes[1]) == [[1, 3], [4, 5]]
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b"]
+
+
+def test_subunit_figure_has_no_empty_columns_when_a_class_has_few_images():
+    """A quick run holds out two or three validation images of a letter: the blocks are as wide as the images
+    there are (not 8 slots, 6 of them blank), and the blocks sit a tile or less apart."""
+    labels = np.repeat(np.arange(26), 2)
+    images = np.stack([np.full((28, 28), 1 + i, dtype=np.uint8) for i in range(len(labels))])
+    unit_probs = np.zeros((len(labels), 52))
+    unit_probs[np.arange(len(labels)), 2 * labels] = 1.0  # collapsed: unit 1 takes every image of every class
+    chosen = subunits.most_confident_images(unit_probs, labels, subunits=2, per_unit=8)
+    title = "exp_case_aware_resplit-quick: the validation images each sub-unit is most sure of"
+    fig = figures.plot_subunits(images, chosen, [chr(65 + c) for c in range(26)], subunits=2, per_unit=8, title=title)
+    renderer, _ = drawn_extents(fig)
+    step = 28 + figures.TILE_GAP
+    blocks = []
+    for ax in fig.axes:
+        canvas = np.asarray(ax.images[0].get_array(), dtype=float)
+        assert canvas.shape[1] == 2 * step - figures.TILE_GAP  # two tiles wide: the images there are
+        tiles = [canvas[:, k * step:k * step + 28] for k in range(2)]
+        assert all(not np.isnan(tile).all() for tile in tiles)  # no column of tiles left blank
+        blocks.append(ax.get_window_extent(renderer))
+    tile_width = blocks[0].width / 2
+    assert blocks[1].x0 - blocks[0].x1 < tile_width  # no wide gap between the sub-units' blocks
+
+
+def unfinished_run(runs_dir, name: str, script: str, data_dir, histories: dict | None = None, **settings):
+    """A run folder as training leaves it before its first epoch ends (config.json, no history.csv); with
+    `histories`, an ensemble's members under members/, each with its history.csv rows."""
+    import json
+    from dataclasses import asdict
+
+    from emnist_study.config import TrainConfig
+
+    run = runs_dir / name
+    run.mkdir(parents=True)
+    config = TrainConfig(script=script, run_name=name, dataset="emnist-letters", model="m", epochs=1, batch_size=32,
+                         data_dir=[str(data_dir)], runs_dir=str(runs_dir), **settings)
+    (run / "config.json").write_text(json.dumps({"config": asdict(config)}))
+    for member, rows in (histories or {}).items():
+        (run / "members" / member).mkdir(parents=True)
+        lines = ["epoch,loss,accuracy,val_loss,val_accuracy"] + [f"{e},1.0,0.5,1.0,0.5" for e in range(1, rows + 1)]
+        (run / "members" / member / "history.csv").write_text("\n".join(lines) + "\n")
+    return run
+
+
+def test_plot_history_says_what_a_run_without_epochs_is_and_the_command_that_continues_it(tmp_path):
+    """A run stopped before its first epoch ended is not an ensemble: it has no epoch yet, and the study's own
+    command with --resume continues it; an ensemble's histories are its members', which can be plotted."""
+    import plot_history
+    from helpers import run_script_capturing
+
+    runs, data = tmp_path / "runs", tmp_path / "letters data"
+    unfinished_run(runs, "emnist_cnn-quick", "emnist_baseline.py", data, quick=True)
+    unfinished_run(runs, "exp_case_aware_resplit-quick", "emnist_experiments.py", data, quick=True)
+    unfinished_run(runs, "mine", "emnist_experiments.py", data)
+    unfinished_run(runs, "exp_ensemble_tta-quick", "emnist_experiments.py", data, {"member1": 2, "member2": 0},
+                   quick=True, ensemble=2)
+    unfinished_run(runs, "exp_ensemble_tta", "emnist_experiments.py", data, {"member1": 0}, ensemble=5)
+
+    def message(name):
+        code, err = run_script_capturing(plot_history, name, "--runs-dir", str(runs), "--no-show",
+                                         "--results-dir", str(tmp_path / "results"))
+        assert code == 1 and err.count("\n") == 1, err
+        return err
+
+    where = f"--data-dir '{data}' --runs-dir {runs}"
+    cnn = message("emnist_cnn-quick")
+    assert "has no finished epoch yet" in cnn and "ensemble" not in cnn and "member" not in cnn
+    assert f"python emnist_baseline.py --model cnn --quick {where} --resume\n" in cnn
+    # the study trains the case-aware recipe for 3 epochs, a quick run for one: the command must not ask for 3
+    assert (f"python emnist_experiments.py --exp case_aware_resplit --quick {where} --resume\n"
+            in message("exp_case_aware_resplit-quick"))
+    assert f"python emnist_experiments.py --run-name mine {where} --resume (with the other flags" in message("mine")
+    ensemble = message("exp_ensemble_tta-quick")
+    assert "is an ensemble" in ensemble and "--resume" not in ensemble
+    assert f"python plot_history.py {runs / 'exp_ensemble_tta-quick' / 'members' / 'member1'}\n" in ensemble
+    waiting = message("exp_ensemble_tta")
+    assert "none of whose members has finished an epoch" in waiting
+    assert f"python emnist_experiments.py --exp ensemble_tta {where} --resume\n" in waiting
+    member = message(str(runs / "exp_ensemble_tta" / "members" / "member1"))
+    assert "no finished epoch yet" in member and "python emnist_experiments.py --exp ensemble_tta" in member
+
+    code, err = run_script_capturing(plot_history, "--all", "--runs-dir", str(runs), "--no-show")
+    assert code == 1 and "no run under" in err and "--resume" in err and "members" in err
+
+
+def test_show_misclassified_puts_the_subunit_figure_in_tensorboards_images(tmp_path, capsys):
+    """A finished case-aware run: its sub-unit figure goes to the run's Images tab beside the other two."""
+    import json
+    from dataclasses import asdict
+
+    import keras
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    import show_misclassified
+    import synthetic
+    from emnist_study.config import TrainConfig
+    from helpers import run_script
+
+    synthetic.write_mnist_npz(tmp_path / "data", per_class_train=6, per_class_test=2)
+    inputs = keras.Input((28, 28, 1))
+    head = keras.layers.Dense(10, activation="softmax", name=subunits.SUBUNITS_LAYER)
+    model = keras.Model(inputs, subunits.SumSubunits(2)(head(keras.layers.Flatten()(inputs))))
+    name = "merged_exp_case_aware"
+    run = synthetic.write_finished_run(tmp_path / "runs", name, "mnist-merged", model, "emnist_experiments.py")
+    config = TrainConfig(script="emnist_experiments.py", run_name=name, dataset="mnist-merged:0-5,1-6,2-7,3-8,4-9",
+                         model="m", epochs=1, batch_size=32, val_fraction=0.5, data_dir=[str(tmp_path / "data")],
+                         model_options={"subunits": 2}, runs_dir=str(tmp_path / "runs"),
+                         logs_dir=str(tmp_path / "logs"))
+    (run / "config.json").write_text(json.dumps({"config": asdict(config)}))
+    (tmp_path / "logs" / name).mkdir(parents=True)
+    assert run_script(show_misclassified, name, "--runs-dir", str(tmp_path / "runs"), "--no-show",
+                      "--results-dir", str(tmp_path / "results")) == 0
+    assert "All three are in TensorBoard too" in capsys.readouterr().out
+    events = EventAccumulator(str(tmp_path / "logs" / name), size_guidance={"tensors": 0})
+    events.Reload()
+    assert {"validation/misclassified", "validation/confusion", "validation/subunits"} <= set(events.Tags()["tensors"])
+    assert events.SummaryMetadata("validation/subunits").plugin_data.plugin_name == "images"

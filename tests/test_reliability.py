@@ -19,6 +19,7 @@ import types
 import numpy as np
 import pytest
 
+import evaluate_test
 import synthetic
 import warmup_mnist_mlp
 from emnist_study import backup, data, interrupts, recipes, records, training
@@ -33,10 +34,13 @@ KILL_POINTS = ("epoch-end:1", "backup-write:2", "final-save")
 FULL_DISK_FILES = ("epoch-0002.npz", "history.csv")  # the backup's state, then a file written from it
 BROKEN_FILES = ("model.keras truncated", "model.keras empty", "model.keras with a Lambda layer", "summary.json",
                 "summary.json of an unfinished run", "config.json", "prediction cache", "history.csv",
-                "backup state", "backup best weights", "backup state of wrong types")
+                "backup state", "backup best weights", "backup state of wrong types", "config.json of wrong types",
+                "summary.json of wrong types", "model.keras of another dataset's classes")
 BAD_INPUTS = ("int32 pixels over 255", "float pixels 0..255", "NaN pixels", "float labels", "labels out of range")
 OTHER_FAULTS = ("a second writer", "a second writer with --overwrite", "a permission error",
-                "a disk too small for the run", "SIGTERM during training", "SIGHUP during training")
+                "a disk too small for the run", "a real filesystem too small for the run's peak",
+                "a full logs folder", "a full results folder", "resuming on other data",
+                "SIGTERM during training", "SIGHUP during training")
 FAULTS = len(KILL_POINTS) + len(FULL_DISK_FILES) + len(BROKEN_FILES) + len(BAD_INPUTS) + len(OTHER_FAULTS)
 
 
@@ -203,7 +207,7 @@ def test_a_resumed_run_with_random_distortions_ends_as_an_uninterrupted_one(stud
     root, _, _ = study
     config = TrainConfig(script="t", run_name="distorted", dataset="mnist", model="mnist_mlp", epochs=3,
                          batch_size=32, optimizer={"name": "adam", "learning_rate": 1e-3},
-                         augment=recipes.HANDWRITING, data_dir=str(root / "data"),
+                         augment=recipes.HANDWRITING, data_dir=[str(root / "data")],
                          runs_dir=str(root / "distorted"), logs_dir=str(root / "logs" / "distorted"))
     monkeypatch.setenv("EMNIST_STUDY_NO_DOWNLOAD", "1")
 
@@ -256,6 +260,61 @@ def test_a_disk_too_small_for_the_run_is_refused_before_anything_is_written(stud
     assert not (root / "small-disk" / RUN).exists()
 
 
+def test_a_real_filesystem_too_small_for_the_runs_peak_is_refused_and_one_big_enough_holds_it(study,
+                                                                                              small_filesystem):
+    """The warm-up MLP's training state is 5.1 MiB, and its run holds up to 8 such copies at once (41 MiB
+    measured): a 38 MiB runs folder, which a count of 7 let start and then filled, is refused before anything is
+    written; a 44 MiB one holds the run to its end."""
+    root, args, reference = study
+    small = small_filesystem("38m")
+    code, err = run_script_capturing(warmup_mnist_mlp, *args("x", "--runs-dir", str(small)))
+    assert code == 1 and "MB of disk" in one_line(err) and not list(small.iterdir())
+    enough = small_filesystem("44m")
+    code, err = run_script_capturing(warmup_mnist_mlp, *args("x", "--runs-dir", str(enough)))
+    assert code == 0, err
+    assert history(enough / RUN) == reference
+
+
+def test_a_full_logs_folder_is_one_line_and_the_run_resumes(study, small_filesystem):
+    """TensorBoard's writers fill an 8 KiB logs folder: one line naming it, the run marked interrupted with every
+    epoch it committed, and --resume (with room for the logs) ends as an uninterrupted run."""
+    root, args, reference = study
+    logs = small_filesystem("8k")
+    code, err = run_script_capturing(warmup_mnist_mlp, *args("full-logs", "--logs-dir", str(logs)))
+    line = one_line(err)
+    assert code == 1 and "no space left on the device" in line and str(logs) in line and "--resume" in line, line
+    run = root / "full-logs" / RUN
+    assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
+    assert run_script_capturing(warmup_mnist_mlp, *args("full-logs", "--resume"))[0] == 0
+    assert history(run) == reference
+
+
+def test_a_full_results_folder_is_one_line_naming_the_file(study, small_filesystem):
+    root, args, _ = study
+    results = small_filesystem("24k")
+    code, err = run_script_capturing(evaluate_test, "--runs-dir", str(root / "reference"), "--data-dir",
+                                     str(root / "data"), "--results-dir", str(results))
+    line = one_line(err)
+    assert code == 1 and "no space left on the device" in line and str(results) in line, line
+
+
+def test_resuming_on_other_data_is_refused_naming_both_files(study, tmp_path):
+    """Epochs 1-2 on one file and epoch 3 on another would end "complete" with the mix hidden: refused."""
+    root, args, _ = study
+    with disk_fills_while_writing("history.csv", time=2):  # stopped after epoch 1
+        assert run_script_capturing(warmup_mnist_mlp, *args("other-data"))[0] == 1
+    other = tmp_path / "other"
+    synthetic.write_mnist_npz(other, per_class_train=30, per_class_test=5)
+    arrays = dict(np.load(other / "mnist.npz"))
+    np.savez(other / "mnist.npz", **{**arrays, "y_train": (arrays["y_train"] + 1) % 10})  # same shapes, labels moved
+    resume_on_other = [other if a == str(root / "data") else a for a in args("other-data", "--resume")]
+    code, err = run_script_capturing(warmup_mnist_mlp, *map(str, resume_on_other))
+    line = one_line(err)
+    assert code == 1 and "on other data" in line and str(root / "data" / "mnist.npz") in line, line
+    assert str(other / "mnist.npz") in line and "--overwrite" in line
+    assert json.loads((root / "other-data" / RUN / "summary.json").read_text())["epochs_completed"] == 1
+
+
 def test_a_corrupt_summary_of_an_unfinished_run_is_rewritten_by_resume(study):
     """A run stopped after epoch 1 (its disk filled as epoch 2's history was written) whose summary.json was then
     damaged: the backup holds all the summary said, so --resume continues from it, rewrites the summary and ends
@@ -286,13 +345,19 @@ def test_evaluate_test_reports_broken_runs_and_judges_the_rest(tmp_path, capsys)
     """Runs whose model.keras is cut short, empty or holds a Lambda layer, and runs whose summary.json or
     config.json is garbage: each named on a line of its own; the healthy run is judged. Then a cut-short cache
     file is computed again."""
-    import evaluate_test
     import keras
 
     synthetic.write_mnist_npz(tmp_path / "data", per_class_train=2, per_class_test=5)
     runs_dir = tmp_path / "runs"
-    for name in ("healthy", "cut_model", "empty_model", "lambda_model", "bad_summary", "bad_config"):
+    for name in ("healthy", "cut_model", "empty_model", "lambda_model", "bad_summary", "bad_config",
+                 "config_of_wrong_type", "summary_of_wrong_type", "letters_model"):
         synthetic.write_finished_run(runs_dir, name, "mnist", synthetic.template_model(10))
+    for name, file, key, value in (("config_of_wrong_type", "config.json", "dataset", 5),
+                                   ("summary_of_wrong_type", "summary.json", "train_seconds", "x")):
+        record = json.loads((runs_dir / name / file).read_text())
+        (record["config"] if file == "config.json" else record)[key] = value
+        (runs_dir / name / file).write_text(json.dumps(record))
+    synthetic.template_model(26).save(runs_dir / "letters_model" / "model.keras")  # valid, but not for digits
     model = (runs_dir / "cut_model" / "model.keras")
     model.write_bytes(model.read_bytes()[:2000])
     (runs_dir / "empty_model" / "model.keras").write_bytes(b"")
@@ -306,7 +371,11 @@ def test_evaluate_test_reports_broken_runs_and_judges_the_rest(tmp_path, capsys)
     code, err = run_script_capturing(evaluate_test, *argv)
     assert code == 0, err
     problems = {line.split(": ")[2].split("/")[-1]: line for line in err.splitlines() if "not judged" in line}
-    assert sorted(problems) == ["bad_config", "bad_summary", "cut_model", "empty_model", "lambda_model"]
+    assert sorted(problems) == ["bad_config", "bad_summary", "config_of_wrong_type", "cut_model", "empty_model",
+                                "lambda_model", "letters_model", "summary_of_wrong_type"]
+    assert "config.json is corrupt ('dataset' is 5, not str)" in problems["config_of_wrong_type"]
+    assert "summary.json is corrupt ('train_seconds' is 'x', not float)" in problems["summary_of_wrong_type"]
+    assert "answers in 26 classes, but mnist has 10" in problems["letters_model"]
     assert "config.json is corrupt (empty); delete that run's folder, or train it again with --overwrite" in (
         problems["bad_config"])
     assert "summary.json is corrupt" in problems["bad_summary"]
@@ -317,7 +386,7 @@ def test_evaluate_test_reports_broken_runs_and_judges_the_rest(tmp_path, capsys)
     results = list(csv.DictReader(open(tmp_path / "r" / "test_results.csv")))
     assert [r["run"] for r in results] == ["healthy"] and results[0]["test_accuracy"] == "1.0"
 
-    [cache] = (tmp_path / "r" / "cache").glob("*.npy")
+    [cache] = [p for p in (tmp_path / "r" / "cache").glob("*.npy") if np.load(p).shape == (50, 10)]  # healthy's
     cache.write_bytes(cache.read_bytes()[:100])
     capsys.readouterr()
     assert run_script_capturing(evaluate_test, *argv, "healthy")[0] == 0

@@ -82,7 +82,7 @@ def test_the_report_answers_the_assignments_questions(quick_study):
     assert "`nielsen_dropout-quick`" in by_number["2"] and "--ensemble 5" in by_number["2"]
     assert "`emnist_cnn-quick`" in by_number["3"] and "`mnist_cnn-quick`" in by_number["3"]
     assert "exact McNemar" in by_number["4"]
-    assert "Chosen on validation among 3 experiment run(s)" in by_number["5"] and "90.00%" in by_number["5"]
+    assert "Chosen on validation among 3 experiment runs" in by_number["5"] and "90.00%" in by_number["5"]
     assert "`exp_case_aware_resplit-quick` (emnist-letters)" in by_number["6"]
     assert "standard errors" in by_number["7"] or "sampling error" in by_number["7"]
     assert "Not measured yet" not in answers  # every question the quick study covers is answered from its runs
@@ -121,6 +121,29 @@ def test_dry_run_needs_no_data_and_prints_every_estimate(tmp_path, capsys, monke
     assert not (tmp_path / "runs").exists()
 
 
+def test_the_plan_takes_the_entry_nearest_this_cpu_by_its_features_and_the_faster_way_to_run(capsys, monkeypatch):
+    """An AVX-512 + bfloat16 CPU of a model none of the entries names: the plan says what it detected and uses the
+    entry with those features, not the first; and where one step at a time ends sooner by that entry's speeds
+    (its side-by-side speeds unmeasured, so taken as no faster), the study runs one at a time."""
+    monkeypatch.setattr(study, "this_machine", lambda: {"cpu": "AMD EPYC 9R14", "cpu_count": 2, "avx2": True,
+                                                        "avx512": True, "bfloat16": True})
+    monkeypatch.setattr(study, "default_jobs", lambda: 2)
+    assert run_script(run_all, "--dry-run") == 0
+    out = capsys.readouterr().out
+    first = out.splitlines()[0]
+    assert first.startswith("8 training steps; ")  # one at a time: no "side by side"
+    assert ("nearest by its features to the CPU detected here (AMD EPYC 9R14, 2 cores, AVX2, AVX-512, native "
+            "bfloat16): x86-64 (model not recorded), 2 cores, AVX2, AVX-512, native bfloat16") in first
+    assert "On AMD EPYC, 2 cores, AVX2, no AVX-512" in out
+
+
+def test_a_quick_plan_prints_no_full_size_minutes(capsys, measured_machine):
+    assert run_script(run_all, "--dry-run", "--quick") == 0
+    plan = capsys.readouterr().out.split("Commands, in order:")[0]
+    assert "each 1 epoch on a few hundred images: seconds each" in plan
+    assert not re.search(r"\d+ min|hours", plan)
+
+
 def test_a_plan_longer_than_an_evening_says_how_to_split_it(capsys, monkeypatch, measured_machine):
     for evening, said in ((10**6, False), (60, True)):
         monkeypatch.setattr(run_all, "EVENING_MINUTES", evening)
@@ -143,8 +166,8 @@ def test_distribute_reaches_every_training_step_and_nothing_else(capsys):
 def test_the_study_fits_an_evening_and_shows_letters_in_the_first_hour():
     """The committed plan, by the recorded speeds, with two steps side by side as run_all runs them on a 2-core
     CPU: the first letters run finished inside the first hour on every machine recorded, and the whole study
-    inside 4 hours on every machine whose side-by-side speeds are measured, and on the build machine with
-    AVX-512 and bfloat16 (its speeds are compiled from timed runs; taken as no faster side by side). A plan, not
+    inside 4 hours on every machine whose side-by-side speeds are measured, and on the x86-64 with AVX-512 and
+    bfloat16 (its speeds are compiled from timed runs; taken as no faster side by side). A plan, not
     a timing: the speeds are benchmark.py's and the earlier runs'; docs/speed.md has the figures."""
     steps = study.training_steps(False, ("mnist", "emnist-letters"))
     machines = study.all_epoch_seconds()

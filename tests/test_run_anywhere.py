@@ -101,7 +101,7 @@ def test_mirrored_training_on_two_devices_is_recorded_and_resumes(tmp_path, mnis
     out = result.stdout + result.stderr
     exits = [line for line in result.stdout.splitlines() if line.startswith("exit")]
     assert exits == ["exit 130", "exit 0"], out[-3000:]
-    assert "interrupted after 1 completed epoch(s)" in out and "Resuming" in out
+    assert "interrupted after 1 completed epoch of" in out and "Resuming" in out
     run = tmp_path / "runs" / "mnist_mlp-quick"
     config = json.loads((run / "config.json").read_text())["config"]
     assert (config["distribute"], config["replicas"], config["batch_size"], config["global_batch_size"]) == (

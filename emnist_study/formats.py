@@ -1,0 +1,283 @@
+"""EMNIST Letters as students get it besides NIST's IDX files: Kaggle's CSV export, NIST's MATLAB file, and a folder
+that TensorFlow Datasets prepared. Each reader returns one split as its file stores it, as NIST's IDX files do:
+images (N, 28, 28) transposed, labels 1..26. data.py turns them upright, checks them and records where they came
+from; it also decides the order in which the formats are looked for.
+
+  Kaggle's CSV  emnist-letters-{train,test}.csv, loose or inside the zip Kaggle's download is: one row an image, the
+                label then 784 pixels in the IDX files' (transposed) order, no header row. An older split than NIST's
+                files: 88,800 / 14,800 rows, not 124,800 / 20,800 (the counts are read, never assumed).
+  MATLAB        emnist-letters.mat, loose or inside NIST's matlab.zip: a struct `dataset` with `train` and `test`,
+                each with `images` (N x 784 in the IDX files' order: reshaped column-major they are upright) and
+                `labels` (N x 1). Read with scipy.io.loadmat.
+  TFDS          the folder `tfds.load("emnist/letters")` prepares (~/tensorflow_datasets/emnist/letters/<version>/):
+                dataset_info.json, features.json and shards emnist-{train,test}.tfrecord-NNNNN-of-NNNNN of
+                tf.train.Example records, "image" a 28x28x1 PNG stored transposed, "label" 1..26 (TFDS declares 37
+                classes). Read with tf.data, so tensorflow_datasets need not be installed; TensorFlow is imported
+                only when such a folder is read.
+"""
+
+import io
+import json
+import os
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+
+PIXELS = 28 * 28
+MAT_NAME = "emnist-letters.mat"
+TFDS_INFO = "dataset_info.json"
+# What a found copy is, by the kind data.py's finders give it: the words for messages and records, and its family.
+# Copies of one family hold the same division of the images into training and test sets; different families do not.
+TITLES = {"idx": "NIST's IDX files", "zip": "NIST's gzip.zip", "mat": "NIST's MATLAB file",
+          "mat-zip": "NIST's MATLAB file in a zip", "csv": "Kaggle's CSV export", "csv-zip": "Kaggle's CSV export "
+          "in a zip", "tfds": "a TensorFlow Datasets folder"}
+FAMILIES = {"idx": "NIST", "zip": "NIST", "mat": "NIST", "mat-zip": "NIST", "csv": "Kaggle's CSV",
+            "csv-zip": "Kaggle's CSV", "tfds": "TensorFlow Datasets"}
+
+
+def csv_name(split: str) -> str:
+    return f"emnist-letters-{split}.csv"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Zips: Kaggle's download (the CSV files) and NIST's matlab.zip
+
+
+def zip_names(path: Path) -> list[str] | None:
+    """The members of a zip, or None where it cannot be read (reading it will then say what is wrong)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return None
+
+
+def member_named(names: list[str] | None, basename: str) -> str | None:
+    """The first member whose file name (the folders inside the zip aside) is `basename`."""
+    return next((name for name in names or () if name.rsplit("/", 1)[-1] == basename), None)
+
+
+def zip_holding(directory: Path, basename: str) -> Path | None:
+    """The first zip in `directory` holding a member named `basename`."""
+    for archive in sorted(directory.glob("*.zip")):
+        if archive.is_file() and member_named(zip_names(archive), basename):
+            return archive
+    return None
+
+
+def read_member(path: Path, basename: str) -> tuple[bytes, str]:
+    """(the bytes of the member named `basename`, "zip:member" for messages)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            member = member_named(archive.namelist(), basename)
+            if member is None:
+                raise UserError(f"{path} has no {basename}")
+            return archive.read(member), f"{path}:{member}"
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise UserError(f"{path} is not a readable zip file ({exc}); download it again") from None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Kaggle's CSV
+
+
+def find_csv(directory: Path, split: str) -> tuple[str, tuple[Path, ...]] | None:
+    """("csv", (file,)) or ("csv-zip", (zip,)) where `directory` holds Kaggle's CSV of `split`."""
+    loose = directory / csv_name(split)
+    if loose.is_file():
+        return "csv", (loose,)
+    archive = zip_holding(directory, csv_name(split))
+    return ("csv-zip", (archive,)) if archive else None
+
+
+def read_csv(kind: str, path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    if kind == "csv":
+        raw, where = path.read_bytes(), str(path)
+    else:
+        raw, where = read_member(path, csv_name(split))
+    return parse_csv(raw, where)
+
+
+def parse_csv(raw: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Kaggle's rows (the label, then 784 pixels) as (images (N, 28, 28) as stored, labels)."""
+    if not raw.strip():
+        raise UserError(f"{where} is empty; download it again")
+    header = 0 if raw.lstrip()[:1].isdigit() else 1  # some copies add a row of column names
+    try:
+        rows = np.loadtxt(io.BytesIO(raw), delimiter=",", dtype=np.int32, skiprows=header, ndmin=2)
+    except ValueError as exc:
+        raise UserError(f"{where} is not EMNIST's CSV of whole numbers, a label then {PIXELS} pixels a row "
+                        f"({exc}); download it again") from None
+    if rows.shape[1] != 1 + PIXELS:
+        raise UserError(f"{where} has {rows.shape[1]} values a row, expected {1 + PIXELS} (the label, then 28 x 28 "
+                        f"pixels): is it EMNIST Letters' CSV?")
+    return rows[:, 1:].reshape(-1, 28, 28), rows[:, 0]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# NIST's MATLAB file
+
+
+def find_mat(directory: Path) -> tuple[str, tuple[Path, ...]] | None:
+    """("mat", (file,)) or ("mat-zip", (zip,)) where `directory` holds emnist-letters.mat (both splits are in it)."""
+    if (directory / MAT_NAME).is_file():
+        return "mat", (directory / MAT_NAME,)
+    archive = zip_holding(directory, MAT_NAME)
+    return ("mat-zip", (archive,)) if archive else None
+
+
+def read_mat(kind: str, path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    from scipy.io import loadmat  # here: scipy takes a moment to import
+
+    if kind == "mat":
+        source, where = path, str(path)
+    else:
+        raw, where = read_member(path, MAT_NAME)
+        source = io.BytesIO(raw)
+    try:
+        mat = loadmat(source, simplify_cells=True, variable_names=["dataset"])
+    except Exception as exc:  # scipy's readers raise many kinds (ValueError, MatReadError, zlib's, v7.3's ...)
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"{where} is not a readable MATLAB file ({reason}); download NIST's matlab.zip again") from None
+    try:
+        part = mat["dataset"][split]
+        images, labels = np.asarray(part["images"]), np.asarray(part["labels"])
+    except (KeyError, TypeError, IndexError, ValueError):
+        raise UserError(f"{where} has no dataset.{split}.images and dataset.{split}.labels: is it NIST's "
+                        f"{MAT_NAME}?") from None
+    if images.size % PIXELS or (images.ndim > 1 and images.shape[-1] != PIXELS):
+        raise UserError(f"{where}: dataset.{split}.images has shape {images.shape}, expected N x {PIXELS}")
+    # Row-major rows of 784 are the IDX files' (transposed) order, like the other readers' images.
+    return (whole_numbers(images, f"{where} (dataset.{split}.images)").reshape(-1, 28, 28),
+            whole_numbers(labels, f"{where} (dataset.{split}.labels)").reshape(-1))
+
+
+def whole_numbers(array: np.ndarray, where: str) -> np.ndarray:
+    """An integer array of the same values; MATLAB often stores whole numbers as doubles."""
+    if array.dtype.kind in "iu":
+        return array
+    if array.dtype.kind == "f" and np.isfinite(array).all() and np.array_equal(array, np.rint(array)):
+        return array.astype(np.int64)
+    raise UserError(f"{where} holds {array.dtype} values that are not whole numbers")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A folder TensorFlow Datasets prepared
+
+
+def tfds_roots() -> list[Path]:
+    """Where TensorFlow Datasets keeps prepared data: $TFDS_DATA_DIR, else ~/tensorflow_datasets."""
+    return [Path(os.environ["TFDS_DATA_DIR"]).expanduser()] if os.environ.get("TFDS_DATA_DIR") else \
+        [Path.home() / "tensorflow_datasets"]
+
+
+def tfds_cache() -> Path:
+    return tfds_roots()[0] / "emnist" / "letters"
+
+
+def version_key(folder: Path) -> tuple:
+    return tuple(int(part) if part.isdigit() else -1 for part in folder.name.split("."))
+
+
+def version_folders(folder: Path) -> list[Path]:
+    """The sub-folders named like versions (3.0.0), the newest first."""
+    if not folder.is_dir():
+        return []
+    found = [sub for sub in folder.iterdir() if sub.is_dir() and re.fullmatch(r"\d+(\.\d+)*", sub.name)]
+    return sorted(found, key=version_key, reverse=True)
+
+
+def shards(folder: Path, split: str) -> list[Path]:
+    return sorted(folder.glob(f"*-{split}.tfrecord-*-of-*"))
+
+
+def dataset_info(folder: Path) -> dict:
+    try:
+        info = json.loads((folder / TFDS_INFO).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UserError(f"{folder / TFDS_INFO} is not readable JSON ({exc}); prepare the folder again") from None
+    if not isinstance(info, dict):
+        raise UserError(f"{folder / TFDS_INFO} is not TensorFlow Datasets' dataset_info.json")
+    return info
+
+
+def is_letters_folder(folder: Path, split: str) -> bool:
+    """Whether `folder` is a prepared emnist/letters holding `split`: dataset_info.json naming emnist (its config
+    letters, where it says, or the folder's), and the split's tfrecord shards."""
+    if not ((folder / TFDS_INFO).is_file() and shards(folder, split)):
+        return False
+    try:
+        info = dataset_info(folder)
+    except UserError:
+        return True  # reading it will say what is wrong
+    config = info.get("configName") or (folder.parent.name if folder.parent.parent.name == "emnist" else None)
+    return info.get("name", "emnist") == "emnist" and config in (None, "letters")
+
+
+def find_tfds(directory: Path, split: str) -> Path | None:
+    """The prepared emnist/letters folder in `directory`: the folder itself, or its emnist/letters/<version>,
+    letters/<version> or <version> (the newest version holding `split`)."""
+    candidates = [directory]
+    for parent in (directory / "emnist" / "letters", directory / "letters", directory):
+        candidates += version_folders(parent)
+    return next((folder for folder in candidates if is_letters_folder(folder, split)), None)
+
+
+def tfds_files(folder: Path, split: str) -> list[Path]:
+    """The files a split is read from (recorded with their sha256): its shards and dataset_info.json."""
+    return shards(folder, split) + [folder / TFDS_INFO]
+
+
+def declared_count(info: dict, split: str) -> int | None:
+    """The split's number of examples as dataset_info.json records it (the sum of its shard lengths)."""
+    for entry in info.get("splits") or ():
+        if isinstance(entry, dict) and entry.get("name") == split and entry.get("shardLengths"):
+            try:
+                return sum(int(length) for length in entry["shardLengths"])
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def read_tfds(kind: str, folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """One split of a prepared emnist/letters folder, read with tf.data: images (N, 28, 28) as stored, labels."""
+    files = shards(folder, split)
+    totals = {int(match.group(1)) for f in files if (match := re.search(r"-of-(\d+)$", f.name))}
+    if totals and totals != {len(files)}:
+        raise UserError(f"{folder} holds {len(files)} of its {split} split's shards, named as parts of "
+                        f"{' and '.join(str(t) for t in sorted(totals))}: the preparation stopped early or was mixed "
+                        f"with another; prepare it again (tfds.load('emnist/letters'))")
+    declared = declared_count(dataset_info(folder), split)
+    from . import quiet_tensorflow  # noqa: F401  TensorFlow starts as the scripts start it, only for this format
+    import tensorflow as tf
+
+    spec = {"image": tf.io.FixedLenFeature([], tf.string), "label": tf.io.FixedLenFeature([], tf.int64)}
+
+    def parse(record):
+        example = tf.io.parse_single_example(record, spec)
+        return tf.io.decode_png(example["image"], channels=1), example["label"]
+
+    images, labels = [], []
+    try:
+        batches = tf.data.TFRecordDataset([str(f) for f in files], buffer_size=1 << 22).map(
+            parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(4096)
+        for image_batch, label_batch in batches:
+            images.append(image_batch.numpy())
+            labels.append(label_batch.numpy())
+    except (tf.errors.OpError, ValueError) as exc:
+        reason = (getattr(exc, "message", None) or str(exc)).splitlines()[0]
+        raise UserError(f"{folder}: its {split} shards are not EMNIST images with labels ({reason}); prepare the "
+                        f"folder again (tfds.load('emnist/letters'))") from None
+    images = np.concatenate(images) if images else np.zeros((0, 28, 28, 1), np.uint8)
+    labels = np.concatenate(labels) if labels else np.zeros(0, np.int64)
+    if declared is not None and declared != len(labels):
+        raise UserError(f"{folder}: dataset_info.json records {declared:,} {split} images, its shards hold "
+                        f"{len(labels):,}: the download or preparation stopped early; prepare it again")
+    return images[..., 0], labels
+
+
+READERS = {"csv": read_csv, "csv-zip": read_csv, "mat": read_mat, "mat-zip": read_mat, "tfds": read_tfds}
