@@ -23,7 +23,7 @@ from pathlib import Path
 
 from emnist_study import cli, data, interrupts
 from emnist_study.errors import UserError
-from emnist_study.records import REDO_RUN, find_complete_runs
+from emnist_study.records import REDO_RUN, find_complete_runs, read_json
 
 QUICK_TEST_IMAGES = 520  # --quick: 20 images of each letter, 52 of each digit
 
@@ -62,6 +62,12 @@ def main(argv=None):
             if args.quick:
                 test_sets[dataset] = data.stratified_subset(test_sets[dataset], QUICK_TEST_IMAGES)
         test = test_sets[dataset]
+        trained_on = read_json(run_dir / "config.json").get("data") or {}
+        if not data.same_copy(trained_on, test.source):
+            broken.append((run_dir, f"it was trained on {data.source_line(trained_on)}, but the test set found is "
+                                    f"{data.source_line(test.source)}: training and test must come from one copy; "
+                                    f"point --data-dir at the copy it was trained from"))
+            continue
         print(f"Evaluating {run_dir} on the {dataset} test set ({len(test.labels):,} images)")
         try:
             probabilities = evaluation.cached_probabilities(run_dir / "model.keras", test.images, test.labels,
@@ -75,7 +81,8 @@ def main(argv=None):
                                     f"train the run again with --overwrite"))
             continue
         by_dataset.setdefault(dataset, []).append(
-            evaluation.RunResult(run=run_dir.name, predicted=probabilities.argmax(axis=1), true=test.labels, **about))
+            evaluation.RunResult(run=run_dir.name, predicted=probabilities.argmax(axis=1), true=test.labels,
+                                 test_source=test.source, **about))
 
     for run_dir, problem in broken:
         print(f"evaluate_test.py: not judged: {run_dir}: {problem}", file=sys.stderr)

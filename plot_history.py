@@ -12,7 +12,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from emnist_study import cli, interrupts
+from emnist_study import interrupts
 from emnist_study.errors import UserError
 from emnist_study.records import all_run_dirs, named_run_dirs, read_history, read_json, read_run_config
 

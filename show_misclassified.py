@@ -23,7 +23,7 @@ import numpy as np
 
 from emnist_study import cli, data, interrupts, recipes
 from emnist_study.config import TrainConfig
-from emnist_study.records import named_run_dirs, read_run_config, require_complete
+from emnist_study.records import named_run_dirs, read_json, read_run_config, require_complete
 
 
 def most_confused_pairs(true: np.ndarray, predicted: np.ndarray, num_classes: int, top: int):
@@ -92,6 +92,7 @@ def main(argv=None):
                           out_dir / f"{name}_confusion.png", show=not args.no_show)
 
     print(title)
+    print(f"Trained on {data.source_line(read_json(run_dir / 'config.json').get('data') or {})}")
     print("Most confused pairs:")
     for count, a, b, a_as_b, b_as_a in most_confused_pairs(true, predicted, len(class_names), args.top_pairs):
         print(f"  {class_names[a]:>4} <-> {class_names[b]:<4} {count:4d}   "

@@ -5,7 +5,8 @@ Each module has one job (the step scripts above it show the networks, their comp
     idx         reading and writing the IDX file format that MNIST and EMNIST ship in
     download    fetching a file with a progress bar and a checksum, written atomically
     sources     where dataset files are looked for and how they are fetched and checked, for every dataset
-    data        loading and splitting MNIST and EMNIST Letters (uint8, upright, labels from 0)
+    formats     EMNIST Letters from other copies: Kaggle's CSV, NIST's MATLAB file, a TensorFlow Datasets folder
+    data        loading and splitting MNIST and EMNIST Letters (uint8, upright, labels from 0), from any copy
     byclass     EMNIST ByClass, for its case labels: its letters with their case beside them, its 52 letter classes
     pipeline    turning uint8 arrays into batched tf.data pipelines
     distortions the elastic and affine distortions of handwriting (keras.ops, so any backend runs it)

@@ -25,7 +25,6 @@ CAPITALS = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 SMALL = tuple("abcdefghijklmnopqrstuvwxyz")
 CLASS_NAMES = sources.DIGITS + CAPITALS + SMALL  # ByClass's 62 labels, in order
 FIRST_CAPITAL, FIRST_SMALL = 10, 36
-CASES = ("capital", "small")  # the case beside each letter: 0 capital, 1 small
 
 
 @dataclass
@@ -73,11 +72,6 @@ def locate_byclass(split: str, directories: list[Path]) -> tuple[str, tuple[Path
     if found is None:  # the download is NIST's zip, which always holds ByClass; a zip that does not is not NIST's
         raise UserError(f"{sources.emnist_cache()} has no EMNIST ByClass files: is it NIST's EMNIST gzip.zip?")
     return found
-
-
-def byclass_found(data_dir=None) -> bool:
-    """Whether ByClass's test split is in the data folders or the cache (nothing is downloaded)."""
-    return find_byclass("test", sources.resolve_data_dirs(data_dir)) is not None
 
 
 def load_emnist_byclass(*, split: str, data_dir=None) -> sources.LabelledImages:

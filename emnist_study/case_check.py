@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import normalized_mutual_info_score
 
-from . import byclass, data, figures, models, pipeline, subunits
+from . import byclass, data, figures, models, pipeline, sources, subunits
 from .download import file_digest
 from .errors import UserError
 from .records import find_complete_runs, read_json, read_run_config, write_json_atomic
@@ -233,7 +233,7 @@ def check_run(run_dir: Path, data_dir, results_dir: Path, show: bool = False) ->
     units = config["model_options"]["subunits"]
     directories = data.resolve_data_dirs(data_dir)
     if byclass.find_byclass("test", directories) is None:
-        where = data.where_looked(byclass.BYCLASS, directories)
+        where = sources.where_looked(byclass.BYCLASS, directories)
         print(f"No case check: EMNIST ByClass was not found in {where} (NIST's gzip.zip holds it; give its folder "
               f"with --data-dir)")
         return None

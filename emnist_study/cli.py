@@ -7,7 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from . import distribute, precision
-from .data import DATA_DIR_ENV, resolve_data_dirs
+from .sources import DATA_DIR_ENV, resolve_data_dirs
 from .config import TrainConfig
 from .interrupts import DEBUG_HELP
 
@@ -139,7 +139,3 @@ def config_from_args(args: argparse.Namespace, defaults: TrainConfig) -> TrainCo
     )
     return distribute.configure(config, args.distribute)
 
-
-def parse_config(description: str, defaults: TrainConfig, argv=None) -> TrainConfig:
-    """Parse the shared flags of a training script into its config."""
-    return config_from_args(training_parser(description, defaults).parse_args(argv), defaults)

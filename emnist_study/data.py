@@ -35,8 +35,6 @@ from .errors import UserError
 from .sources import (DATASET_TITLES, DIGITS, EMNIST_ZIP_NAMES, LETTERS, SPLITS, LabelledImages, check_split,
                       checked, describe, emnist_cache, emnist_member_names, fetch, find_idx_file, keras_mnist_cache,
                       read_emnist_zip, resolve_data_dirs)
-from .sources import DATA_DIR_ENV  # noqa: F401 (cli.py takes it from here, beside resolve_data_dirs)
-from .sources import where_looked  # noqa: F401 (case_check.py takes it from here)
 
 DATASETS = ("mnist", "emnist-letters")
 MNIST_IDX_FILES = {
@@ -401,26 +399,21 @@ def load_train_val(dataset: str, *, val_fraction: float, seed: int, data_dir=Non
                     train.class_names, train.source, fine_val)
 
 
-# The record of the test set this process last read for each dataset (load_test_set): evaluate_test.py reads each
-# dataset's once and then writes the report, which says when the letters' test set is not the published one.
-JUDGED_TEST_SETS: dict[str, dict] = {}
-
-
 def load_test_set(dataset: str, data_dir=None) -> LabelledImages:
     """The test split. Only evaluate_test.py should call this: the test set judges, it never trains or tunes."""
-    test = load_split(dataset, "test", data_dir)
-    JUDGED_TEST_SETS[dataset] = test.source
-    return test
+    return load_split(dataset, "test", data_dir)
 
 
-def judged_letters_test_set() -> dict | None:
-    """The record of the EMNIST Letters test set this process judged on (None where it judged none), and whether
-    it is NIST's official one: {"record": ..., "official": bool}."""
-    record = JUDGED_TEST_SETS.get("emnist-letters")
-    if record is None:
-        return None
-    official = record.get("release") == "official" and formats.FAMILIES.get(record.get("format")) == "NIST"
-    return {"record": record, "official": official}
+def is_official(source: dict) -> bool:
+    """Whether a split's record is of NIST's own release (the split the published figures were measured on)."""
+    return source.get("release") == "official" and formats.FAMILIES.get(source.get("format")) == "NIST"
+
+
+def same_copy(trained: dict, judged: dict) -> bool:
+    """Whether a run's training data and a test set come from the same kind of copy (formats.FAMILIES: NIST's
+    files, Kaggle's CSV, TensorFlow Datasets), as the published splits pair them. A record without a format
+    (MNIST's) is NIST's."""
+    return formats.FAMILIES.get(trained.get("format"), "NIST") == formats.FAMILIES.get(judged.get("format"), "NIST")
 
 
 def expand_with_shifts(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

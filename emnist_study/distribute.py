@@ -90,10 +90,6 @@ def global_batch_size(config: TrainConfig) -> int:
     return config.global_batch_size or config.batch_size
 
 
-def per_step(config: TrainConfig) -> TrainConfig:
-    """The config as the input pipeline and the schedule see it: batches of the global batch, which the strategy
-    splits between the replicas."""
-    return replace(config, batch_size=global_batch_size(config))
 
 
 def scope(config: TrainConfig):

@@ -104,6 +104,7 @@ class RunResult:
     config: dict = field(default_factory=dict)  # the run's config.json "config"
     subunits: dict | None = None  # the run's subunits.json, for a case-aware head that has one
     case_check: dict | None = None  # its case_check.json: the sub-units against ByClass's case labels (letters)
+    test_source: dict = field(default_factory=dict)  # the record of the test set it was judged on (data.py)
 
     @property
     def role(self) -> str:

@@ -4,7 +4,7 @@ IMAGES tab.
 
 Each run's log folder, logs/<run-name>/, is one HParams session: its hyperparameters are config.json's settings
 (those that define the run; nested ones flattened, "optimizer.learning_rate"), written when training starts, so
-that a run still training is listed too; the final metrics (FINAL_METRICS) are written when it ends. TensorBoard
+that a run still training is listed too; its final metrics (final_metrics) are written when it ends. TensorBoard
 also offers the per-epoch scalars under logs/<run-name>/train and /validation as columns (their last values).
 """
 
@@ -19,12 +19,6 @@ from tensorboard.plugins.hparams import api as hp
 
 from .config import TrainConfig
 from .records import read_summary
-
-# The columns of the HPARAMS tab that a finished run fills in, from its history (and, for an ensemble, its
-# summary.json): validation accuracy first, as the study judges by it.
-FINAL_METRICS = ("best_val_accuracy", "best_epoch", "final_val_accuracy", "final_val_loss", "final_accuracy",
-                 "final_loss", "train_seconds")
-
 
 def hyperparameters(config: TrainConfig) -> dict:
     """The run's defining settings as HParams values (bool, number or string): nested dicts flattened with '.',
@@ -73,7 +67,8 @@ def write_metrics(logs_dir, metrics: dict, step: int) -> None:
 
 
 def final_metrics(rows: list[dict], best: dict | None) -> dict:
-    """FINAL_METRICS from a run's history rows (one per completed epoch) and its best row."""
+    """The columns of the HPARAMS tab a finished run fills in, validation accuracy first, as the study judges by it:
+    from its history rows (one per completed epoch) and its best row."""
     if not rows:
         return {}
     last = rows[-1]

@@ -269,13 +269,3 @@ def find_complete_runs(runs_dir, names=None, broken: list | None = None) -> list
             broken.append((path, str(exc)))
     return complete
 
-
-def find_runs_with_history(runs_dir, names=None) -> list[Path]:
-    """The named runs (each must have a history.csv), or every run under `runs_dir` that has one."""
-    if names:
-        found = named_run_dirs(runs_dir, names)
-        for path in found:
-            if not (path / "history.csv").is_file():
-                raise UserError(f"{path} has no history.csv (an ensemble's histories are in its members/)")
-        return found
-    return [p for p in all_run_dirs(runs_dir) if (p / "history.csv").is_file()]

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from . import case_check, figures, recipes
-from .data import DIGITS, LETTERS
+from .data import DIGITS, LETTERS, is_official, source_line
 from .evaluation import BASELINE_ROLES, RunResult, mcnemar_exact, per_class_accuracy
 from .records import write_csv_atomic, write_text_atomic
 from .words import plural
@@ -39,10 +39,6 @@ def points(difference: float) -> str:
     """A difference between two accuracies, in percentage points: 99% against 97% is 2 percentage points (and
     2.04% in relative terms, which is not what is meant)."""
     return f"{100 * abs(difference):.2f} percentage points"
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def training_images(r: RunResult) -> int | None:
@@ -480,13 +476,11 @@ READING_GUIDE = (
 def letters_test_set_note(letters: list[RunResult]) -> str:
     """A sentence where the letters were judged on a test set other than NIST's official 20,800 images (Kaggle's
     CSV and TensorFlow Datasets hold an older split of 14,800): such a result is not comparable with the published
-    figures. Nothing where it is the official one, or where no letters test set was read in this process."""
-    from .data import judged_letters_test_set, source_line  # the record of the test set evaluate_test.py read
-
-    judged = judged_letters_test_set()
-    if not letters or judged is None or judged["official"]:
+    figures. Nothing where it is the official one, or where the test set's record is not known."""
+    judged = letters[0].test_source if letters else {}
+    if not judged or is_official(judged):
         return ""
-    return (f" Caution: these letters were judged on {source_line(judged['record'])}, not on NIST's official 20,800 "
+    return (f" Caution: these letters were judged on {source_line(judged)}, not on NIST's official 20,800 "
             f"test images, on which the published figures were measured: a result here is not comparable with them.")
 
 

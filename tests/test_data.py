@@ -51,7 +51,7 @@ def test_mnist_from_keras_cache(offline_home, tmp_path):
 
 def test_data_dir_from_environment(tmp_path, monkeypatch):
     synthetic.write_mnist_npz(tmp_path, per_class_train=2)
-    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(sources.DATA_DIR_ENV, str(tmp_path))
     assert data.load_mnist(split="train").images.shape == (20, 28, 28)
 
 

@@ -1,7 +1,7 @@
 """EMNIST Letters from the copies students have besides NIST's IDX files (emnist_study/formats.py): Kaggle's CSV,
 NIST's MATLAB file, a folder TensorFlow Datasets prepared; each generated here in its format, read upright (an
 asymmetric glyph proves it) with labels 0..25 and its source recorded. Then the refusal of training and test from
-two different copies, the one line per dataset when the download fails, and a symlink loop as --data-dir."""
+two different copies, the one line per dataset when the download fails,."""
 
 import json
 import re
@@ -218,29 +218,52 @@ def test_a_run_trained_on_kaggles_csv_records_the_copy_and_the_split(tmp_path):
     assert list(record["files"]) == [str(tmp_path / "kaggle" / "emnist-letters-train.csv")]
 
 
-def test_the_report_says_when_the_letters_test_set_is_not_the_published_one(monkeypatch):
+def test_the_report_says_when_the_letters_test_set_is_not_the_published_one():
+    from dataclasses import replace
+
     from emnist_study import report
     from emnist_study.evaluation import RunResult
 
     true = np.arange(26)
+    older = {"description": "EMNIST Letters from Kaggle's CSV export in /data/emnist-letters-test.csv",
+             "split": "test", "images": 14_800, "release": data.letters_release("test", 14_800), "format": "csv"}
     run = RunResult(run="emnist_cnn", dataset="emnist-letters", network="CNN", params=1, epochs=1,
                     train_seconds=1.0, val_accuracy=0.9, predicted=true, true=true,
-                    config={"script": "emnist_experiments.py", "model": "vgg_bn"})
-    older = {"description": "EMNIST Letters from Kaggle's CSV export in /data/emnist-letters-test.csv",
-             "split": "test", "images": 14_800, "release": data.letters_release("test", 14_800)}
-    monkeypatch.setitem(data.JUDGED_TEST_SETS, "emnist-letters", older)
+                    config={"script": "emnist_experiments.py", "model": "vgg_bn"}, test_source=older)
     fifth = report.answers({"emnist-letters": [run]})[4]
     assert "Kaggle's CSV export" in fifth and "14,800 images; the older 88,800 / 14,800 split" in fifth
     assert "not comparable with them" in fifth
     official = {"description": "EMNIST Letters from NIST's IDX files in /data", "split": "test", "images": 20_800,
                 "release": "official", "format": "idx"}
-    monkeypatch.setitem(data.JUDGED_TEST_SETS, "emnist-letters", official)
-    assert "not comparable" not in report.answers({"emnist-letters": [run]})[4]
-    monkeypatch.setitem(data.JUDGED_TEST_SETS, "emnist-letters", {**official, "images": 624, "release": "other"})
-    assert "624 images; neither NIST's" in report.answers({"emnist-letters": [run]})[4]  # generated data, say
+    assert "not comparable" not in report.answers({"emnist-letters": [replace(run, test_source=official)]})[4]
+    generated = replace(run, test_source={**official, "images": 624, "release": "other"})
+    assert "624 images; neither NIST's" in report.answers({"emnist-letters": [generated]})[4]  # generated data, say
 
 
 # --- training and test from one copy ---------------------------------------------------------------------------
+
+def test_a_run_trained_on_one_copy_is_not_judged_on_another(tmp_path, capsys):
+    """A run trained on Kaggle's CSV, judged with --data-dir at NIST's files: named, not judged (its test set
+    would be another split's); a run trained on NIST's files beside it is judged."""
+    import json
+
+    import evaluate_test
+    from helpers import run_script
+
+    synthetic.write_emnist_files(tmp_path / "nist")
+    for name, record in (("from_csv", {"format": "csv", "description": "EMNIST Letters from Kaggle's CSV export",
+                                       "split": "train", "release": "other"}),
+                         ("from_nist", {"format": "idx", "description": "EMNIST Letters from NIST's IDX files",
+                                        "split": "train", "release": "official"})):
+        run = synthetic.write_finished_run(tmp_path / "runs", name, "emnist-letters", synthetic.template_model(26))
+        saved = json.loads((run / "config.json").read_text())
+        (run / "config.json").write_text(json.dumps({**saved, "data": record}))
+    code = run_script(evaluate_test, "--runs-dir", str(tmp_path / "runs"), "--data-dir", str(tmp_path / "nist"),
+                      "--results-dir", str(tmp_path / "results"))
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "not judged" in err and "from_csv" in err and "training and test must come from one copy" in err
+    assert "from_nist" not in err
 
 def test_a_training_split_without_its_test_split_is_refused_naming_the_file_to_put_where(tmp_path, offline_home):
     synthetic.write_emnist_csv(tmp_path)
@@ -361,16 +384,3 @@ def test_run_all_offline_says_in_one_line_per_dataset_why_each_is_missing(tmp_pa
     error = captured.err.strip()
     assert len(error.splitlines()) == 1 and "missing data (2 of 2 datasets)" in error
     assert "The line above for each says why and what to do" in error
-
-
-# --- a symlink loop as --data-dir (issue 35) -----------------------------------------------------------------
-
-def test_a_symlink_loop_as_data_dir_is_one_line(tmp_path, capsys):
-    (tmp_path / "loop").symlink_to(tmp_path / "loop")
-    with pytest.raises(UserError, match="leads back to itself") as error:
-        data.resolve_data_dirs(str(tmp_path / "loop"))
-    assert "\n" not in str(error.value)
-    assert run_script(run_all, "--quick", "--data-dir", str(tmp_path / "loop")) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].endswith(f"error: --data-dir {tmp_path / 'loop'} is a symbolic link that leads "
-                                             f"back to itself (a loop); give the folder that holds the data")

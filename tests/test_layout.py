@@ -4,8 +4,6 @@ helpers through helper modules and conftest.py fixtures, not through each other.
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "emnist_study"
 

@@ -6,7 +6,6 @@ import contextlib
 import csv
 import dataclasses
 import errno
-import io
 import json
 import os
 import re
@@ -36,7 +35,8 @@ BROKEN_FILES = ("model.keras truncated", "model.keras empty", "model.keras with 
                 "summary.json of an unfinished run", "config.json", "prediction cache", "history.csv",
                 "backup state", "backup best weights", "backup state of wrong types", "config.json of wrong types",
                 "summary.json of wrong types", "model.keras of another dataset's classes")
-BAD_INPUTS = ("int32 pixels over 255", "float pixels 0..255", "NaN pixels", "float labels", "labels out of range")
+BAD_INPUTS = ("int32 pixels over 255", "float pixels 0..255", "NaN pixels", "float labels", "labels out of range",
+              "a symlink loop as --data-dir")
 OTHER_FAULTS = ("a second writer", "a second writer with --overwrite", "a permission error",
                 "a disk too small for the run", "a real filesystem too small for the run's peak",
                 "a full logs folder", "a full results folder", "resuming on other data",
@@ -489,6 +489,13 @@ def test_float_images_scaled_to_one_are_converted_and_whole_numbers_kept(tmp_pat
     np.testing.assert_array_equal(scaled, original)
     wide = data.load_mnist(split="train", data_dir=[npz_with(tmp_path, lambda x: x.astype(np.int64))]).images
     assert wide.dtype == np.uint8 and np.array_equal(wide, original)
+
+
+def test_a_symlink_loop_as_data_dir_is_one_line(tmp_path):
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    code, err = run_script_capturing(warmup_mnist_mlp, "--quick", "--data-dir", str(tmp_path / "loop"))
+    assert code == 1 and one_line(err).endswith(f"error: --data-dir {tmp_path / 'loop'} is a symbolic link that "
+                                                f"leads back to itself (a loop); give the folder that holds the data")
 
 
 def test_the_readme_states_the_count():

@@ -377,3 +377,61 @@ def test_the_notebook_runs_in_quick_mode(quick_study, tmp_path):
     assert (results / "RESULTS.md").is_file()
     report = notebook.cells[-1].outputs
     assert any("## Answers" in output.get("data", {}).get("text/markdown", "") for output in report)
+
+
+def notebook_cell(notebook, text: str):
+    return next(cell for cell in notebook.cells if cell.cell_type == "code" and text in cell.source)
+
+
+def test_the_notebooks_tensorboard_and_data_cells_work_from_an_environment_not_activated(tmp_path, monkeypatch):
+    """The kernel's environment not activated (its bin folder not on PATH, as `.venv/bin/jupyter execute` leaves
+    it): the TensorBoard cell still finds the tensorboard command and shows TensorBoard; with no data, the data
+    check names the notebook's own DATA_DIRS, not a --data-dir flag a notebook user cannot pass."""
+    import os
+    import sys
+
+    import nbformat
+    from nbclient import NotebookClient
+    from tensorboard import manager
+
+    venv_bin = os.path.dirname(sys.executable)
+    monkeypatch.setenv("PATH", os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != venv_bin))
+    (tmp_path / "empty").mkdir()
+    study = nbformat.read(ROOT / "study.ipynb", as_version=4)
+    cells = [notebook_cell(study, "QUICK = "), nbformat.v4.new_code_cell(
+        f"DATA_DIRS = [{str(tmp_path / 'empty')!r}]\nLOGS_DIR = {str(tmp_path / 'logs')!r}"),
+        notebook_cell(study, "%tensorboard --logdir"), notebook_cell(study, "def step(command)")]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    try:
+        NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": str(ROOT)}}).execute()
+    finally:
+        for server in manager.get_all():  # the TensorBoard the cell started
+            if str(tmp_path) in server.logdir:
+                os.kill(server.pid, 15)
+    tensorboard, steps = notebook.cells[2].outputs, notebook.cells[3].outputs
+    assert not any(o.get("output_type") == "error" for o in tensorboard), tensorboard
+    assert "Could not find tensorboard" not in str(tensorboard) and "ERROR" not in str(tensorboard)
+    assert any("text/html" in o.get("data", {}) or "application/javascript" in o.get("data", {})
+               for o in tensorboard), tensorboard
+    [error] = [o for o in steps if o.get("output_type") == "error"]
+    assert "DATA_DIRS (the parameters cell)" in error["evalue"] and "--data-dir" not in error["evalue"]
+
+
+def test_the_notebooks_colab_install_leaves_out_the_jupyter_packages_the_tests_pin(tmp_path):
+    """On Colab the install cell installs the pins less Jupyter's own packages (Colab's kernel keeps its own): the
+    filter it runs keeps TensorFlow with its NVIDIA extra and drops every package requirements.txt pins for
+    executing the notebook."""
+    import re as regex
+    import subprocess
+
+    import nbformat
+
+    install = notebook_cell(nbformat.read(ROOT / "study.ipynb", as_version=4), "google.colab").source
+    command = regex.search(r"!(grep .*?) > /tmp/colab-requirements.txt", install).group(1)
+    kept = subprocess.run(command, shell=True, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    pinned = [line.split("==")[0] for line in kept.splitlines() if "==" in line]
+    assert "tensorflow[and-cuda]" in pinned and "tensorflow" in pinned and "keras" in pinned
+    notebook_section = (ROOT / "requirements.txt").read_text().split("# study.ipynb", 1)[1]
+    for package in regex.findall(r"^([A-Za-z0-9_.-]+)==", notebook_section, regex.M):
+        assert package not in pinned, package

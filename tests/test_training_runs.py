@@ -254,6 +254,49 @@ def test_help_answers_without_loading_tensorflow():
         assert flag in done.stdout
 
 
+MISTAKE_WITHOUT_TENSORFLOW = """
+import runpy, sys
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as exc:
+    print("exit", exc.code, *[m for m in ("tensorflow", "keras", "matplotlib") if m in sys.modules])
+"""
+
+
+@pytest.mark.parametrize("argv", [["show_misclassified.py", "no_such_run"], ["evaluate_test.py", "no_such_run"],
+                                  ["warmup_mnist_cnn.py", "--epsilon", "-1"]])
+def test_a_mistake_that_needs_no_tensorflow_answers_before_it_loads(tmp_path, argv):
+    done = subprocess.run([sys.executable, "-c", MISTAKE_WITHOUT_TENSORFLOW, *argv, "--runs-dir", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() in (["exit", "1"], ["exit", "2"]), done.stdout + done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 or argv[1] == "--epsilon", done.stderr
+    assert ("no run" in done.stderr) if argv[1] == "no_such_run" else "must be above 0, not -1" in done.stderr
+
+
+def test_an_unfinished_run_is_named_with_the_command_that_continues_it(tmp_path, mnist_dir, monkeypatch, capsys):
+    """show_misclassified.py (and evaluate_test.py, given its name) on a run stopped after one of its epochs: the
+    answer is --resume, which keeps that epoch, not --overwrite, which would throw it away."""
+    import evaluate_test
+    import show_misclassified
+
+    real_commit = CommitEpoch.on_epoch_end
+
+    def interrupt_after_epoch_1(self, epoch, logs=None):
+        real_commit(self, epoch, logs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(CommitEpoch, "on_epoch_end", interrupt_after_epoch_1)
+    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, "--epochs", "2")) == 130
+    capsys.readouterr()
+    for script in (show_misclassified, evaluate_test):
+        assert run_script(script, "mnist_cnn-quick", "--runs-dir", str(tmp_path / "runs")) == 1
+        err = capsys.readouterr().err
+        assert "has not finished (interrupted after 1 of 2 epochs)" in err, err
+        assert "python warmup_mnist_cnn.py --run-name mnist_cnn-quick --resume" in err and "--overwrite" not in err
+
+
 def test_a_run_whose_config_lacks_a_setting_is_not_resumed_as_another(tmp_path, mnist_dir, capsys):
     """A config.json without a setting (written by hand, or by another version of the project) does not say what
     the run trained with: resuming it is refused, naming the setting, rather than guessed."""
