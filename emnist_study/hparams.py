@@ -41,6 +41,13 @@ def hyperparameters(config: TrainConfig) -> dict:
     return flat
 
 
+def tensorboard_step(epoch: int) -> int:
+    """Where epoch `epoch` (counted from 1, as history.csv and the plots count) sits in TensorBoard, whose
+    keras.callbacks.TensorBoard counts epochs from 0 as Keras does: a run's final metrics and figures go beside
+    its last epoch's scalars."""
+    return max(epoch - 1, 0)
+
+
 def write_session(logs_dir, config: TrainConfig) -> None:
     """Open the run's HParams session: its hyperparameters, in logs_dir itself."""
     writer = tf.summary.create_file_writer(str(logs_dir))
@@ -92,7 +99,7 @@ class HParamsRecorder(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         rows = self.recorder.rows
         write_metrics(self.recorder.run.logs_dir, final_metrics(rows, self.recorder.best_row()),
-                      step=rows[-1]["epoch"] if rows else 0)
+                      step=tensorboard_step(rows[-1]["epoch"]) if rows else 0)
 
 
 def record_ensemble(run, summary: dict) -> None:
@@ -101,7 +108,7 @@ def record_ensemble(run, summary: dict) -> None:
     write_session(run.logs_dir, run.config)
     write_metrics(run.logs_dir, {"best_val_accuracy": summary["best_val_accuracy"],
                                  "final_val_accuracy": summary["final_val_accuracy"],
-                                 "train_seconds": summary["train_seconds"]}, step=run.config.epochs)
+                                 "train_seconds": summary["train_seconds"]}, step=tensorboard_step(run.config.epochs))
 
 
 def run_logs_dir(saved_config: dict) -> Path | None:
@@ -127,5 +134,5 @@ def add_figures(run_dir: Path, saved_config: dict, pngs: dict) -> Path | None:
     if logs_dir is None:
         return None
     step = read_summary(run_dir).get("epochs_completed") if (Path(run_dir) / "summary.json").is_file() else None
-    write_images(logs_dir, pngs, step=step or saved_config["epochs"])
+    write_images(logs_dir, pngs, step=tensorboard_step(step or saved_config["epochs"]))
     return logs_dir

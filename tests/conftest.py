@@ -17,11 +17,20 @@ from emnist_study import quiet_tensorflow  # noqa: F401
 import synthetic  # noqa: E402
 
 
+# $EMNIST_STUDY_DATA_DIR (.ci/run names ../shared/data there, where it is) names the real data for the tests that
+# need it, and is then taken out of every test's way (module-scoped fixtures and the scripts the tests start
+# included), so that each test reads the data it names and no other. It is kept under a name of the tests' own for
+# pytest-xdist's workers, which start from this process's environment.
+REAL_DATA_ENV = "EMNIST_STUDY_TESTS_REAL_DATA"
+if "EMNIST_STUDY_DATA_DIR" in os.environ:
+    os.environ[REAL_DATA_ENV] = os.environ.pop("EMNIST_STUDY_DATA_DIR")
+
+
 def folders_holding(name: str) -> Path | None:
-    """The first folder holding the real file `name` where the scripts look for data: $EMNIST_STUDY_DATA_DIR's
-    folders (.ci/run names ../shared/data there, where it is), then Keras's cache. Looked up once, before the
-    tests give themselves an empty home."""
-    listed = [Path(d) for d in os.environ.get("EMNIST_STUDY_DATA_DIR", "").split(os.pathsep) if d]
+    """The first folder holding the real file `name` where the scripts look for data: the folders
+    $EMNIST_STUDY_DATA_DIR named, then Keras's cache. Looked up once, before the tests give themselves an empty
+    home."""
+    listed = [Path(d) for d in os.environ.get(REAL_DATA_ENV, "").split(os.pathsep) if d]
     for folder in (*listed, Path.home() / ".keras" / "datasets"):
         if (folder / name).is_file():
             return folder
@@ -30,9 +39,6 @@ def folders_holding(name: str) -> Path | None:
 
 REAL_MNIST = folders_holding("mnist.npz")
 REAL_EMNIST_LABELS = folders_holding("emnist-letters-train-labels-idx1-ubyte.gz")
-# Found: now out of every test's way (module-scoped fixtures and the scripts the tests start included), so that
-# each test reads the data it names and no other.
-os.environ.pop("EMNIST_STUDY_DATA_DIR", None)
 
 
 # The files in the order pytest-xdist should hand them out, longest first (pytest.ini's --no-loadscope-reorder keeps

@@ -10,7 +10,7 @@ from emnist_study.errors import UserError
 
 # --- real MNIST -------------------------------------------------------------------------------------------
 
-def test_real_mnist_from_shared_data(real_mnist):
+def test_real_mnist_loads_with_its_official_counts(real_mnist):
     train = data.load_mnist(split="train", data_dir=real_mnist)
     test = data.load_mnist(split="test", data_dir=real_mnist)
     assert train.images.shape == (60000, 28, 28) and train.images.dtype == np.uint8
