@@ -35,6 +35,7 @@ from .errors import UserError
 from .sources import (DATASET_TITLES, DIGITS, EMNIST_ZIP_NAMES, LETTERS, SPLITS, LabelledImages, check_split,
                       checked, describe, emnist_cache, emnist_member_names, fetch, find_idx_file, keras_mnist_cache,
                       read_emnist_zip, resolve_data_dirs)
+from .words import plural
 
 DATASETS = ("mnist", "emnist-letters")
 MNIST_IDX_FILES = {
@@ -193,7 +194,7 @@ def ensure_available(datasets, data_dir=None, show=None) -> dict[str, str]:
         hint = ""
         if list(missing) == ["emnist-letters"] and "mnist" in datasets:
             hint = " To run the MNIST steps alone meanwhile, add --only mnist."
-        head = f"missing data ({len(missing)} of {len(set(datasets))} datasets)"
+        head = f"missing data ({len(missing)} of {plural(len(set(datasets)), 'dataset')})"
         if not show:
             raise UserError("\n".join([f"{head}:"] + [f"{DATASET_TITLES[m]}: {line}" for m, line in missing.items()])
                             + hint)

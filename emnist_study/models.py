@@ -147,8 +147,8 @@ def load(path) -> keras.Model:
         raise UserError(f"{path} is missing: its run has not finished (continue it with --resume), or the file was "
                         f"deleted (train the run again with --overwrite)")
     if not zipfile.is_zipfile(path):
-        raise UserError(f"{path} is damaged (empty, truncated, or not a .keras file); train the run again with "
-                        f"--overwrite, or delete it")
+        raise UserError(f"{path} is damaged (empty, truncated, or not a .keras file); its run is finished, so "
+                        f"--resume cannot rebuild it: train the run again with --overwrite, or delete it")
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many kinds (ValueError, OSError, zipfile's, h5py's) for a bad file
