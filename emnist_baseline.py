@@ -25,9 +25,8 @@ if __name__ == "__main__":
 from emnist_study import quiet_tensorflow  # noqa: E402,F401  (first: TensorFlow starts without its chatter)
 import keras  # noqa: E402
 
-from emnist_study.data import TrainVal  # noqa: E402
+from emnist_study.data import TrainVal, load_training_data  # noqa: E402
 from emnist_study.run import Run  # noqa: E402
-from emnist_study.training import load_dataset  # noqa: E402
 from warmup_mnist_cnn import build_cnn  # noqa: E402  (the same networks as the warm-ups: defined once, there)
 from warmup_mnist_mlp import build_mlp  # noqa: E402
 
@@ -69,7 +68,7 @@ def main(argv=None):
     run = Run(config)
     if run.needs_training():  # an existing run is left alone unless --resume or --overwrite says otherwise
         # EMNIST Letters' 124,800 training images, upright, labels 0..25, a stratified 10% held out to validate
-        train(run, load_dataset(config), args.model)
+        train(run, load_training_data(config), args.model)
 
 
 if __name__ == "__main__":

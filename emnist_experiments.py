@@ -57,7 +57,7 @@ def run_experiment(config: TrainConfig, results_dir: Path) -> None:
     from emnist_study.run import Run
 
     build = networks()[config.model]
-    dataset = training.load_dataset(config)
+    dataset = data.load_training_data(config)
     if config.ensemble > 1:
         training.train_ensemble(config, dataset, lambda member, member_data: training.train(member, member_data, build))
         return

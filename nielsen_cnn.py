@@ -40,9 +40,9 @@ import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
 from emnist_study import distribute  # noqa: E402
-from emnist_study.data import TrainVal  # noqa: E402
 from emnist_study.run import Run  # noqa: E402
-from emnist_study.training import load_dataset, train_ensemble  # noqa: E402
+from emnist_study.data import TrainVal, load_training_data  # noqa: E402
+from emnist_study.training import train_ensemble  # noqa: E402
 
 
 # ## The networks
@@ -119,7 +119,7 @@ def main(argv=None):
     run = Run(config)
     if not run.needs_training():  # an existing run is left alone unless --resume or --overwrite says otherwise
         return
-    data = load_dataset(config)  # the last 10,000 images validate; the first 50,000 with their shifted copies train
+    data = load_training_data(config)  # the last 10,000 images validate; the first 50,000 with their shifted copies train
     print(f"Nielsen's protocol: {len(data.y_train):,} training images after the one-pixel shifts, "
           f"{len(data.y_val):,} validation, batch {config.batch_size}")
     if config.ensemble == 1:

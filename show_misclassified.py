@@ -41,9 +41,7 @@ def load_images(config: TrainConfig, split: str) -> tuple[np.ndarray, np.ndarray
     if split == "test":
         test = data.load_test_set(config.dataset, config.data_dir)
         return test.images, test.labels, test.class_names, None
-    from emnist_study import training  # TensorFlow loads only once an image is needed
-
-    dataset = training.load_dataset(config, expand=False)
+    dataset = data.load_training_data(config, expand=False)
     return dataset.x_val, dataset.y_val, dataset.class_names, dataset
 
 

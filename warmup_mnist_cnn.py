@@ -35,10 +35,9 @@ from emnist_study import quiet_tensorflow  # noqa: E402,F401  (first: TensorFlow
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
-from emnist_study.data import TrainVal  # noqa: E402
+from emnist_study.data import TrainVal, load_training_data  # noqa: E402
 from emnist_study.models import Glorot2015  # noqa: E402
 from emnist_study.run import Run  # noqa: E402
-from emnist_study.training import load_dataset  # noqa: E402
 
 
 # ## The networks
@@ -102,7 +101,7 @@ def main(argv=None):
     run = Run(config)
     if run.needs_training():  # an existing run is left alone unless --resume or --overwrite says otherwise
         # MNIST's 60,000 training images, a stratified 10% held out to validate; the test set is not read
-        train(run, load_dataset(config), args.variant, args.epsilon)
+        train(run, load_training_data(config), args.variant, args.epsilon)
 
 
 if __name__ == "__main__":

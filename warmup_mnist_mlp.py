@@ -22,9 +22,8 @@ from emnist_study import quiet_tensorflow  # noqa: E402,F401  (first: TensorFlow
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
-from emnist_study.data import TrainVal  # noqa: E402
+from emnist_study.data import TrainVal, load_training_data  # noqa: E402
 from emnist_study.run import Run  # noqa: E402
-from emnist_study.training import load_dataset  # noqa: E402
 
 
 # ## The network
@@ -66,7 +65,7 @@ def main(argv=None):
     run = Run(config)
     if run.needs_training():  # an existing run is left alone unless --resume or --overwrite says otherwise
         # MNIST's 60,000 training images, a stratified 10% held out to validate; the test set is not read
-        train(run, load_dataset(config))
+        train(run, load_training_data(config))
 
 
 if __name__ == "__main__":

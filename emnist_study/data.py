@@ -31,6 +31,7 @@ import numpy as np
 
 from . import formats, idx
 from .byclass import load_byclass_letters
+from .config import TrainConfig
 from .errors import UserError
 from .sources import (DATASET_TITLES, DIGITS, EMNIST_ZIP_NAMES, LETTERS, SPLITS, LabelledImages, check_split,
                       checked, describe, emnist_cache, emnist_member_names, fetch, find_idx_file, keras_mnist_cache,
@@ -398,6 +399,16 @@ def load_train_val(dataset: str, *, val_fraction: float, seed: int, data_dir=Non
     fine_val = None if train.fine_labels is None else train.fine_labels[held_out]
     return TrainVal(dataset, train.images[keep], train.labels[keep], train.images[held_out], train.labels[held_out],
                     train.class_names, train.source, fine_val)
+
+
+def load_training_data(config: TrainConfig, expand: bool = True) -> TrainVal:
+    """Training and validation data as the config describes (never the test set). `expand=False` skips the
+    shifted copies of the training images, for code that wants the validation set alone."""
+    dataset = load_train_val(config.dataset, val_fraction=config.val_fraction, seed=config.seed,
+                                  data_dir=config.data_dir, limit=config.limit_images, validation=config.validation)
+    if config.expand_shifts and expand:
+        dataset.x_train, dataset.y_train = expand_with_shifts(dataset.x_train, dataset.y_train)
+    return dataset
 
 
 def load_test_set(dataset: str, data_dir=None) -> LabelledImages:

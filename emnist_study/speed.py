@@ -177,7 +177,7 @@ def measure_epoch_seconds(key: str, configs: dict, data_dir: str, work_dir: Path
                      ensemble=1, ensemble_variants=[], test_time_views=0, expand_shifts=False,
                      validation="stratified", val_fraction=0.1, data_dir=[data_dir], runs_dir=str(work_dir / "runs"),
                      logs_dir=str(work_dir / "logs"), overwrite=True, limit_images=None, quick=False)
-    dataset = training.load_dataset(config)
+    dataset = data.load_training_data(config)
     run = Run(config)
     run.needs_training()
     trainer(config)(run, dataset)

@@ -10,7 +10,7 @@ from dataclasses import replace
 from . import quiet_tensorflow  # noqa: F401  (first: before keras starts TensorFlow)
 import keras
 
-from . import data, distribute, ensembles, hparams, models, pipeline, subunits
+from . import distribute, ensembles, hparams, models, pipeline, subunits
 from .config import TrainConfig, member_seed
 from .data import TrainVal
 from .records import now, read_summary, write_json_atomic
@@ -54,16 +54,6 @@ def compile_model(model: keras.Model, config: TrainConfig, training_images: int 
     model.compile(optimizer=build_optimizer(config.optimizer, config.schedule, total_steps), loss=loss,
                   metrics=["accuracy"])
     return model
-
-
-def load_dataset(config: TrainConfig, expand: bool = True) -> TrainVal:
-    """Training and validation data as the config describes (never the test set). `expand=False` skips the
-    shifted copies of the training images, for code that wants the validation set alone."""
-    dataset = data.load_train_val(config.dataset, val_fraction=config.val_fraction, seed=config.seed,
-                                  data_dir=config.data_dir, limit=config.limit_images, validation=config.validation)
-    if config.expand_shifts and expand:
-        dataset.x_train, dataset.y_train = data.expand_with_shifts(dataset.x_train, dataset.y_train)
-    return dataset
 
 
 def build_network(build, config: TrainConfig, num_classes: int) -> keras.Model:

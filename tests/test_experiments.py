@@ -303,7 +303,7 @@ def test_ensemble_members_take_their_variants(tmp_path):
                          ensemble_combine="average",
                          ensemble_variants=[{}, {"optimizer": sgd}], data_dir=[str(tmp_path / "data")],
                          runs_dir=str(tmp_path / "runs"), logs_dir=str(tmp_path / "logs"))
-    training.train_ensemble(config, training.load_dataset(config),
+    training.train_ensemble(config, data.load_training_data(config),
                             lambda run, data: training.train(run, data, warmup_mnist_mlp.build_mlp))
     members = [json.loads((tmp_path / "runs" / "mixed" / "members" / f"member{i}" / "config.json").read_text())
                ["config"] for i in (1, 2, 3)]
@@ -358,7 +358,7 @@ def test_a_run_with_test_time_views_saves_the_viewing_model_and_its_validation_a
                          ensemble_combine="average", augment={"rotation_degrees": 10, "shift": 0.08},
                          test_time_views=2, data_dir=[str(tmp_path / "data")], runs_dir=str(tmp_path / "runs"),
                          logs_dir=str(tmp_path / "logs"))
-    dataset = training.load_dataset(config)
+    dataset = data.load_training_data(config)
     if ensemble == 1:
         training.train(Run(config), dataset, warmup_mnist_mlp.build_mlp)
     else:
@@ -497,7 +497,7 @@ def test_the_resplit_recipe_records_its_restarts(tmp_path, monkeypatch):
                          optimizer={"name": "adam", "learning_rate": 1e-3}, val_fraction=0.2,
                          model_options={"subunits": 2}, resplit_idle_units=1.0, data_dir=[str(tmp_path / "data")],
                          runs_dir=str(tmp_path / "runs"), logs_dir=str(tmp_path / "logs"))
-    dataset = training.load_dataset(config)
+    dataset = data.load_training_data(config)
     callback = resplit_callback(dataset, config, sample=30)
     assert len(callback.labels) == 30 and np.bincount(callback.labels).min() == 3  # stratified
     resplit = subunits.ResplitIdleSubunits

@@ -214,7 +214,7 @@ def test_a_resumed_run_with_random_distortions_ends_as_an_uninterrupted_one(stud
     def train(config):
         run = Run(config)
         assert run.needs_training()
-        training.train(run, training.load_dataset(config), warmup_mnist_mlp.build_mlp)
+        training.train(run, data.load_training_data(config), warmup_mnist_mlp.build_mlp)
 
     train(config)
     interrupted = dataclasses.replace(config, runs_dir=str(root / "resumed"), logs_dir=str(root / "logs" / "resumed"))
