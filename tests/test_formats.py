@@ -287,7 +287,7 @@ def test_training_and_test_from_two_copies_are_refused(tmp_path):
     with pytest.raises(data.MixedCopies, match=r"training split is Kaggle's CSV export .* but its test split is "
                                                r"NIST's IDX files"):
         data.load_test_set("emnist-letters", both)
-    with pytest.raises(UserError, match=r"missing data \(1 of 1 datasets\):\nEMNIST Letters: EMNIST Letters' "):
+    with pytest.raises(UserError, match=r"missing data \(1 of 1 dataset\):\nEMNIST Letters: EMNIST Letters' "):
         data.ensure_available(["emnist-letters"], both)
     # copies of one kind in two folders are one copy: Kaggle's test CSV beside NIST's files is refused, in its
     # own folder it is taken
