@@ -14,10 +14,11 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from . import interrupts
 from .errors import UserError
 
 POLL_SECONDS = 0.2
-STOPPED_BY_SIGNAL = {128 + signum for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}  # interrupts.run_main
+STOPPED_BY_SIGNAL = {128 + signum for signum in interrupts.STOP_SIGNALS}  # the exit codes of interrupts.run_main
 STOP_SECONDS = 60.0  # after Ctrl-C, a step that has not stopped is killed: it loses at most the epoch in progress
 
 _print_lock = threading.Lock()

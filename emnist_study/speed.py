@@ -179,7 +179,7 @@ def measure_epoch_seconds(key: str, configs: dict, data_dir: str, work_dir: Path
                      logs_dir=str(work_dir / "logs"), overwrite=True, limit_images=None, quick=False)
     dataset = data.load_training_data(config)
     run = Run(config)
-    run.needs_training()
+    run.needs_training()  # (with overwrite: its refusals alone, of a folder another process writes or none can)
     trainer(config)(run, dataset)
     last = read_history(work_dir / "runs" / key)[-1]
     images = len(dataset.y_train)

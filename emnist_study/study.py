@@ -212,7 +212,8 @@ def all_epoch_seconds(path: Path = EPOCH_SECONDS_FILE) -> list[dict]:
     here = this_machine()
     marked = [{**m, "this_machine": all(m.get("machine", {}).get(k) == v for k, v in here.items())}
               for m in machines]
-    ordered = sorted(marked, key=lambda m: (m["this_machine"], likeness(m.get("machine", {}), here)), reverse=True)
+    # this very kind of machine is alike in every feature, so it comes first
+    ordered = sorted(marked, key=lambda m: likeness(m.get("machine", {}), here), reverse=True)
     if ordered and not ordered[0]["this_machine"]:
         ordered[0] = {**ordered[0], "detected": here}
     return ordered
