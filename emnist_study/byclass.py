@@ -2,12 +2,15 @@
 the digits, 10-35 `A`-`Z`, 36-61 `a`-`z`). It ships in NIST's gzip.zip beside EMNIST Letters, so whoever has the
 letters from that zip has ByClass too.
 
-It is found, read and checked as the letters are (sources.py holds what they share): the official
-`emnist-byclass-*-idx?-ubyte[.gz]` files or NIST's gzip.zip in a --data-dir folder, then the `emnist` package's
-cache, then a download; images stored transposed are turned upright. Two views of it serve the case check
-(case_check.py): its letters as EMNIST Letters labels them (0..25) with their case beside them, which never reaches
-training; and its 52 letter classes (dataset "emnist-byclass-letters"), on which a plain reference network can
-learn case outright.
+It is found, read and checked as the letters are (sources.py holds what they share): in a --data-dir folder, the
+official `emnist-byclass-*-idx?-ubyte[.gz]` files, NIST's gzip.zip, `emnist-byclass.mat` (or NIST's matlab.zip),
+Kaggle's `emnist-byclass-{train,test}.csv` (or its zip), or a folder `tfds.load("emnist/byclass")` prepared; then
+the `emnist` package's cache and `~/tensorflow_datasets/emnist/byclass`; then a download. Images stored transposed
+are turned upright. Its views:
+  - its letters as EMNIST Letters labels them (0..25) with their case beside them: the case check's letters
+    (case_check.py), and, where no copy of EMNIST Letters is found, the letters steps' data themselves (data.py);
+  - its 52 letter classes (dataset "emnist-byclass-letters"), on which a plain reference network can learn case
+    outright.
 """
 
 import zipfile
@@ -16,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import idx, sources
+from . import formats, idx, sources
 from .errors import UserError
 
 BYCLASS = "emnist-byclass"
@@ -49,18 +52,38 @@ def zip_holds_byclass(path: Path, split: str) -> bool:
     return all(f"gzip/{name}.gz" in names for name in sources.emnist_member_names(split, KIND))
 
 
-def find_byclass(split: str, directories: list[Path]) -> tuple[str, tuple[Path, ...]] | None:
-    """("idx", (images, labels)) or ("zip", (path,)) for the first directory holding ByClass, then the `emnist`
-    cache; None where it is nowhere here. Reads no images and creates nothing."""
-    for directory in directories:
-        found = [sources.find_idx_file(directory, name) for name in sources.emnist_member_names(split, KIND)]
-        if all(found):
-            return "idx", tuple(found)
-        for name in sources.EMNIST_ZIP_NAMES:
-            if (directory / name).is_file() and zip_holds_byclass(directory / name, split):
-                return "zip", (directory / name,)
+def find_byclass_in(directory: Path, split: str) -> tuple[str, tuple[Path, ...]] | None:
+    """(kind, paths) of ByClass's `split` in one folder: "idx" (images, labels), "zip" (NIST's gzip.zip), or
+    formats.py's "mat", "mat-zip", "csv", "csv-zip", "tfds"; None where the folder holds none."""
+    found = [sources.find_idx_file(directory, name) for name in sources.emnist_member_names(split, KIND)]
+    if all(found):
+        return "idx", tuple(found)
+    for name in sources.EMNIST_ZIP_NAMES:
+        if (directory / name).is_file() and zip_holds_byclass(directory / name, split):
+            return "zip", (directory / name,)
+    return formats.finds(directory, split, KIND)
+
+
+def find_byclass_cached(split: str) -> tuple[str, tuple[Path, ...]] | None:
+    """ByClass's `split` in the caches: the `emnist` package's zip, then TensorFlow Datasets' emnist/byclass."""
     cache = sources.emnist_cache()
-    return ("zip", (cache,)) if cache.is_file() and zip_holds_byclass(cache, split) else None
+    if cache.is_file() and zip_holds_byclass(cache, split):
+        return "zip", (cache,)
+    for root in formats.tfds_roots():
+        for folder in formats.version_folders(root / "emnist" / KIND):
+            if formats.is_emnist_folder(folder, split, KIND):
+                return "tfds", (folder,)
+    return None
+
+
+def find_byclass(split: str, directories: list[Path]) -> tuple[str, tuple[Path, ...]] | None:
+    """(kind, paths) of the first copy of ByClass's `split` in the folders, then the caches; None where it is
+    nowhere here. Reads no images and creates nothing."""
+    for directory in directories:
+        found = find_byclass_in(directory, split)
+        if found:
+            return found
+    return find_byclass_cached(split)
 
 
 def locate_byclass(split: str, directories: list[Path]) -> tuple[str, tuple[Path, ...]]:
@@ -74,21 +97,32 @@ def locate_byclass(split: str, directories: list[Path]) -> tuple[str, tuple[Path
     return found
 
 
-def load_emnist_byclass(*, split: str, data_dir=None) -> sources.LabelledImages:
-    """EMNIST ByClass for `split`: images upright, labels 0..61 (CLASS_NAMES)."""
-    sources.check_split(split)
-    kind, paths = locate_byclass(split, sources.resolve_data_dirs(data_dir))
+def read_byclass(found: tuple[str, tuple[Path, ...]], split: str) -> sources.LabelledImages:
+    """ByClass's `split` from the copy `found` (find_byclass): images upright, labels 0..61 (CLASS_NAMES)."""
+    kind, paths = found
     if kind == "idx":
         images_path, labels_path = paths
         images, labels = idx.read_idx(images_path, 3), idx.read_idx(labels_path, 1)
         source = sources.describe(images_path, labels_path,
                                   what=f"EMNIST ByClass IDX files in {images_path.parent}")
         where = f"{images_path.name} and {labels_path.name}"
-    else:
+    elif kind == "zip":
         images, labels = sources.read_emnist_zip(paths[0], split, KIND)
         source, where = sources.describe(paths[0]), f"{paths[0]} (EMNIST ByClass)"
-    # The official files store each image transposed, as the letters' do; swapping the pixel axes turns it upright.
+    else:
+        images, labels = formats.read(kind, paths[0], split, KIND)
+        source = sources.describe(*formats.files_read(kind, paths[0], split),
+                                  what=f"EMNIST ByClass from {formats.TITLES[kind]} in {paths[0]}")
+        where = str(paths[0])
+    source.update(format=kind, split=split)
+    # Every copy stores each image transposed, as the letters' do; swapping the pixel axes turns it upright.
     return sources.checked(images.transpose(0, 2, 1), labels, CLASS_NAMES, source, where)
+
+
+def load_emnist_byclass(*, split: str, data_dir=None) -> sources.LabelledImages:
+    """EMNIST ByClass for `split`: images upright, labels 0..61 (CLASS_NAMES)."""
+    sources.check_split(split)
+    return read_byclass(locate_byclass(split, sources.resolve_data_dirs(data_dir)), split)
 
 
 def letters_view(byclass: sources.LabelledImages) -> CasedLetters:

@@ -1,12 +1,14 @@
 """Did the case-aware head find the case? A case-aware network trained on EMNIST Letters never sees upper and lower
-case apart; EMNIST ByClass (byclass.py) labels them. On ByClass's test letters this measures, for each letter,
-which of its sub-units each image picks against its true case: how many capitals and small letters each unit took,
-purity and NMI per letter and overall, and whether the letter split by case; and draws each unit's most confident
-images, coloured by their true case.
+case apart; EMNIST ByClass (byclass.py) labels them. On letters the network never trained on (below) this measures,
+for each letter, which of its sub-units each image picks against its true case: how many capitals and small letters
+each unit took, purity and NMI per letter and overall, and whether the letter split by case; and draws each unit's
+most confident images, coloured by their true case.
 
-Why the test letters: ByClass's training letters include the very images the network trained on (both splits
-come from the same NIST training partition); its test letters are images the network never saw. Nothing is chosen
-or tuned on them: the check reports what the head learned, it does not judge accuracy.
+Which letters: for a run trained on EMNIST Letters, ByClass's test letters, because ByClass's training letters
+include the very images the network trained on (both splits come from the same NIST training partition); for a
+run trained on ByClass's own letters (where no copy of the Letters files was found, data.py), its validation
+letters, held out from training with their case kept, so that its test letters stay for evaluate_test.py alone.
+Nothing is chosen or tuned on them: the check reports what the head learned, it does not judge accuracy.
 
 Not every letter can split by case. EMNIST scales every glyph to fill its frame, so a letter whose small form is
 its capital made smaller looks the same in both cases. EMNIST's own ByMerge and Balanced splits merge the 15
@@ -26,6 +28,7 @@ from sklearn.metrics import normalized_mutual_info_score
 
 from . import byclass, data, figures, models, pipeline, sources, subunits
 from .download import file_digest
+from .config import TrainConfig
 from .errors import UserError
 from .records import find_complete_runs, read_json, read_run_config, write_json_atomic
 
@@ -147,7 +150,8 @@ def summary_line(record: dict) -> str:
     distinct = [r for r in rows if not r["same_shape"]]
     alike = [r for r in rows if r["same_shape"]]
     split = "".join(r["letter"][-1] for r in rows if r["by_case"]) or "none"
-    return (f"Against ByClass's case labels ({record['images']:,} test letters): purity {record['purity']:.3f} "
+    letters = record.get("split", "EMNIST ByClass test letters").split(" (")[0]
+    return (f"Against ByClass's case labels ({record['images']:,} {letters}): purity {record['purity']:.3f} "
             f"(a head that ignored case would score {record['purity_ignoring_case']:.3f}), NMI {record['nmi']:.3f} "
             f"against letter and case; split by case: {sum(r['by_case'] for r in distinct)} of the {len(distinct)} "
             f"letters whose cases differ in shape, {sum(r['by_case'] for r in alike)} of the {len(alike)} whose "
@@ -225,33 +229,48 @@ def plot_case_units(letters: byclass.CasedLetters, chosen: dict, record: dict, t
 
 
 def check_run(run_dir: Path, data_dir, results_dir: Path, show: bool = False) -> Path | None:
-    """Measure a case-aware letters run against ByClass's test letters where ByClass is in the data folders or
-    the cache: print the per-letter table, save it in <run>/case_check.json and draw results/<run>_case_check.png
-    (returned). Where ByClass is not found, say so and return None (nothing is downloaded for this)."""
+    """Measure a case-aware letters run against the true case of letters it never trained on: print the per-letter
+    table, save it in <run>/case_check.json and draw results/<run>_case_check.png (returned). A run trained on
+    letters taken from EMNIST ByClass (data.letters_from_byclass) is checked on its own validation letters, whose
+    case its data kept (its test letters are for evaluate_test.py alone); a run trained on EMNIST Letters, on
+    ByClass's test letters where ByClass is in the data folders or the cache. Where it is not found, say so and
+    return None (nothing is downloaded for this)."""
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
     units = config["model_options"]["subunits"]
-    directories = data.resolve_data_dirs(data_dir)
-    if byclass.find_byclass("test", directories) is None:
-        where = sources.where_looked(byclass.BYCLASS, directories)
-        print(f"No case check: EMNIST ByClass was not found in {where} (NIST's gzip.zip holds it; give its folder "
-              f"with --data-dir)")
-        return None
-    letters = byclass.load_cased_letters(split="test", data_dir=data_dir)
-    if config.get("quick"):
-        letters = stratified_letters(letters, QUICK_LETTERS)
+    if data.is_from_byclass(read_json(run_dir / "config.json").get("data") or {}):
+        letters, split = validation_letters(config, data_dir), "validation letters (EMNIST ByClass, held out)"
+    else:
+        directories = data.resolve_data_dirs(data_dir)
+        if byclass.find_byclass("test", directories) is None:
+            where = sources.where_looked(byclass.BYCLASS, directories)
+            print(f"No case check: EMNIST ByClass was not found in {where} (NIST's gzip.zip holds it; give its "
+                  f"folder with --data-dir)")
+            return None
+        letters, split = byclass.load_cased_letters(split="test", data_dir=data_dir), "EMNIST ByClass test letters"
+        if config.get("quick"):
+            letters = stratified_letters(letters, QUICK_LETTERS)
     probs = subunits.subunit_probabilities(models.load(run_dir / "model.keras"), letters.images)
-    record = {"split": "EMNIST ByClass test letters", "source": letters.source.get("description", ""),
+    record = {"split": split, "source": letters.source.get("description", ""),
               "model_sha256": file_digest(run_dir / "model.keras"),
               **measure(probs, letters.labels, letters.cases, units), **reference_record(run_dir.parent, letters)}
     write_json_atomic(run_dir / RECORD_FILE, record)
     print(summary_line(record))
     print(markdown_table(record))
     chosen = most_confident_of_each_unit(probs, letters.labels, units, PER_UNIT)
-    title = (f"{run_dir.name}: the ByClass test letters each sub-unit is most sure of (purity {record['purity']:.3f}, "
+    title = (f"{run_dir.name}: the {split.split(' (')[0]} each sub-unit is most sure of (purity {record['purity']:.3f}, "
              f"NMI {record['nmi']:.3f} against letter and case)")
     return figures.save(plot_case_units(letters, chosen, record, title),
                         Path(results_dir) / f"{run_dir.name}_case_check.png", show=show)
+
+
+def validation_letters(config: dict, data_dir) -> byclass.CasedLetters:
+    """A run's validation letters with their case, rebuilt from its config (the same split, the same seed), for a
+    run trained on letters taken from ByClass: `fine_val` holds their ByClass letter class (letter + 26 x case)."""
+    dataset = data.load_training_data(TrainConfig(**{**config, "data_dir": data_dir or config.get("data_dir")}),
+                                      expand=False)
+    cases = dataset.fine_val // len(data.LETTERS)
+    return byclass.CasedLetters(dataset.x_val, dataset.y_val, cases, dataset.source)
 
 
 def stratified_letters(letters: byclass.CasedLetters, count: int) -> byclass.CasedLetters:

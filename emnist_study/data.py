@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import formats, idx
+from . import byclass, formats, idx
 from .byclass import load_byclass_letters
 from .config import TrainConfig
 from .errors import UserError
@@ -85,16 +85,22 @@ def find_emnist_letters(split: str, directories: list[Path]) -> tuple[str, tuple
     gzip.zip), and formats.py's "mat", "mat-zip", "csv", "csv-zip", "tfds" (the folder). Reads no images and
     creates nothing."""
     for directory in directories:
-        found = find_letters_in(directory, split)
+        found = find_letters_in(directory, split) or from_byclass(byclass.find_byclass_in(directory, split))
         if found:
             return found
     if emnist_cache().is_file():
         return "zip", (emnist_cache(),)
     for root in formats.tfds_roots():
         for folder in formats.version_folders(root / "emnist" / "letters"):
-            if formats.is_letters_folder(folder, split):
+            if formats.is_emnist_folder(folder, split):
                 return "tfds", (folder,)
-    return None
+    return from_byclass(byclass.find_byclass_cached(split))
+
+
+def from_byclass(found: tuple[str, tuple[Path, ...]] | None) -> tuple[str, tuple[Path, ...]] | None:
+    """A copy of EMNIST ByClass, found where no copy of EMNIST Letters is, as the letters' copy: its letters with
+    their cases merged (kind "byclass-<the copy's kind>")."""
+    return (formats.FROM_BYCLASS + found[0], found[1]) if found else None
 
 
 def find_letters_in(directory: Path, split: str) -> tuple[str, tuple[Path, ...]] | None:
@@ -104,9 +110,7 @@ def find_letters_in(directory: Path, split: str) -> tuple[str, tuple[Path, ...]]
     for name in EMNIST_ZIP_NAMES:
         if (directory / name).is_file() and is_nist_zip(directory / name, split):
             return "zip", (directory / name,)
-    tfds = formats.find_tfds(directory, split)
-    return (formats.find_mat(directory) or formats.find_csv(directory, split)
-            or (("tfds", (tfds,)) if tfds else None))
+    return formats.finds(directory, split)
 
 
 def is_nist_zip(path: Path, split: str) -> bool:
@@ -157,7 +161,11 @@ def refuse_mixed_copies(split: str, found, directories: list[Path]) -> None:
     lone = found or other
     lone_split, missing_split = (split, other_split) if found else (other_split, split)
     kind, paths = lone
-    wanted = formats.csv_name(missing_split) if kind in ("csv", "csv-zip") else f"its {missing_split} shards"
+    emnist, inner = (byclass.KIND, kind.removeprefix(formats.FROM_BYCLASS)) if kind.startswith(formats.FROM_BYCLASS) \
+        else ("letters", kind)
+    wanted = {"csv": formats.csv_name(missing_split, emnist), "csv-zip": formats.csv_name(missing_split, emnist),
+              "tfds": f"its {missing_split} shards"}.get(
+        inner, f"the {' and '.join(emnist_member_names(missing_split, emnist))}[.gz] files")
     raise MixedCopies(f"EMNIST Letters' {lone_split} split is {describe_found(lone)}, but its {missing_split} split "
                       f"is not beside it, and NIST's download would be another copy: training and test must come "
                       f"from one copy. Put {wanted} in {paths[0] if kind == 'tfds' else paths[0].parent}")
@@ -252,6 +260,11 @@ def load_emnist_letters(*, split: str, data_dir=None) -> LabelledImages:
     """EMNIST Letters for `split`: images upright, labels 0..25 (0 = A/a), from whichever copy is found first."""
     check_split(split)
     kind, paths = locate("emnist-letters", split, resolve_data_dirs(data_dir))
+    if kind.startswith(formats.FROM_BYCLASS):
+        letters = letters_from_byclass(byclass.read_byclass((kind.removeprefix(formats.FROM_BYCLASS), paths), split),
+                                       kind)
+        print(f"No EMNIST Letters files found: the letters are {source_line(letters.source)}")
+        return letters
     if kind == "idx":
         images_path, labels_path = paths
         images, labels = idx.read_idx(images_path, 3), idx.read_idx(labels_path, 1)
@@ -276,7 +289,31 @@ def load_emnist_letters(*, split: str, data_dir=None) -> LabelledImages:
 
 RELEASES = {"official": "NIST's official 124,800 / 20,800 split",
             "older": "the older 88,800 / 14,800 split, which published results do not use",
-            "other": "neither NIST's 124,800 / 20,800 split nor the older 88,800 / 14,800"}
+            "other": "neither NIST's 124,800 / 20,800 split nor the older 88,800 / 14,800",
+            "byclass": "ByClass's natural letter frequencies, not the balanced EMNIST Letters split: comparable with "
+                       "no published EMNIST Letters figure"}
+
+
+def letters_from_byclass(all_classes: LabelledImages, kind: str) -> LabelledImages:
+    """EMNIST Letters' 26 classes from a split of EMNIST ByClass: its letters (the digits left out), each capital
+    and small letter merged into one class as the Letters split merges them (0 = A/a), each image's case kept in
+    `fine_labels` (the 52 ByClass letter classes: letter + 26 x case, 26 = a) for the case check."""
+    cased = byclass.letters_view(all_classes)
+    per_class = np.bincount(cased.labels, minlength=len(LETTERS))
+    where = all_classes.source.get("description", "")
+    source = {**all_classes.source, "format": kind,
+              "description": f"EMNIST ByClass's letters, upper and lower case merged into EMNIST Letters' 26 "
+                             f"classes ({where})",
+              "derived_from": "EMNIST ByClass", "images": len(cased.labels), "release": "byclass",
+              "images_per_class": {name: int(n) for name, n in zip(LETTERS, per_class)},
+              "capitals": int((cased.cases == 0).sum()), "small_letters": int((cased.cases == 1).sum())}
+    return LabelledImages(cased.images, cased.labels, LETTERS, source,
+                          fine_labels=cased.labels + len(LETTERS) * cased.cases)
+
+
+def is_from_byclass(source: dict) -> bool:
+    """Whether a split's record is of letters taken from EMNIST ByClass (letters_from_byclass)."""
+    return source.get("derived_from") == "EMNIST ByClass"
 
 
 def letters_release(split: str, count: int) -> str:
@@ -290,6 +327,9 @@ def source_line(source: dict) -> str:
     """A split's record in words, for what a script prints: "the test split of EMNIST Letters from Kaggle's CSV
     export in ... (14,800 images; the older 88,800 / 14,800 split, ...)"."""
     details = [f"{source['images']:,} images"] if source.get("images") is not None else []
+    if source.get("images_per_class"):
+        counts = source["images_per_class"].values()
+        details[-1:] = [f"{details[-1] if details else ''}, {min(counts):,} to {max(counts):,} a letter"]
     details += [RELEASES.get(source["release"], source["release"])] if source.get("release") else []
     split = f"the {source['split']} split of " if source.get("split") else ""
     return f"{split}{source.get('description', 'unknown data')}" + (f" ({'; '.join(details)})" if details else "")

@@ -1,7 +1,9 @@
-"""EMNIST Letters as students get it besides NIST's IDX files: Kaggle's CSV export, NIST's MATLAB file, and a folder
-that TensorFlow Datasets prepared. Each reader returns one split as its file stores it, as NIST's IDX files do:
-images (N, 28, 28) transposed, labels 1..26. data.py turns them upright, checks them and records where they came
-from; it also decides the order in which the formats are looked for.
+"""EMNIST as students get it besides NIST's IDX files: Kaggle's CSV export, NIST's MATLAB file, and a folder that
+TensorFlow Datasets prepared, of EMNIST Letters (`emnist="letters"`, the default) or of EMNIST ByClass
+(`emnist="byclass"`: the same layouts under emnist-byclass-* names and emnist/byclass, labels 0..61). Each reader
+returns one split as its file stores it, as NIST's IDX files do: images (N, 28, 28) transposed, labels as the copy
+has them (letters 1..26). data.py and byclass.py turn them upright, check them and record where they came from;
+data.py also decides the order in which the formats are looked for.
 
   Kaggle's CSV  emnist-letters-{train,test}.csv, loose or inside the zip Kaggle's download is: one row an image, the
                 label then 784 pixels in the IDX files' (transposed) order, no header row. An older split than NIST's
@@ -28,7 +30,13 @@ import numpy as np
 from .errors import UserError
 
 PIXELS = 28 * 28
-MAT_NAME = "emnist-letters.mat"
+
+
+def mat_name(emnist: str = "letters") -> str:
+    return f"emnist-{emnist}.mat"
+
+
+MAT_NAME = mat_name()
 TFDS_INFO = "dataset_info.json"
 # What a found copy is, by the kind data.py's finders give it: the words for messages and records, and its family.
 # Copies of one family hold the same division of the images into training and test sets; different families do not.
@@ -37,10 +45,17 @@ TITLES = {"idx": "NIST's IDX files", "zip": "NIST's gzip.zip", "mat": "NIST's MA
           "in a zip", "tfds": "a TensorFlow Datasets folder"}
 FAMILIES = {"idx": "NIST", "zip": "NIST", "mat": "NIST", "mat-zip": "NIST", "csv": "Kaggle's CSV",
             "csv-zip": "Kaggle's CSV", "tfds": "TensorFlow Datasets"}
+# EMNIST Letters taken from a copy of EMNIST ByClass (byclass.py), where no copy of the Letters files is found:
+# kind "byclass-<the copy's kind>". ByClass divides its images into training and test sets its own way.
+FROM_BYCLASS = "byclass-"
+for _kind in list(TITLES):
+    TITLES[FROM_BYCLASS + _kind] = f"EMNIST ByClass's letters, cases merged, from {TITLES[_kind]}"
+    FAMILIES[FROM_BYCLASS + _kind] = f"EMNIST ByClass ({FAMILIES[_kind]})"
 
 
-def csv_name(split: str) -> str:
-    return f"emnist-letters-{split}.csv"
+def csv_name(split: str, kind: str = "letters") -> str:
+    """Kaggle's file name for one split of an EMNIST dataset (`kind`: letters, byclass)."""
+    return f"emnist-{kind}-{split}.csv"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -85,24 +100,25 @@ def read_member(path: Path, basename: str) -> tuple[bytes, str]:
 # Kaggle's CSV
 
 
-def find_csv(directory: Path, split: str) -> tuple[str, tuple[Path, ...]] | None:
-    """("csv", (file,)) or ("csv-zip", (zip,)) where `directory` holds Kaggle's CSV of `split`."""
-    loose = directory / csv_name(split)
+def find_csv(directory: Path, split: str, emnist: str = "letters") -> tuple[str, tuple[Path, ...]] | None:
+    """("csv", (file,)) or ("csv-zip", (zip,)) where `directory` holds Kaggle's CSV of `split` of the EMNIST
+    dataset `emnist` (letters, byclass)."""
+    loose = directory / csv_name(split, emnist)
     if loose.is_file():
         return "csv", (loose,)
-    archive = zip_holding(directory, csv_name(split))
+    archive = zip_holding(directory, csv_name(split, emnist))
     return ("csv-zip", (archive,)) if archive else None
 
 
-def read_csv(kind: str, path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+def read_csv(kind: str, path: Path, split: str, emnist: str = "letters") -> tuple[np.ndarray, np.ndarray]:
     if kind == "csv":
         raw, where = path.read_bytes(), str(path)
     else:
-        raw, where = read_member(path, csv_name(split))
-    return parse_csv(raw, where)
+        raw, where = read_member(path, csv_name(split, emnist))
+    return parse_csv(raw, where, emnist)
 
 
-def parse_csv(raw: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
+def parse_csv(raw: bytes, where: str, emnist: str = "letters") -> tuple[np.ndarray, np.ndarray]:
     """Kaggle's rows (the label, then 784 pixels) as (images (N, 28, 28) as stored, labels)."""
     if not raw.strip():
         raise UserError(f"{where} is empty; download it again")
@@ -114,7 +130,7 @@ def parse_csv(raw: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
                         f"({exc}); download it again") from None
     if rows.shape[1] != 1 + PIXELS:
         raise UserError(f"{where} has {rows.shape[1]} values a row, expected {1 + PIXELS} (the label, then 28 x 28 "
-                        f"pixels): is it EMNIST Letters' CSV?")
+                        f"pixels): is it Kaggle's {csv_name('<split>', emnist)}?")
     return rows[:, 1:].reshape(-1, 28, 28), rows[:, 0]
 
 
@@ -122,21 +138,23 @@ def parse_csv(raw: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
 # NIST's MATLAB file
 
 
-def find_mat(directory: Path) -> tuple[str, tuple[Path, ...]] | None:
-    """("mat", (file,)) or ("mat-zip", (zip,)) where `directory` holds emnist-letters.mat (both splits are in it)."""
-    if (directory / MAT_NAME).is_file():
-        return "mat", (directory / MAT_NAME,)
-    archive = zip_holding(directory, MAT_NAME)
+def find_mat(directory: Path, emnist: str = "letters") -> tuple[str, tuple[Path, ...]] | None:
+    """("mat", (file,)) or ("mat-zip", (zip,)) where `directory` holds emnist-<emnist>.mat (both splits are in
+    it)."""
+    name = mat_name(emnist)
+    if (directory / name).is_file():
+        return "mat", (directory / name,)
+    archive = zip_holding(directory, name)
     return ("mat-zip", (archive,)) if archive else None
 
 
-def read_mat(kind: str, path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+def read_mat(kind: str, path: Path, split: str, emnist: str = "letters") -> tuple[np.ndarray, np.ndarray]:
     from scipy.io import loadmat  # here: scipy takes a moment to import
 
     if kind == "mat":
         source, where = path, str(path)
     else:
-        raw, where = read_member(path, MAT_NAME)
+        raw, where = read_member(path, mat_name(emnist))
         source = io.BytesIO(raw)
     try:
         mat = loadmat(source, simplify_cells=True, variable_names=["dataset"])
@@ -148,7 +166,7 @@ def read_mat(kind: str, path: Path, split: str) -> tuple[np.ndarray, np.ndarray]
         images, labels = np.asarray(part["images"]), np.asarray(part["labels"])
     except (KeyError, TypeError, IndexError, ValueError):
         raise UserError(f"{where} has no dataset.{split}.images and dataset.{split}.labels: is it NIST's "
-                        f"{MAT_NAME}?") from None
+                        f"{mat_name(emnist)}?") from None
     if images.size % PIXELS or (images.ndim > 1 and images.shape[-1] != PIXELS):
         raise UserError(f"{where}: dataset.{split}.images has shape {images.shape}, expected N x {PIXELS}")
     # Row-major rows of 784 are the IDX files' (transposed) order, like the other readers' images.
@@ -175,8 +193,8 @@ def tfds_roots() -> list[Path]:
         [Path.home() / "tensorflow_datasets"]
 
 
-def tfds_cache() -> Path:
-    return tfds_roots()[0] / "emnist" / "letters"
+def tfds_cache(emnist: str = "letters") -> Path:
+    return tfds_roots()[0] / "emnist" / emnist
 
 
 def version_key(folder: Path) -> tuple:
@@ -205,9 +223,9 @@ def dataset_info(folder: Path) -> dict:
     return info
 
 
-def is_letters_folder(folder: Path, split: str) -> bool:
-    """Whether `folder` is a prepared emnist/letters holding `split`: dataset_info.json naming emnist (its config
-    letters, where it says, or the folder's), and the split's tfrecord shards."""
+def is_emnist_folder(folder: Path, split: str, emnist: str = "letters") -> bool:
+    """Whether `folder` is a prepared emnist/<emnist> (letters, byclass) holding `split`: dataset_info.json naming
+    emnist (its config `emnist`, where it says, or the folder's), and the split's tfrecord shards."""
     if not ((folder / TFDS_INFO).is_file() and shards(folder, split)):
         return False
     try:
@@ -215,16 +233,17 @@ def is_letters_folder(folder: Path, split: str) -> bool:
     except UserError:
         return True  # reading it will say what is wrong
     config = info.get("configName") or (folder.parent.name if folder.parent.parent.name == "emnist" else None)
-    return info.get("name", "emnist") == "emnist" and config in (None, "letters")
+    return info.get("name", "emnist") == "emnist" and config in ((None, "letters") if emnist == "letters"
+                                                                  else (emnist,))
 
 
-def find_tfds(directory: Path, split: str) -> Path | None:
-    """The prepared emnist/letters folder in `directory`: the folder itself, or its emnist/letters/<version>,
-    letters/<version> or <version> (the newest version holding `split`)."""
+def find_tfds(directory: Path, split: str, emnist: str = "letters") -> Path | None:
+    """The prepared emnist/<emnist> folder in `directory`: the folder itself, or its emnist/<emnist>/<version>,
+    <emnist>/<version> or <version> (the newest version holding `split`)."""
     candidates = [directory]
-    for parent in (directory / "emnist" / "letters", directory / "letters", directory):
+    for parent in (directory / "emnist" / emnist, directory / emnist, directory):
         candidates += version_folders(parent)
-    return next((folder for folder in candidates if is_letters_folder(folder, split)), None)
+    return next((folder for folder in candidates if is_emnist_folder(folder, split, emnist)), None)
 
 
 def tfds_files(folder: Path, split: str) -> list[Path]:
@@ -243,14 +262,15 @@ def declared_count(info: dict, split: str) -> int | None:
     return None
 
 
-def read_tfds(kind: str, folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """One split of a prepared emnist/letters folder, read with tf.data: images (N, 28, 28) as stored, labels."""
+def read_tfds(kind: str, folder: Path, split: str, emnist: str = "letters") -> tuple[np.ndarray, np.ndarray]:
+    """One split of a prepared emnist/<emnist> folder, read with tf.data: images (N, 28, 28) as stored, labels."""
+    prepare = f"tfds.load('emnist/{emnist}')"
     files = shards(folder, split)
     totals = {int(match.group(1)) for f in files if (match := re.search(r"-of-(\d+)$", f.name))}
     if totals and totals != {len(files)}:
         raise UserError(f"{folder} holds {len(files)} of its {split} split's shards, named as parts of "
                         f"{' and '.join(str(t) for t in sorted(totals))}: the preparation stopped early or was mixed "
-                        f"with another; prepare it again (tfds.load('emnist/letters'))")
+                        f"with another; prepare it again ({prepare})")
     declared = declared_count(dataset_info(folder), split)
     from . import quiet_tensorflow  # noqa: F401  TensorFlow starts as the scripts start it, only for this format
     import tensorflow as tf
@@ -271,7 +291,7 @@ def read_tfds(kind: str, folder: Path, split: str) -> tuple[np.ndarray, np.ndarr
     except (tf.errors.OpError, ValueError) as exc:
         reason = (getattr(exc, "message", None) or str(exc)).splitlines()[0]
         raise UserError(f"{folder}: its {split} shards are not EMNIST images with labels ({reason}); prepare the "
-                        f"folder again (tfds.load('emnist/letters'))") from None
+                        f"folder again ({prepare})") from None
     images = np.concatenate(images) if images else np.zeros((0, 28, 28, 1), np.uint8)
     labels = np.concatenate(labels) if labels else np.zeros(0, np.int64)
     if declared is not None and declared != len(labels):
@@ -281,3 +301,20 @@ def read_tfds(kind: str, folder: Path, split: str) -> tuple[np.ndarray, np.ndarr
 
 
 READERS = {"csv": read_csv, "csv-zip": read_csv, "mat": read_mat, "mat-zip": read_mat, "tfds": read_tfds}
+
+
+def finds(directory: Path, split: str, emnist: str = "letters") -> tuple[str, tuple[Path, ...]] | None:
+    """The first of the copies this module reads (the MATLAB file, Kaggle's CSV, a TFDS folder) of `split` of the
+    EMNIST dataset `emnist` in `directory`, as (kind, paths)."""
+    tfds = find_tfds(directory, split, emnist)
+    return find_mat(directory, emnist) or find_csv(directory, split, emnist) or (("tfds", (tfds,)) if tfds else None)
+
+
+def read(kind: str, path: Path, split: str, emnist: str = "letters") -> tuple[np.ndarray, np.ndarray]:
+    """One split as `finds` found it: images (N, 28, 28) as stored (transposed), labels as the copy has them."""
+    return READERS[kind](kind, path, split, emnist)
+
+
+def files_read(kind: str, path: Path, split: str) -> list[Path]:
+    """The files a split of such a copy is read from, recorded with their sha256."""
+    return tfds_files(path, split) if kind == "tfds" else [path]
