@@ -27,20 +27,16 @@ import keras  # noqa: E402
 
 from emnist_study.data import TrainVal, load_training_data  # noqa: E402
 from emnist_study.run import Run  # noqa: E402
-from warmup_mnist_cnn import build_cnn  # noqa: E402  (the same networks as the warm-ups: defined once, there)
-from warmup_mnist_mlp import build_mlp  # noqa: E402
+# The same networks and compile settings as the warm-ups: defined once, there (Adadelta 1.0 / RMSprop 0.001)
+from warmup_mnist_cnn import build_cnn, compile_cnn  # noqa: E402
+from warmup_mnist_mlp import build_mlp, compile_mlp  # noqa: E402
 
 
 # ## The network, compiled as in its warm-up
 def build_and_compile(model_name: str, num_classes: int) -> keras.Model:
     if model_name == "cnn":
-        model = build_cnn(num_classes)
-        optimizer = keras.optimizers.Adadelta(learning_rate=1.0, rho=0.95, epsilon=1e-7)
-    else:
-        model = build_mlp(num_classes)
-        optimizer = keras.optimizers.RMSprop(learning_rate=0.001, rho=0.9, epsilon=1e-7)
-    model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
-    return model
+        return compile_cnn(build_cnn(num_classes))  # Adadelta(learning_rate=1.0, rho=0.95, epsilon=1e-7)
+    return compile_mlp(build_mlp(num_classes))  # RMSprop(learning_rate=0.001, rho=0.9, epsilon=1e-7)
 
 
 # ## Train

@@ -80,9 +80,10 @@ def main(argv=None):
                                     f"{dataset} has {len(test.class_names)}: it is not the network this run trained; "
                                     f"train the run again with --overwrite"))
             continue
+        letters = evaluation.letters_of_cased(probabilities) if dataset == data.BYCLASS_LETTERS else None
         by_dataset.setdefault(dataset, []).append(
             evaluation.RunResult(run=run_dir.name, predicted=probabilities.argmax(axis=1), true=test.labels,
-                                 test_source=test.source, **about))
+                                 test_source=test.source, letters_predicted=letters, **about))
 
     for run_dir, problem in broken:
         print(f"evaluate_test.py: not judged: {run_dir}: {problem}", file=sys.stderr)

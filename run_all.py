@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from emnist_study import cli, interrupts, study
+from emnist_study import cli, data, interrupts, study
 from emnist_study.data import DATASETS
 
 ROOT = Path(__file__).resolve().parent
@@ -75,7 +75,7 @@ def training_commands(args, datasets) -> list[tuple[str, list[str], float | None
     shared = (["--resume"] + data_dir_args(args) + place_args(args) + (["--quick"] if args.quick else [])
               + unless_default("--distribute", args.distribute, "none"))
     commands = []
-    for step in study.training_steps(args.full, datasets):
+    for step in study.training_steps(args.full, datasets, split_images(args)):
         argv = (quick_run_names(step.args) if args.quick else list(step.args)) + shared
         if step.script == "emnist_experiments":
             argv += unless_default("--results-dir", args.results_dir, "results")
@@ -120,6 +120,7 @@ def print_plan(steps, args) -> None:
         return
     print(f"{len(steps)} training steps{side}; minutes from scratch on 2 CPU cores ({study.machine_line(measured)}"
           f"{side_by_side_line(measured, args.jobs)}):")
+    print(split_images_line(args), end="")
     for (script, step_argv, length), (_, end) in zip(steps, ends):
         when = f"{length:6.0f} min, done by {end / 60:4.1f} h" if length is not None else "   not measured      "
         print(f"  {when}  {command(script, step_argv)}")
@@ -128,16 +129,34 @@ def print_plan(steps, args) -> None:
                                                                  if unknown else "")
           + " (then a few minutes of figures and evaluation); minutes on a GPU. Finished runs are skipped.")
     if args.jobs > 1 and not unknown:
-        alone = sum(study.step_minutes(step, measured) for step in study.training_steps(args.full, datasets_of(args)))
+        alone = sum(study.step_minutes(step, measured) for step in steps_of(args))
         print(f"One step at a time (--jobs 1): about {alone / 60:.1f} hours.")
     if total > EVENING_MINUTES:
         print("More than an evening here: Ctrl-C stops the study at any point, and the same command continues it.")
     for other in study.all_epoch_seconds()[1:]:
-        lengths = [study.step_minutes(step, other, args.jobs)
-                   for step in study.training_steps(args.full, datasets_of(args))]
+        lengths = [study.step_minutes(step, other, args.jobs) for step in steps_of(args)]
         hours = study.plan_minutes(lengths, args.jobs) / 60
         print(f"On {study.machine_line(other)}{side_by_side_line(other, args.jobs)}: about {hours:.1f} hours"
               + (f", plus {steps_not_measured(lengths.count(None))}" if None in lengths else ""))
+
+
+def split_images(args) -> dict:
+    """{dataset: images in its training split} for each dataset whose copy found in the data folders holds other
+    than the full split (EMNIST ByClass's letters, say): the estimates scale with it. Counted from the labels
+    alone; nothing is downloaded, and a dataset not found here is planned at its full size."""
+    counts = {dataset: data.training_split_size(dataset, args.data_dir) for dataset in datasets_of(args)}
+    return {dataset: n for dataset, n in counts.items() if n and n != study.TRAIN_SPLIT_IMAGES[dataset]}
+
+
+def steps_of(args) -> list:
+    return study.training_steps(args.full, datasets_of(args), split_images(args))
+
+
+def split_images_line(args) -> str:
+    """What the estimates were scaled to, where a copy found is not the full split; nothing otherwise."""
+    sizes = split_images(args)
+    return "".join(f"Scaled to the {n:,} training images of the {dataset} copy found here (the full split holds "
+                   f"{study.TRAIN_SPLIT_IMAGES[dataset]:,}).\n" for dataset, n in sizes.items())
 
 
 def steps_not_measured(count: int) -> str:
@@ -162,7 +181,7 @@ def jobs_of(args) -> int:
     jobs = study.default_jobs()
     if jobs > 1:
         measured = study.load_epoch_seconds()
-        steps = study.training_steps(args.full, datasets_of(args))
+        steps = steps_of(args)
 
         def hours(lanes: int) -> float:
             return study.plan_minutes([study.step_minutes(step, measured, lanes) for step in steps], lanes)

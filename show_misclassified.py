@@ -79,8 +79,12 @@ def main(argv=None):
     wrong = wrong[np.argsort(-confidence[wrong], kind="stable")]  # the most confident mistakes first
     name = f"{run_dir.name}_{args.split}"
     accuracy = 1 - len(wrong) / len(true)
+    from emnist_study.evaluation import balanced_accuracy, classes_unequal
+
+    # where classes are unequal (ByClass's letters), the mean over classes too: rare letters count as much
+    balanced = f"; balanced {balanced_accuracy(true, predicted):.2%}" if classes_unequal(true) else ""
     title = (f"{run_dir.name} ({recipes.network_name(saved)}): {len(wrong)} of {len(true):,} {args.split} images "
-             f"wrong ({accuracy:.2%} right)")
+             f"wrong ({accuracy:.2%} right{balanced})")
     shown = wrong[: args.count]
     out_dir = Path(args.results_dir)
     grid = figures.save(figures.plot_mistakes(images[shown], true[shown], predicted[shown], confidence[shown],
@@ -91,6 +95,13 @@ def main(argv=None):
 
     print(title)
     print(f"Trained on {data.source_line(read_json(run_dir / 'config.json').get('data') or {})}")
+    if balanced:
+        from emnist_study.evaluation import per_class_accuracy
+
+        per_class = per_class_accuracy(true, predicted, len(class_names))
+        counts = np.bincount(true, minlength=len(class_names))
+        print("Per class, worst first: " + ", ".join(f"{class_names[c]} {per_class[c]:.1%} (of {counts[c]:,})"
+                                                     for c in np.argsort(per_class) if counts[c]))
     print("Most confused pairs:")
     for count, a, b, a_as_b, b_as_a in most_confused_pairs(true, predicted, len(class_names), args.top_pairs):
         print(f"  {class_names[a]:>4} <-> {class_names[b]:<4} {count:4d}   "

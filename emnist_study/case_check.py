@@ -150,7 +150,7 @@ def summary_line(record: dict) -> str:
     distinct = [r for r in rows if not r["same_shape"]]
     alike = [r for r in rows if r["same_shape"]]
     split = "".join(r["letter"][-1] for r in rows if r["by_case"]) or "none"
-    letters = record.get("split", "EMNIST ByClass test letters").split(" (")[0]
+    letters = record.get("split", "test letters").split(" (")[0]
     return (f"Against ByClass's case labels ({record['images']:,} {letters}): purity {record['purity']:.3f} "
             f"(a head that ignored case would score {record['purity_ignoring_case']:.3f}), NMI {record['nmi']:.3f} "
             f"against letter and case; split by case: {sum(r['by_case'] for r in distinct)} of the {len(distinct)} "
@@ -247,7 +247,7 @@ def check_run(run_dir: Path, data_dir, results_dir: Path, show: bool = False) ->
             print(f"No case check: EMNIST ByClass was not found in {where} (NIST's gzip.zip holds it; give its "
                   f"folder with --data-dir)")
             return None
-        letters, split = byclass.load_cased_letters(split="test", data_dir=data_dir), "EMNIST ByClass test letters"
+        letters, split = byclass.load_cased_letters(split="test", data_dir=data_dir), "test letters (EMNIST ByClass)"
         if config.get("quick"):
             letters = stratified_letters(letters, QUICK_LETTERS)
     probs = subunits.subunit_probabilities(models.load(run_dir / "model.keras"), letters.images)
@@ -258,8 +258,8 @@ def check_run(run_dir: Path, data_dir, results_dir: Path, show: bool = False) ->
     print(summary_line(record))
     print(markdown_table(record))
     chosen = most_confident_of_each_unit(probs, letters.labels, units, PER_UNIT)
-    title = (f"{run_dir.name}: the {split.split(' (')[0]} each sub-unit is most sure of (purity {record['purity']:.3f}, "
-             f"NMI {record['nmi']:.3f} against letter and case)")
+    title = (f"{run_dir.name}: the ByClass {split.split(' (')[0]} each sub-unit is most sure of (purity "
+             f"{record['purity']:.3f}, NMI {record['nmi']:.3f} against letter and case)")
     return figures.save(plot_case_units(letters, chosen, record, title),
                         Path(results_dir) / f"{run_dir.name}_case_check.png", show=show)
 

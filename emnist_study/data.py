@@ -10,9 +10,12 @@ the download, the checks; formats.py reads the copies of EMNIST Letters other th
      official IDX files, and for EMNIST Letters as, in this order: the official `emnist-letters-*-idx?-ubyte[.gz]`
      files, NIST's `gzip.zip`, NIST's `emnist-letters.mat` (or a zip holding it, as NIST's matlab.zip does),
      Kaggle's `emnist-letters-{train,test}.csv` (or a zip holding them, as Kaggle's download is), a folder that
-     TensorFlow Datasets prepared (the folder itself, or its emnist/letters/<version>);
+     TensorFlow Datasets prepared (the folder itself, or its emnist/letters/<version>); and, in a folder holding
+     none of these, a copy of EMNIST ByClass (byclass.py says which), whose letters are then taken as EMNIST
+     Letters: upper and lower case merged into the 26 classes, each image's case kept (letters_from_byclass);
   2. the usual caches: `~/.keras/datasets/mnist.npz`; the `emnist` package's `~/.cache/emnist/emnist.zip`, then
-     TensorFlow Datasets' `~/tensorflow_datasets/emnist/letters/<version>` ($TFDS_DATA_DIR where set);
+     TensorFlow Datasets' `~/tensorflow_datasets/emnist/letters/<version>` ($TFDS_DATA_DIR where set), then
+     `~/tensorflow_datasets/emnist/byclass/<version>` (its letters, as above);
   3. a download of the official files into those caches, with a progress bar and a checksum.
 Training and test must come from one copy: EMNIST Letters' two splits found in copies that divide the images
 differently (NIST's files, Kaggle's CSV, TensorFlow Datasets) are refused, as is such a copy missing one split.
@@ -35,7 +38,7 @@ from .config import TrainConfig
 from .errors import UserError
 from .sources import (DATASET_TITLES, DIGITS, EMNIST_ZIP_NAMES, LETTERS, SPLITS, LabelledImages, check_split,
                       checked, describe, emnist_cache, emnist_member_names, fetch, find_idx_file, keras_mnist_cache,
-                      read_emnist_zip, resolve_data_dirs)
+                      read_emnist_zip, read_emnist_zip_labels, resolve_data_dirs)
 from .words import plural
 
 DATASETS = ("mnist", "emnist-letters")
@@ -212,6 +215,31 @@ def ensure_available(datasets, data_dir=None, show=None) -> dict[str, str]:
                  else f"{DATASET_TITLES[m]} was not found in {where}" for m in missing]
         raise UserError(f"{head}: {'; '.join(named)}. The line above for each says why and what to do.{hint}")
     return found
+
+
+def training_split_size(dataset: str, data_dir=None) -> int | None:
+    """How many images the training split of `dataset` ("mnist", "emnist-letters") holds in the copy loading it
+    would find, counted from its labels alone: no image is read, nothing is downloaded, for run_all's plan. None
+    where no copy is found here, or where the copy keeps its labels among the images (Kaggle's CSV, the MATLAB
+    file, a TFDS folder)."""
+    try:
+        directories = resolve_data_dirs(data_dir)
+        if dataset.startswith("mnist"):
+            found = find_mnist("train", directories)
+            if found and found[0] == "npz":
+                return len(read_mnist_npz(found[1][0], "train")[1])
+            return len(idx.read_idx(found[1][1], 1)) if found else None
+        kind, paths = find_emnist_letters("train", directories) or (None, ())
+        letters_in = {"idx": lambda: idx.read_idx(paths[1], 1),
+                      "zip": lambda: read_emnist_zip_labels(paths[0], "train"),
+                      "byclass-idx": lambda: idx.read_idx(paths[1], 1),
+                      "byclass-zip": lambda: read_emnist_zip_labels(paths[0], "train", byclass.KIND)}
+        if kind not in letters_in:
+            return None
+        labels = letters_in[kind]()
+        return int((labels >= byclass.FIRST_CAPITAL).sum()) if kind.startswith(formats.FROM_BYCLASS) else len(labels)
+    except UserError:
+        return None
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -6,14 +6,15 @@ baseline, by the exact McNemar test), and the baselines' per-class accuracy.
 """
 
 import math
+import re
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from . import case_check, figures, recipes
-from .data import DIGITS, LETTERS, is_official, source_line
-from .evaluation import BASELINE_ROLES, RunResult, mcnemar_exact, per_class_accuracy
+from .data import BYCLASS_LETTERS, DIGITS, LETTERS, is_from_byclass, is_official, source_line
+from .evaluation import BASELINE_ROLES, RunResult, classes_unequal, mcnemar_exact, per_class_accuracy
 from .records import write_csv_atomic, write_text_atomic
 from .words import plural
 
@@ -121,15 +122,19 @@ def csv_rows(by_dataset: dict[str, list[RunResult]]) -> list[dict]:
             rows.append({"dataset": r.dataset, "run": r.run, "network": r.network, "params": r.params,
                          "epochs": r.epochs, "train_seconds": r.train_seconds,
                          "val_accuracy": round(r.val_accuracy, 4), "val_images": r.val_images,
-                         "test_accuracy": round(r.test_accuracy, 4), "ci95_low": round(low, 4),
+                         "test_accuracy": round(r.test_accuracy, 4),
+                         "balanced_accuracy": round(r.balanced_accuracy, 4), "ci95_low": round(low, 4),
                          "ci95_high": round(high, 4), "test_errors": r.errors, "test_images": len(r.true),
                          "baseline": baseline.run if baseline else "", **vs_baseline(r, baseline)})
     return rows
 
 
-def markdown_table(rows: list[dict]) -> str:
-    lines = ["| run | network | params | epochs | train time | val accuracy | test accuracy [95% CI] | errors "
-             "| vs baseline (McNemar) |", "|---|---|---:|---:|---:|---:|---|---:|---|"]
+def markdown_table(rows: list[dict], balanced: bool = False) -> str:
+    """The table of every run of a dataset; `balanced` (where its classes are unequal) adds balanced accuracy, the
+    mean over classes, beside plain accuracy."""
+    lines = ["| run | network | params | epochs | train time | val accuracy | test accuracy [95% CI] "
+             + ("| balanced accuracy " if balanced else "") + "| errors | vs baseline (McNemar) |",
+             "|---|---|---:|---:|---:|---:|---|" + ("---:|" if balanced else "") + "---:|---|"]
     for r in rows:
         minutes = f"{r['train_seconds'] / 60:.1f} min" if r["train_seconds"] else ""
         if r["mcnemar_p"] == "":
@@ -139,20 +144,28 @@ def markdown_table(rows: list[dict]) -> str:
                       + (" (real)" if r["mcnemar_p"] < SIGNIFICANCE else " (could be chance)"))
         lines.append(f"| {r['run']} | {r['network']} | {r['params']:,} | {r['epochs']} | {minutes} "
                      f"| {pct(r['val_accuracy'])} | {pct(r['test_accuracy'])} [{pct(r['ci95_low'])}, "
-                     f"{pct(r['ci95_high'])}] | {r['test_errors']} | {versus} |")
+                     f"{pct(r['ci95_high'])}] " + (f"| {pct(r['balanced_accuracy'])} " if balanced else "")
+                     + f"| {r['test_errors']} | {versus} |")
     return "\n".join(lines)
 
 
-def per_class_table(result: RunResult) -> str:
+def per_class_table(result: RunResult, role: str = "the baseline") -> str:
     class_names = class_names_of(result.dataset)
     accuracy = per_class_accuracy(result.true, result.predicted, len(class_names))
+    counts = np.bincount(result.true, minlength=len(class_names))
     order = np.argsort(accuracy, kind="stable")
-    cells = [f"{class_names[i]} {pct(accuracy[i])}" for i in order if not math.isnan(accuracy[i])]
-    return (f"Per-class test accuracy of `{result.run}` (the baseline), worst first:\n\n"
+    unequal = classes_unequal(result.true)
+    cells = [f"{class_names[i]} {pct(accuracy[i])}" + (f" (of {counts[i]:,})" if unequal else "")
+             for i in order if not math.isnan(accuracy[i])]
+    balanced = (f" Balanced accuracy (the mean of these): {pct(result.balanced_accuracy)}, against "
+                f"{pct(result.test_accuracy)} plain." if unequal else "")
+    return (f"Per-class test accuracy of `{result.run}` ({role}), worst first:{balanced}\n\n"
             + "\n".join(f"- {' · '.join(cells[i:i + 6])}" for i in range(0, len(cells), 6)))
 
 
 def class_names_of(dataset: str) -> tuple:
+    if dataset == BYCLASS_LETTERS:
+        return tuple(name[0] for name in LETTERS) + tuple(name[-1] for name in LETTERS)  # A..Z, a..z
     return LETTERS if dataset == "emnist-letters" else DIGITS
 
 
@@ -239,7 +252,9 @@ def answer_letters_vs_digits(mnist: list[RunResult], letters: list[RunResult]) -
     ratio = (f", {(1 - cnn.test_accuracy) / (1 - digits.test_accuracy):.1f}x the error rate"
              if digits.test_accuracy < 1 and gap > 0 else "")
     versus = f"{points(gap)} {'lower' if gap > 0 else 'higher'}{ratio}" if gap else "the same accuracy"
-    return (f"The Keras CNN, unchanged but for its 26 outputs, reaches {pct(cnn.test_accuracy)} on EMNIST Letters "
+    on = "EMNIST ByClass's letters" if is_from_byclass(cnn.test_source) else "EMNIST Letters"
+    balanced = (f" (balanced accuracy {pct(cnn.balanced_accuracy)})" if classes_unequal(cnn.true) else "")
+    return (f"The Keras CNN, unchanged but for its 26 outputs, reaches {pct(cnn.test_accuracy)}{balanced} on {on} "
             f"(`{cnn.run}`) against {pct(digits.test_accuracy)} on MNIST (`{digits.run}`): {versus}. Letters are "
             f"usually "
             f"harder: 26 classes instead of 10, upper and lower case sharing a class, and look-alike pairs (i/l, "
@@ -282,22 +297,54 @@ def answer_best_experiment(letters: list[RunResult]) -> str:
     chosen = max(experiments, key=lambda r: r.val_accuracy)  # chosen on validation, never on test
     low, high = chosen.interval
     reached = "reaches" if chosen.test_accuracy >= LETTERS_TARGET else "does not reach"
-    above = [name for name, acc in PUBLISHED if chosen.test_accuracy >= acc]
-    listed = "; ".join(f"{name} {pct(acc)}" for name, acc in PUBLISHED)
-    standing = (f"`{chosen.run}` is above {len(above)} of the {len(PUBLISHED)} published single-network figures "
-                f"listed here ({listed}).")
+    if is_from_byclass(chosen.test_source):
+        standing = ("No comparison with the published EMNIST Letters figures is drawn: these letters are EMNIST "
+                    "ByClass's, with their natural frequencies, not the balanced Letters split they were measured on.")
+    else:
+        above = [name for name, acc in PUBLISHED if chosen.test_accuracy >= acc]
+        listed = "; ".join(f"{name} {pct(acc)}" for name, acc in PUBLISHED)
+        standing = (f"`{chosen.run}` is above {len(above)} of the {len(PUBLISHED)} published single-network "
+                    f"figures listed here ({listed}).")
     extras = []
     if chosen.config.get("ensemble", 1) > 1:
         extras.append(f"an ensemble of {chosen.config['ensemble']} networks")
     if chosen.config.get("test_time_views"):
         extras.append(f"predicting from {chosen.config['test_time_views']} distorted copies as well")
     caveat = (f" The published figures are single networks without test-time copies; this one is "
-              f"{' and '.join(extras)}, so it is not quite a like-for-like comparison." if extras else "")
+              f"{' and '.join(extras)}, so it is not quite a like-for-like comparison."
+              if extras and not is_from_byclass(chosen.test_source) else "")
+    balanced = (f" (balanced accuracy {pct(chosen.balanced_accuracy)})" if classes_unequal(chosen.true) else "")
     return (f"Chosen on validation among {plural(len(experiments), 'experiment run')}: `{chosen.run}` (validation "
             f"{pct(chosen.val_accuracy)}), with {pct(chosen.test_accuracy)} on the test letters [95% CI {pct(low)}-"
-            f"{pct(high)}]. It {reached} the assignment's {pct(LETTERS_TARGET)}. "
+            f"{pct(high)}]{balanced}. It {reached} the assignment's {pct(LETTERS_TARGET)}. "
             f"{against_baselines(chosen, candidates, letters)} {standing}{caveat}"
-            + (f" {left_out(others)}" if others else "") + quick_caveat([chosen]))
+            + (f" {left_out(others)}" if others else "") + over_seeds(letters) + quick_caveat([chosen]))
+
+
+def recipe_name(r: RunResult) -> str:
+    """A run's name less its seed ("exp_sgd_tta-seed2" -> "exp_sgd_tta"): the runs of one recipe."""
+    return re.sub(r"-seed\d+$", "", r.run)
+
+
+def over_seeds(letters: list[RunResult]) -> str:
+    """Where recipes were trained with several seeds: each recipe's mean test accuracy and its spread, and how far
+    the experiment recipe with the best mean validation accuracy lies above the warm-up CNN's mean."""
+    groups = {}
+    for r in letters:
+        groups.setdefault((r.role, recipe_name(r)), []).append(r)
+    seeded = {key: runs for key, runs in groups.items() if len(runs) > 1}
+    if not seeded:
+        return ""
+    parts = [f"`{name}` {spread(runs)}" for (_, name), runs in seeded.items()]
+    text = f" Over seeds (each seed its own validation images): {'; '.join(parts)}."
+    cnns = [runs for (role, _), runs in seeded.items() if role == BASELINE_ROLES["emnist-letters"]]
+    recipes_seeded = {key: runs for key, runs in seeded.items() if key[0] == "experiment"}
+    if cnns and recipes_seeded:
+        (_, best), runs = max(recipes_seeded.items(), key=lambda item: np.mean([r.val_accuracy for r in item[1]]))
+        gap = np.mean([r.test_accuracy for r in runs]) - np.mean([r.test_accuracy for r in cnns[0]])
+        text += (f" The recipe with the best mean validation accuracy, `{best}`, is {points(gap)} "
+                 f"{'above' if gap >= 0 else 'below'} the warm-up CNN on average over its seeds.")
+    return text
 
 
 def against_baselines(chosen: RunResult, experiments: list[RunResult], letters: list[RunResult]) -> str:
@@ -337,7 +384,7 @@ def answer_case_aware(by_dataset: dict[str, list[RunResult]]) -> str:
         units = r.subunits
         if not units:
             parts.append(f"`{r.run}`: its sub-units are not described yet (`python show_misclassified.py {r.run}`).")
-        elif "purity" in units:
+        elif "purity" in units and units.get("hidden_label", "digit") == "digit":  # merged MNIST
             parts.append(f"`{r.run}` ({r.dataset}): each sub-unit against the digit hidden in the merged class: "
                          f"purity {units['purity']:.3f} (the share of images whose unit's commonest digit is their "
                          f"own), NMI {units['nmi']:.3f} (normalised mutual information: how much knowing the unit "
@@ -355,6 +402,40 @@ def answer_case_aware(by_dataset: dict[str, list[RunResult]]) -> str:
                            f"sub-unit is most sure of.")
         if r.dataset == "emnist-letters":
             parts.append(case_answer(r))
+    return " ".join(parts + [knowing_the_case(by_dataset)]).strip()
+
+
+RECIPE_KEYS = ("model", "model_options", "epochs", "batch_size", "seed", "optimizer", "schedule", "augment",
+               "label_smoothing", "ensemble", "test_time_views")
+
+
+def recipe_of(r: RunResult) -> tuple:
+    """What a run trained, its dataset aside: runs alike in these differ by their labels alone."""
+    return tuple(str(r.config.get(key)) for key in RECIPE_KEYS)
+
+
+def knowing_the_case(by_dataset: dict[str, list[RunResult]]) -> str:
+    """Does knowing the case help letters accuracy? Each network trained with the case labels (ByClass's 52 letter
+    classes), its cases merged at prediction, against the letters run of the same recipe and epochs trained
+    without them, on the same test letters (ByClass's letters: the same images in the same order)."""
+    parts = []
+    letters = by_dataset.get("emnist-letters", [])
+    for cased in by_dataset.get(BYCLASS_LETTERS, []):
+        if cased.letters_predicted is None:
+            continue
+        right = cased.letters_predicted == cased.true % len(LETTERS)
+        text = (f"Knowing the case: `{cased.run}`, trained with the case labels on ByClass's 52 letter classes, reads "
+                f"{pct(float(right.mean()))} of its test letters right once each letter's two cases are merged "
+                f"(and tells the letter and its case together for {pct(cased.test_accuracy)})")
+        same = [r for r in letters if recipe_of(r) == recipe_of(cased) and np.array_equal(r.true, cased.true % 26)]
+        if same:
+            plain = same[0]
+            this_only, plain_only, p = mcnemar_exact(right, plain.right)
+            text += (f", against {pct(plain.test_accuracy)} for `{plain.run}`, the same recipe and epochs trained on "
+                     f"the 26 merged classes: of the letters only one of the two reads right, {this_only} go to the "
+                     f"case-trained network and {plain_only} to the other (exact McNemar test, {p_text(p)}: "
+                     + ("a real difference" if p < SIGNIFICANCE else "could be chance") + ")")
+        parts.append(text + ".")
     return " ".join(parts)
 
 
@@ -399,8 +480,10 @@ def case_check_sections(by_dataset: dict[str, list[RunResult]]) -> list[str]:
     if not checked:
         return []
     parts = ["## The case-aware head against the true case", "",
-             "On EMNIST ByClass's test letters, which case-aware sub-unit each image picks among its letter's, against "
-             "its true case (the network never saw case labels). Purity: the share of images whose unit's commoner "
+             "On letters the network never trained on (EMNIST ByClass's test letters for a run trained on EMNIST "
+             "Letters; its own validation letters for a run trained on ByClass's letters, whose test letters are "
+             "this report's), which case-aware sub-unit each image picks among its letter's, against its true case "
+             "(the network never saw case labels). Purity: the share of images whose unit's commoner "
              "case is their own; in brackets its floor, the share of the letter's commoner case, which any split "
              f"reaches. A letter splits by case when at least {case_check.BY_CASE_SHARE:.0%} of its capitals, and of "
              "its small letters, pick a unit their own case dominates. \"Cases look alike\": the 15 letters EMNIST's "
@@ -478,10 +561,24 @@ def letters_test_set_note(letters: list[RunResult]) -> str:
     CSV and TensorFlow Datasets hold an older split of 14,800): such a result is not comparable with the published
     figures. Nothing where it is the official one, or where the test set's record is not known."""
     judged = letters[0].test_source if letters else {}
-    if not judged or is_official(judged):
-        return ""
+    if not judged or is_official(judged) or is_from_byclass(judged):
+        return ""  # (letters from ByClass are said so at the top of the report: letters_data_note)
     return (f" Caution: these letters were judged on {source_line(judged)}, not on NIST's official 20,800 "
             f"test images, on which the published figures were measured: a result here is not comparable with them.")
+
+
+def letters_data_note(letters: list[RunResult]) -> list[str]:
+    """A paragraph, where the letters were taken from EMNIST ByClass: what these letters are, and that no figure
+    of theirs compares with a published EMNIST Letters one. Nothing otherwise."""
+    judged = letters[0].test_source if letters else {}
+    if not is_from_byclass(judged):
+        return []
+    return [f"**The letters here are not the EMNIST Letters split.** No copy of EMNIST Letters was found, so every "
+            f"letters figure below is on EMNIST ByClass's letters, upper and lower case merged into Letters' 26 "
+            f"classes, with ByClass's natural letter frequencies (common letters such as `e` several times as "
+            f"many as rare ones such as `q`), not the balanced Letters split: the test set is {source_line(judged)}. "
+            f"They compare with no published EMNIST Letters figure; where classes are unequal, balanced accuracy "
+            f"(the mean over the letters) stands beside plain accuracy.", ""]
 
 
 def answers(by_dataset: dict[str, list[RunResult]]) -> list[str]:
@@ -539,6 +636,7 @@ def write_report(by_dataset: dict[str, list[RunResult]], out_dir: Path, figure_l
     parts = ["# Test results", "",
              f"Written by `evaluate_test.py`: each run judged once on {judged}. Models were chosen on validation "
              "accuracy alone; the test set was read here and nowhere else.", "",
+             *letters_data_note(by_dataset.get("emnist-letters", [])),
              "## Answers", "", READING_GUIDE, "", *answers(by_dataset), "", *case_check_sections(by_dataset),
              "## Every run", "",
              "The interval is the 95% Wilson score interval. \"vs baseline\" counts the test images only one of the "
@@ -546,10 +644,15 @@ def write_report(by_dataset: dict[str, list[RunResult]], out_dir: Path, figure_l
              "0.05: a real difference).", "",
              "![test accuracy with 95% intervals](test_accuracy.png)", ""]
     for dataset, results in by_dataset.items():
-        parts += [f"### {dataset}", "", markdown_table([r for r in rows if r["dataset"] == dataset]), ""]
+        unequal = classes_unequal(results[0].true)
+        parts += [f"### {dataset}", "", markdown_table([r for r in rows if r["dataset"] == dataset], unequal), ""]
         baseline = baseline_of(results)
         if baseline is not None:
             parts += [per_class_table(baseline), ""]
+        experiments = with_role(results, "experiment")
+        if unequal and experiments:  # the rare classes' accuracy, for the run validation would choose too
+            chosen = max(validated_alike(experiments, baseline)[0], key=lambda r: r.val_accuracy)
+            parts += [per_class_table(chosen, "the experiment chosen on validation"), ""]
     if figure_links:
         parts += ["## Figures", ""] + [f"- [{Path(f).name}]({f})" for f in figure_links] + [""]
     path = out_dir / "RESULTS.md"

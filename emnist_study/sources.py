@@ -115,7 +115,9 @@ def how_to_get(dataset: str, directories: list[Path] = ()) -> str:
                 f"it is found without --data-dir) or the four emnist-letters-*-ubyte.gz files in it; NIST's "
                 f"emnist-letters.mat (in its matlab.zip); Kaggle's emnist-letters-train.csv and "
                 f"emnist-letters-test.csv (an older, smaller split); or the folder tfds.load('emnist/letters') "
-                f"prepares (found without --data-dir in {formats.tfds_cache()})")
+                f"prepares (found without --data-dir in {formats.tfds_cache()}); failing all of these, a copy of "
+                f"EMNIST ByClass (its emnist-byclass-*-ubyte.gz files, Kaggle's emnist-byclass-*.csv or "
+                f"tfds.load('emnist/byclass')'s folder), whose letters are then taken, cases merged")
     return (f"download {EMNIST_URL} (562 MB) and save it as {emnist_cache()}, or put it (or the "
             f"{dataset}-*-ubyte.gz files in it) in {into}")
 
@@ -151,6 +153,16 @@ def read_emnist_zip(path: Path, split: str, kind: str = "letters") -> tuple[np.n
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise UserError(f"{path} is not a readable zip file ({exc}); download it again") from None
     return arrays[0], arrays[1]
+
+
+def read_emnist_zip_labels(path: Path, split: str, kind: str = "letters") -> np.ndarray:
+    """The labels alone of one split of an EMNIST dataset in NIST's gzip.zip (to count its images quickly)."""
+    member = f"gzip/{emnist_member_names(split, kind)[1]}.gz"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return idx.parse_idx(archive.read(member), f"{path.name}:{member}", 1)
+    except (KeyError, zipfile.BadZipFile, OSError, EOFError):
+        raise UserError(f"{path} has no readable {member}") from None
 
 
 def check_split(split: str) -> None:

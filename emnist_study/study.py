@@ -46,6 +46,7 @@ class Step:
     args: list
     dataset: str
     trains: list = field(default_factory=list)
+    split_images: int | None = None  # images in the training split found for the dataset (None: the full split's)
 
     @property
     def run_names(self) -> list:
@@ -119,10 +120,19 @@ FULL_EXTRA = [
 ]
 
 
-def training_steps(full: bool, datasets) -> list[Step]:
-    """The training steps of the study (or of everything, `full`) on the chosen datasets, in order."""
+def training_steps(full: bool, datasets, split_images: dict | None = None) -> list[Step]:
+    """The training steps of the study (or of everything, `full`) on the chosen datasets, in order. `split_images`
+    ({dataset: images in its training split}) gives the size of the copies found, where it is not the full split
+    (TRAIN_SPLIT_IMAGES): EMNIST ByClass's letters, say; the estimates scale with it."""
     steps = STUDY + ([renamed_if_shortened(step) for step in FULL_EXTRA] if full else [])
-    return [step for step in steps if step.dataset in datasets]
+    sizes = split_images or {}
+    return [replace(step, split_images=sizes.get(base_dataset(step.dataset))) for step in steps
+            if step.dataset in datasets]
+
+
+def base_dataset(dataset: str) -> str:
+    """The dataset whose files a dataset is read from: merged MNIST is MNIST's."""
+    return "mnist" if dataset.startswith("mnist") else dataset
 
 
 def renamed_if_shortened(step: Step) -> Step:
@@ -154,11 +164,11 @@ def speed_key(config: TrainConfig) -> str:
     return "-".join(parts)
 
 
-def training_images(config: TrainConfig) -> int:
-    """Images in one epoch of the run: its dataset's training split less the validation set, five times over
-    with Nielsen's shifted copies."""
-    dataset = "mnist" if config.dataset.startswith("mnist") else config.dataset
-    images = round(TRAIN_SPLIT_IMAGES[dataset] * (1 - config.val_fraction))
+def training_images(config: TrainConfig, split_images: int | None = None) -> int:
+    """Images in one epoch of the run: its dataset's training split (`split_images`, else the full split's size)
+    less the validation set, five times over with Nielsen's shifted copies."""
+    split = split_images or TRAIN_SPLIT_IMAGES[base_dataset(config.dataset)]
+    images = round(split * (1 - config.val_fraction))
     return images * (5 if config.expand_shifts else 1)
 
 
@@ -248,7 +258,8 @@ def step_minutes(step: Step, measured: dict, jobs: int = 1) -> float | None:
         key = speed_key(config)
         if key not in per_image:
             return None
-        seconds += config.epochs * max(config.ensemble, 1) * training_images(config) * per_image[key]
+        seconds += (config.epochs * max(config.ensemble, 1) * training_images(config, step.split_images)
+                    * per_image[key])
     return seconds / 60
 
 

@@ -39,6 +39,7 @@ def folders_holding(name: str) -> Path | None:
 
 REAL_MNIST = folders_holding("mnist.npz")
 REAL_EMNIST_LABELS = folders_holding("emnist-letters-train-labels-idx1-ubyte.gz")
+REAL_BYCLASS_LETTERS = folders_holding("emnist-byclass-train-images-idx3-ubyte.gz")
 
 
 # The files in the order pytest-xdist should hand them out, longest first (pytest.ini's --no-loadscope-reorder keeps
@@ -84,6 +85,17 @@ def real_emnist_labels():
         pytest.skip("needs the real EMNIST Letters label files (emnist-letters-*-labels-idx1-ubyte.gz): set "
                     "EMNIST_STUDY_DATA_DIR to a folder holding them")
     return REAL_EMNIST_LABELS
+
+
+@pytest.fixture
+def real_byclass_letters():
+    """A folder holding real EMNIST ByClass letters in NIST's IDX files (../shared/data/emnist-byclass-letters: the
+    letters of ByClass's test file, re-split into train and test parts, and the mapping file); the test is skipped,
+    saying so, where there is none."""
+    if REAL_BYCLASS_LETTERS is None:
+        pytest.skip("needs real EMNIST ByClass letters (emnist-byclass-{train,test}-*-ubyte.gz and "
+                    "emnist-byclass-mapping.txt): set EMNIST_STUDY_DATA_DIR to a folder holding them")
+    return REAL_BYCLASS_LETTERS
 
 
 @pytest.fixture

@@ -232,3 +232,139 @@ def test_the_figure_colours_each_image_by_its_true_case(folders):
         ink = drawn[drawn.sum(axis=2) < 2.0]  # pixels well away from white
         blue, orange = (ink[:, 2] > ink[:, 0]).mean(), (ink[:, 0] > ink[:, 2]).mean()
         assert (blue if case == 0 else orange) == 1.0
+
+
+# --- EMNIST Letters taken from a copy of ByClass, where no copy of the Letters files is found -----------------
+
+@pytest.fixture(scope="module")
+def byclass_only(folders):
+    """The rendered letters as ByClass's loose IDX files alone, no Letters files beside them."""
+    root, loose, _ = folders
+    files = rendered_letters.official_files(PER_CASE, digits_per_class=1, marked=stamp_markers)
+    return rendered_letters.write_loose(root / "byclass-only", {n: raw for n, raw in files.items() if "byclass" in n})
+
+
+def byclass_csv_text(split: str) -> str:
+    """Kaggle's emnist-byclass-<split>.csv: the ByClass label (0..61), then the pixels as the IDX files store them."""
+    images, labels = upright_split(split)
+    stored = images.transpose(0, 2, 1).reshape(len(images), -1)
+    return "\n".join(",".join(map(str, [label, *row])) for label, row in zip(labels, stored)) + "\n"
+
+
+def test_the_letters_are_byclass_letters_cases_merged_where_no_letters_copy_is_found(byclass_only, capsys):
+    view = byclass.load_cased_letters(split="test", data_dir=byclass_only)
+    letters = data.load_emnist_letters(split="test", data_dir=byclass_only)
+    assert np.array_equal(letters.images, view.images) and np.array_equal(letters.labels, view.labels)
+    assert letters.class_names == data.LETTERS and np.array_equal(letters.fine_labels, view.labels + 26 * view.cases)
+    source = letters.source
+    assert source["format"] == "byclass-idx" and data.is_from_byclass(source) and not data.is_official(source)
+    assert source["images_per_class"]["A/a"] == 2 * PER_CASE["test"] and source["capitals"] == 26 * PER_CASE["test"]
+    assert all(str(byclass_only) in path for path in source["files"])
+    printed = capsys.readouterr().out
+    assert printed.count("No EMNIST Letters files found") == 1 and "ByClass's natural letter frequencies" in printed
+    # the validation set keeps each image's case; the training script says what it trains on
+    split = data.load_train_val("emnist-letters", val_fraction=0.25, seed=1, data_dir=byclass_only)
+    assert np.array_equal(split.fine_val % 26, split.y_val) and set(split.fine_val // 26) == {0, 1}
+    assert data.same_copy(source, data.load_emnist_letters(split="train", data_dir=byclass_only).source)
+    nist = data.load_emnist_letters(split="test", data_dir=folders_loose(byclass_only)).source
+    assert nist["format"] == "idx" and not data.same_copy(source, nist)  # the Letters files, where they are, first
+
+
+def folders_loose(byclass_only):
+    return byclass_only.parent / "loose"
+
+
+def test_byclass_from_kaggles_csv_and_from_a_tfds_folder_gives_the_same_letters(byclass_only, tmp_path):
+    expected = data.load_emnist_letters(split="test", data_dir=byclass_only)
+    kaggle = tmp_path / "kaggle"
+    kaggle.mkdir()
+    for split in ("train", "test"):
+        (kaggle / f"emnist-byclass-{split}.csv").write_text(byclass_csv_text(split))
+    from_csv = data.load_emnist_letters(split="test", data_dir=kaggle)
+    assert from_csv.source["format"] == "byclass-csv" and np.array_equal(from_csv.images, expected.images)
+    assert np.array_equal(from_csv.fine_labels, expected.fine_labels)
+    assert data.find_emnist_letters("train", [kaggle])[0] == "byclass-csv"
+    tfds = synthetic.write_emnist_tfds(tmp_path / "tfds", per_class_train=2, per_class_test=2, config="byclass")
+    found = data.find_emnist_letters("test", [tmp_path / "tfds"])
+    assert found == ("byclass-tfds", (tfds,))
+    from_tfds = data.load_emnist_letters(split="test", data_dir=tmp_path / "tfds")
+    # synthetic's labels 1..26 are ByClass's digits 1-9 and capitals A-P: the capitals alone are letters
+    assert len(from_tfds.labels) == 2 * 17 and set(from_tfds.fine_labels // 26) == {0}
+
+
+def test_a_training_split_without_its_test_split_is_refused_naming_the_files(byclass_only, tmp_path):
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    for path in byclass_only.glob("emnist-byclass-train-*"):
+        (lone / path.name).write_bytes(path.read_bytes())
+    with pytest.raises(UserError) as error:
+        data.load_emnist_letters(split="train", data_dir=lone)
+    assert "emnist-byclass-test-images-idx3-ubyte and emnist-byclass-test-labels-idx1-ubyte[.gz]" in str(error.value)
+
+
+def test_the_plan_scales_with_the_letters_found(byclass_only, capsys):
+    import run_all
+
+    assert data.training_split_size("emnist-letters", byclass_only) == 52 * PER_CASE["train"]
+    assert data.training_split_size("emnist-letters", folders_loose(byclass_only)) == 52 * PER_CASE["train"]
+    assert data.training_split_size("emnist-letters", byclass_only / "nowhere") is None
+    assert run_script(run_all, "--dry-run", "--only", "emnist-letters", "--data-dir", str(byclass_only)) == 0
+    printed = capsys.readouterr().out
+    assert "Scaled to the 208 training images of the emnist-letters copy found here (the full split holds 124,800)" \
+        in printed
+    assert "about 0.0 hours of training" in printed
+    assert run_script(run_all, "--dry-run", "--only", "emnist-letters") == 0
+    assert "Scaled" not in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def byclass_trained_run(folders, byclass_only):
+    """A finished case-aware run around the hand-built head whose config.json says it trained on ByClass's letters
+    from the byclass-only folder."""
+    root, _, _ = folders
+    run = finished_run(root / "byclass-runs", "exp_case_aware_resplit", "emnist-letters", marker_model(),
+                       byclass_only, model_options={"subunits": 2})
+    record = json.loads((run / "config.json").read_text())
+    source = data.load_emnist_letters(split="train", data_dir=byclass_only).source
+    (run / "config.json").write_text(json.dumps({**record, "data": source}))
+    return run
+
+
+def test_a_run_on_byclass_letters_is_case_checked_on_its_own_validation_letters(byclass_trained_run, capsys):
+    results = byclass_trained_run.parent.parent / "byclass-results"
+    assert case_check.check_run(byclass_trained_run, None, results) is not None
+    record = json.loads((byclass_trained_run / case_check.RECORD_FILE).read_text())
+    assert record["split"].startswith("validation letters") and record["images"] == 52  # a quarter of 208
+    assert "(52 validation letters)" in capsys.readouterr().out
+
+
+def test_the_report_on_byclass_letters_says_what_they_are(byclass_trained_run, capsys):
+    root = byclass_trained_run.parent.parent
+    results = root / "byclass-results"
+    assert run_script(evaluate_test, "--runs-dir", str(byclass_trained_run.parent), "--results-dir",
+                      str(results)) == 0
+    report = (results / "RESULTS.md").read_text()
+    assert "**The letters here are not the EMNIST Letters split.**" in report
+    assert "No comparison with the published EMNIST Letters figures is drawn" in report
+    assert "SpinalNet" not in report and "not comparable with them" not in report
+    assert "its own validation letters for a run trained on ByClass's letters" in report
+
+
+def test_balanced_accuracy_stands_beside_plain_accuracy_where_classes_are_unequal():
+    from emnist_study import report
+    from emnist_study.evaluation import RunResult, balanced_accuracy, classes_unequal
+
+    true = np.array([0] * 8 + [1] * 2)  # a common letter, a rare one
+    predicted = np.array([0] * 8 + [0, 1])
+    assert balanced_accuracy(true, predicted) == 0.75 and classes_unequal(true)
+    assert not classes_unequal(np.array([0, 0, 1, 1, 1]))
+    run = RunResult(run="emnist_cnn", dataset="emnist-letters", network="CNN", params=1, epochs=1,
+                    train_seconds=1.0, val_accuracy=0.9, predicted=predicted, true=true,
+                    config={"script": "emnist_baseline.py", "model": "mnist_cnn"})
+    rows = report.csv_rows({"emnist-letters": [run]})
+    assert rows[0]["balanced_accuracy"] == 0.75 and rows[0]["test_accuracy"] == 0.9
+    assert "| balanced accuracy |" in report.markdown_table(rows, balanced=True)
+    assert "| 75.00% |" in report.markdown_table(rows, balanced=True)
+    assert "balanced" not in report.markdown_table(rows)
+    table = report.per_class_table(run)
+    assert "Balanced accuracy (the mean of these): 75.00%, against 90.00% plain" in table and "(of 2)" in table

@@ -147,3 +147,21 @@ def test_evaluate_test_scores_runs_on_their_test_set(tmp_path, mnist_dir, monkey
 def test_evaluate_test_with_no_runs(tmp_path, capsys):
     assert run_script(evaluate_test, "--runs-dir", str(tmp_path / "none")) == 1
     assert "train something first" in capsys.readouterr().err
+
+
+def test_the_warm_up_recipes_are_written_once_and_the_experiments_baseline_names_the_same_settings():
+    """The letters baseline compiles with the warm-ups' own functions, and what warmup_mnist_cnn.py compiles is
+    recipes.KERAS2_ADADELTA, the experiments' `baseline` recipe, setting for setting."""
+    import emnist_baseline
+    from emnist_study import recipes
+    from emnist_study.run import optimizer_settings
+
+    assert emnist_baseline.compile_cnn is warmup_mnist_cnn.compile_cnn
+    assert emnist_baseline.compile_mlp is warmup_mnist_mlp.compile_mlp
+    compiled = warmup_mnist_cnn.compile_cnn(warmup_mnist_cnn.build_cnn(10))
+    assert optimizer_settings(compiled.optimizer) == recipes.KERAS2_ADADELTA == recipes.BASE.optimizer
+    letters = emnist_baseline.build_and_compile("cnn", 26)
+    assert optimizer_settings(letters.optimizer) == recipes.KERAS2_ADADELTA
+    mlp = emnist_baseline.build_and_compile("mlp", 26)
+    assert optimizer_settings(mlp.optimizer) == {"name": "rmsprop", "learning_rate": 0.001, "rho": 0.9,
+                                                 "epsilon": 1e-7}
