@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from . import environment
 from .errors import UserError
 
 CHUNK_BYTES = 1 << 20
@@ -24,7 +25,7 @@ TIMEOUT_SECONDS = 60  # a server silent this long has failed
 # download has run for SLOW_AFTER_SECONDS, so that a slow start is forgiven.
 SLOW_AFTER_SECONDS = 60
 MOST_SECONDS_LEFT = 2 * 3600
-# Set to 1 to forbid downloads (the tests do; so can a user on an offline machine who wants the error at once).
+# Set to 1 (or true, yes, on) to forbid downloads (the tests do; so can a user on an offline machine who wants the error at once).
 NO_DOWNLOAD_ENV = "EMNIST_STUDY_NO_DOWNLOAD"
 
 
@@ -40,8 +41,8 @@ def file_digest(path: Path, algorithm: str = "sha256") -> str:
 def download(url: str, dest: Path, algorithm: str, expected_digest: str, what_to_do: str) -> Path:
     """Fetch `url` to `dest`, verifying its digest. `what_to_do` tells the user how to get the file by hand."""
     dest = Path(dest)
-    if os.environ.get(NO_DOWNLOAD_ENV) == "1":
-        raise UserError(f"downloads are disabled ({NO_DOWNLOAD_ENV}=1). {what_to_do}")
+    if environment.switch(NO_DOWNLOAD_ENV):
+        raise UserError(f"downloads are disabled ({NO_DOWNLOAD_ENV}={os.environ[NO_DOWNLOAD_ENV]}). {what_to_do}")
     created = [d for d in (dest.parent, *dest.parent.parents) if not d.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import environment
 from .errors import UserError
 
 # Python may swallow the KeyboardInterrupt that a Ctrl-C raises (inside a weakref callback, it prints "Exception
@@ -78,6 +79,11 @@ def run_main(main, argv=None, resumable: bool | str = True) -> None:
     Ctrl-C), not a traceback (unless DEBUG_ENV is set)."""
     global _signal_received
     prog = sys.argv[0].rsplit("/", 1)[-1]
+    try:
+        debug = environment.switch(DEBUG_ENV)
+    except UserError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        sys.exit(1)
     _signal_received = None
     previous = {signum: signal.signal(signum, _on_stop_signal) for signum in STOP_SIGNALS}
     try:
@@ -88,7 +94,7 @@ def run_main(main, argv=None, resumable: bool | str = True) -> None:
                 raise KeyboardInterrupt from None
             raise
     except UserError as exc:
-        if os.environ.get(DEBUG_ENV):
+        if debug:
             raise
         print(f"{prog}: error: {exc}", file=sys.stderr)
         sys.exit(1)
@@ -96,7 +102,7 @@ def run_main(main, argv=None, resumable: bool | str = True) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
     except OSError as exc:
-        if os.environ.get(DEBUG_ENV):
+        if debug:
             raise
         print(f"{prog}: error: {os_error_line(exc, resumable)}", file=sys.stderr)
         sys.exit(1)

@@ -2,7 +2,10 @@
 needs to read."""
 
 import os
+import sys
 import warnings
+
+from .environment import thread_settings_problem
 
 
 def _import_tensorflow_quietly():
@@ -12,6 +15,9 @@ def _import_tensorflow_quietly():
     find cuda drivers", "failed call to cuInit") is written before its log level applies and would bury the one
     line a user needs to read. Python exceptions still propagate and are printed once stderr is restored.
     """
+    problem = thread_settings_problem()
+    if problem:  # refused here, before TensorFlow starts: it would abort the process in C++ with no word why
+        sys.exit(f"{os.path.basename(sys.argv[0]) or 'python'}: error: {problem}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # TensorFlow's oneDNN kernels are on by default only on CPUs with AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX.
     # On the many x86 machines with AVX2 alone they train these networks 1.3-1.6x faster than the default

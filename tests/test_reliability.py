@@ -500,3 +500,58 @@ def test_a_symlink_loop_as_data_dir_is_one_line(tmp_path):
 
 def test_the_readme_states_the_count():
     assert f"{FAULTS} faults and bad inputs" in (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize("value, on", [("1", True), ("true", True), ("Yes", True), ("ON", True), ("0", False),
+                                       ("false", False), ("No", False), ("off", False), ("", False)])
+def test_the_yes_no_variables_take_the_usual_spellings(monkeypatch, value, on):
+    from emnist_study import download, environment
+    monkeypatch.setenv(download.NO_DOWNLOAD_ENV, value)
+    assert environment.switch(download.NO_DOWNLOAD_ENV) is on
+
+
+def test_downloads_disabled_by_true_start_no_download_and_a_misspelt_switch_is_refused(tmp_path, monkeypatch):
+    from emnist_study import download
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a download started")
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", no_network)
+    monkeypatch.setenv(download.NO_DOWNLOAD_ENV, "true")
+    with pytest.raises(UserError, match=r"downloads are disabled \(EMNIST_STUDY_NO_DOWNLOAD=true\)\. get it by hand"):
+        download.download("https://example.org/x.zip", tmp_path / "x.zip", "sha256", "0" * 64, "get it by hand")
+    monkeypatch.setenv(download.NO_DOWNLOAD_ENV, "maybe")
+    with pytest.raises(UserError, match=r"EMNIST_STUDY_NO_DOWNLOAD='maybe' is neither on nor off: set it to 1"):
+        download.download("https://example.org/x.zip", tmp_path / "x.zip", "sha256", "0" * 64, "get it by hand")
+
+
+@pytest.mark.parametrize("value", ["0", "false", "off"])
+def test_the_debug_variable_set_off_keeps_errors_to_one_line(monkeypatch, value):
+    def main(argv):
+        raise UserError("something the user can fix")
+
+    monkeypatch.setenv(interrupts.DEBUG_ENV, value)
+    code, err = run_script_capturing(types.SimpleNamespace(main=main))
+    assert code == 1 and one_line(err).endswith("error: something the user can fix")
+
+
+def test_a_misspelt_debug_variable_is_refused_in_one_line(monkeypatch):
+    def main(argv):
+        raise AssertionError("main ran")
+
+    monkeypatch.setenv(interrupts.DEBUG_ENV, "verbose")
+    code, err = run_script_capturing(types.SimpleNamespace(main=main))
+    assert code == 1 and "EMNIST_STUDY_DEBUG='verbose' is neither on nor off" in one_line(err)
+
+
+@pytest.mark.parametrize("name, value", [("TF_NUM_INTRAOP_THREADS", "-1"), ("TF_NUM_INTEROP_THREADS", "two")])
+def test_threading_variables_tensorflow_cannot_take_are_refused_before_it_starts(tmp_path, name, value):
+    """TensorFlow itself aborts on TF_NUM_INTRAOP_THREADS=-1 (a C++ "Check failed", exit 134)."""
+    synthetic.write_mnist_npz(tmp_path / "data", per_class_train=2, per_class_test=2)
+    env = {**os.environ, name: value}
+    result = subprocess.run([sys.executable, "warmup_mnist_mlp.py", "--quick", "--data-dir", str(tmp_path / "data"),
+                             "--runs-dir", str(tmp_path / "runs"), "--logs-dir", str(tmp_path / "logs")],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert f"warmup_mnist_mlp.py: error: {name}={value!r} is not a number of threads" in one_line(result.stderr)
+    assert not (tmp_path / "runs").exists()
