@@ -18,6 +18,7 @@ data.py also decides the order in which the formats are looked for.
                 only when such a folder is read.
 """
 
+import codecs
 import io
 import json
 import os
@@ -84,14 +85,35 @@ def zip_holding(directory: Path, basename: str) -> Path | None:
     return None
 
 
-def read_member(path: Path, basename: str) -> tuple[bytes, str]:
-    """(the bytes of the member named `basename`, "zip:member" for messages)."""
+# The most images any real copy holds in one split (EMNIST Letters' 124,800 training images; ByClass's 697,932), and
+# so the most bytes its members can take unpacked: a zip that declares more is not a copy of EMNIST (a zip bomb, a
+# wrong file) and is refused before a byte of it is unpacked.
+MOST_IMAGES = {"letters": 124_800, "byclass": 697_932}
+CSV_ROW_BYTES = 4 * (1 + PIXELS) + 1  # "255," for every value and a line end (\r\n where it is "255" that ends)
+MAT_IMAGE_BYTES = 8 * (1 + PIXELS)  # doubles, the widest type MATLAB stores them in, with the label
+MAT_SPLITS = 2  # both splits are in the one file
+
+
+def open_member(archive: zipfile.ZipFile, path: Path, basename: str, most_bytes: int) -> tuple[io.IOBase, str]:
+    """(a stream of the member named `basename`, "zip:member" for messages), refused in one line where the member
+    declares more than `most_bytes` unpacked."""
+    member = member_named(archive.namelist(), basename)
+    if member is None:
+        raise UserError(f"{path} has no {basename}")
+    declared = archive.getinfo(member).file_size
+    if declared > most_bytes:
+        raise UserError(f"{path}:{member} unpacks to {declared / 1e9:.1f} GB, more than any copy of EMNIST "
+                        f"({most_bytes / 1e9:.1f} GB at most): it is not EMNIST's file; download it again")
+    return archive.open(member), f"{path}:{member}"
+
+
+def read_member(path: Path, basename: str, most_bytes: int) -> tuple[bytes, str]:
+    """(the bytes of the member named `basename`, "zip:member" for messages); see open_member."""
     try:
         with zipfile.ZipFile(path) as archive:
-            member = member_named(archive.namelist(), basename)
-            if member is None:
-                raise UserError(f"{path} has no {basename}")
-            return archive.read(member), f"{path}:{member}"
+            stream, where = open_member(archive, path, basename, most_bytes)
+            with stream:
+                return stream.read(), where
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise UserError(f"{path} is not a readable zip file ({exc}); download it again") from None
 
@@ -111,21 +133,33 @@ def find_csv(directory: Path, split: str, emnist: str = "letters") -> tuple[str,
 
 
 def read_csv(kind: str, path: Path, split: str, emnist: str = "letters") -> tuple[np.ndarray, np.ndarray]:
+    """One split of Kaggle's CSV, read as a stream (never the whole text in memory at once)."""
     if kind == "csv":
-        raw, where = path.read_bytes(), str(path)
-    else:
-        raw, where = read_member(path, csv_name(split, emnist))
-    return parse_csv(raw, where, emnist)
-
-
-def parse_csv(raw: bytes, where: str, emnist: str = "letters") -> tuple[np.ndarray, np.ndarray]:
-    """Kaggle's rows (the label, then 784 pixels) as (images (N, 28, 28) as stored, labels)."""
-    if not raw.strip():
-        raise UserError(f"{where} is empty; download it again")
-    header = 0 if raw.lstrip()[:1].isdigit() else 1  # some copies add a row of column names
+        with open(path, "rb") as stream:
+            return parse_csv(stream, str(path), emnist)
     try:
-        rows = np.loadtxt(io.BytesIO(raw), delimiter=",", dtype=np.int32, skiprows=header, ndmin=2)
-    except ValueError as exc:
+        with zipfile.ZipFile(path) as archive:
+            stream, where = open_member(archive, path, csv_name(split, emnist), MOST_IMAGES[emnist] * CSV_ROW_BYTES)
+            with stream:
+                return parse_csv(stream, where, emnist)
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise UserError(f"{path} is not a readable zip file ({exc}); download it again") from None
+
+
+def parse_csv(stream, where: str, emnist: str = "letters") -> tuple[np.ndarray, np.ndarray]:
+    """Kaggle's rows (the label, then 784 pixels) from a binary stream, as (images (N, 28, 28) as stored, labels).
+    A byte-order mark (spreadsheet programs write one) and a row of column names (some copies add one) are
+    skipped."""
+    stream = io.BufferedReader(stream) if not hasattr(stream, "peek") else stream
+    start = stream.peek(4096)[:4096]
+    bom = start.startswith(codecs.BOM_UTF8)
+    if not start[len(codecs.BOM_UTF8) if bom else 0:].strip():
+        raise UserError(f"{where} is empty; download it again")
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig" if bom else "ascii", newline="")
+    header = 0 if start[3 if bom else 0:].lstrip()[:1].isdigit() else 1
+    try:
+        rows = np.loadtxt(text, delimiter=",", dtype=np.int32, skiprows=header, ndmin=2)
+    except (ValueError, UnicodeDecodeError) as exc:
         raise UserError(f"{where} is not EMNIST's CSV of whole numbers, a label then {PIXELS} pixels a row "
                         f"({exc}); download it again") from None
     if rows.shape[1] != 1 + PIXELS:
@@ -154,7 +188,7 @@ def read_mat(kind: str, path: Path, split: str, emnist: str = "letters") -> tupl
     if kind == "mat":
         source, where = path, str(path)
     else:
-        raw, where = read_member(path, mat_name(emnist))
+        raw, where = read_member(path, mat_name(emnist), MOST_IMAGES[emnist] * MAT_IMAGE_BYTES * MAT_SPLITS)
         source = io.BytesIO(raw)
     try:
         mat = loadmat(source, simplify_cells=True, variable_names=["dataset"])

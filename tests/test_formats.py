@@ -61,6 +61,31 @@ def test_a_csv_with_a_header_row_is_read(tmp_path):
     assert_upright_letters(tmp_path, "csv")
 
 
+@pytest.mark.parametrize("header", [False, True])
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+def test_a_csv_saved_by_a_spreadsheet_program_keeps_every_image(tmp_path, header, line_end):
+    """Spreadsheet programs write a UTF-8 byte-order mark first, and often Windows line ends: neither costs an
+    image (the mark once hid the first row's label from the header test, and the first image was skipped)."""
+    synthetic.write_emnist_csv(tmp_path, header=header)
+    for split in ("train", "test"):
+        path = tmp_path / f"emnist-letters-{split}.csv"
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_text().replace("\n", line_end).encode())
+    assert_upright_letters(tmp_path, "csv")
+    assert len(data.load_emnist_letters(split="train", data_dir=tmp_path).labels) == 12 * 26
+
+
+def test_a_zip_declaring_more_than_any_copy_of_emnist_holds_is_refused_before_it_is_unpacked(tmp_path, monkeypatch):
+    """A zip bomb (a few MB unpacking to gigabytes) is refused from the sizes its members declare, not read."""
+    synthetic.write_emnist_csv(tmp_path, zipped="emnist.zip")
+    monkeypatch.setattr(formats, "MOST_IMAGES", {"letters": 100, "byclass": 100})  # fewer than the 12 x 26 here
+    unpacked = []
+    monkeypatch.setattr(formats.zipfile.ZipFile, "read", lambda *a, **k: unpacked.append(a) or b"")
+    with pytest.raises(UserError, match=r"emnist-letters-train\.csv unpacks to 0\.0 GB, more than any copy of "
+                                        r"EMNIST \(0\.0 GB at most\): it is not EMNIST's file") as error:
+        data.load_emnist_letters(split="train", data_dir=tmp_path)
+    assert "\n" not in str(error.value) and not unpacked
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda rows: rows[:1] + [rows[1].rsplit(",", 1)[0]] + rows[2:], "columns changed from 785 to 784"),
     (lambda rows: [row.rsplit(",", 1)[0] for row in rows], "has 784 values a row, expected 785"),
