@@ -204,8 +204,18 @@ def read_mat(kind: str, path: Path, split: str, emnist: str = "letters") -> tupl
     if images.size % PIXELS or (images.ndim > 1 and images.shape[-1] != PIXELS):
         raise UserError(f"{where}: dataset.{split}.images has shape {images.shape}, expected N x {PIXELS}")
     # Row-major rows of 784 are the IDX files' (transposed) order, like the other readers' images.
-    return (whole_numbers(images, f"{where} (dataset.{split}.images)").reshape(-1, 28, 28),
+    return (pixels_0_to_255(images, f"{where} (dataset.{split}.images)").reshape(-1, 28, 28),
             whole_numbers(labels, f"{where} (dataset.{split}.labels)").reshape(-1))
+
+
+def pixels_0_to_255(images: np.ndarray, where: str) -> np.ndarray:
+    """The images as whole numbers 0..255. A copy saved from a program that scales pixels to 0..1 (as floats, or
+    as 0/1 true/false) is scaled back, saying so: taken as it is, every image would be all but black."""
+    if images.size and images.dtype.kind in "biuf" and np.isfinite(images).all() and 0 <= images.min() and \
+            images.max() <= 1:
+        print(f"Note: {where} holds pixels from 0 to 1 ({images.dtype}), not EMNIST's 0..255: read as 0..255")
+        return np.rint(images.astype(np.float64) * 255).astype(np.int64)
+    return whole_numbers(images, where)
 
 
 def whole_numbers(array: np.ndarray, where: str) -> np.ndarray:
@@ -213,6 +223,9 @@ def whole_numbers(array: np.ndarray, where: str) -> np.ndarray:
     if array.dtype.kind in "iu":
         return array
     if array.dtype.kind == "f" and np.isfinite(array).all() and np.array_equal(array, np.rint(array)):
+        largest = array.flat[np.abs(array).argmax()] if array.size else 0
+        if abs(largest) > np.iinfo(np.int32).max:
+            raise UserError(f"{where} holds {largest:g}, far outside the range of EMNIST's values")
         return array.astype(np.int64)
     raise UserError(f"{where} holds {array.dtype} values that are not whole numbers")
 
@@ -285,15 +298,21 @@ def tfds_files(folder: Path, split: str) -> list[Path]:
     return shards(folder, split) + [folder / TFDS_INFO]
 
 
-def declared_count(info: dict, split: str) -> int | None:
-    """The split's number of examples as dataset_info.json records it (the sum of its shard lengths)."""
-    for entry in info.get("splits") or ():
-        if isinstance(entry, dict) and entry.get("name") == split and entry.get("shardLengths"):
-            try:
-                return sum(int(length) for length in entry["shardLengths"])
-            except (TypeError, ValueError):
-                return None
-    return None
+def declared_count(info: dict, split: str, where: Path) -> int | None:
+    """The split's number of examples as dataset_info.json (`where`) records it: the sum of its shard lengths,
+    whole numbers that TFDS writes as strings ("88800"). None where it records none; refused where the record is
+    not TFDS's."""
+    splits = info.get("splits") or []
+    entries = [e for e in splits if isinstance(e, dict) and e.get("name") == split] if isinstance(splits, list) else None
+    lengths = entries[0].get("shardLengths") if entries else None
+    if entries is not None and not lengths:
+        return None
+    if entries is None or not isinstance(lengths, list) or not all(
+            (isinstance(n, int) and not isinstance(n, bool) and n >= 0) or (isinstance(n, str) and n.isdigit())
+            for n in lengths):
+        raise UserError(f"{where}: its record of the {split} split's size is not TensorFlow Datasets' (a list "
+                        f"of shard lengths under \"splits\"); prepare the folder again")
+    return sum(int(n) for n in lengths)
 
 
 def read_tfds(kind: str, folder: Path, split: str, emnist: str = "letters") -> tuple[np.ndarray, np.ndarray]:
@@ -305,7 +324,7 @@ def read_tfds(kind: str, folder: Path, split: str, emnist: str = "letters") -> t
         raise UserError(f"{folder} holds {len(files)} of its {split} split's shards, named as parts of "
                         f"{' and '.join(str(t) for t in sorted(totals))}: the preparation stopped early or was mixed "
                         f"with another; prepare it again ({prepare})")
-    declared = declared_count(dataset_info(folder), split)
+    declared = declared_count(dataset_info(folder), split, folder / TFDS_INFO)
     from . import quiet_tensorflow  # noqa: F401  TensorFlow starts as the scripts start it, only for this format
     import tensorflow as tf
 

@@ -121,6 +121,37 @@ def test_matlab_file_is_read_upright_with_its_labels(tmp_path, labels_dtype):
     assert_upright_letters(tmp_path, "mat")
 
 
+def write_mat(directory, images_as=lambda images: images, labels_as=lambda labels: labels.astype(np.float64)):
+    import scipy.io
+
+    dataset = {}
+    for split in ("train", "test"):
+        images, labels = synthetic.emnist_arrays(split, 2)
+        dataset[split] = {"images": images_as(images.reshape(len(images), -1)),
+                          "labels": labels_as(labels.reshape(-1, 1))}
+    scipy.io.savemat(directory / "emnist-letters.mat", {"dataset": dataset})
+
+
+@pytest.mark.parametrize("scaled, expected", [
+    (lambda images: images / 255.0, lambda images: images),
+    (lambda images: images > 127, lambda images: (images > 127) * 255),
+    (lambda images: (images > 127).astype(np.float64), lambda images: (images > 127) * 255),
+])
+def test_matlab_pixels_saved_as_0_to_1_are_read_as_0_to_255_saying_so(tmp_path, capsys, scaled, expected):
+    """Taken as they are, pixels of 0..1 would train on images all but black, without a word."""
+    write_mat(tmp_path, images_as=scaled)
+    loaded = data.load_emnist_letters(split="test", data_dir=tmp_path)
+    original, _ = synthetic.emnist_arrays("test", 2)
+    assert np.array_equal(loaded.images, np.swapaxes(expected(original), 1, 2))
+    assert "holds pixels from 0 to 1" in capsys.readouterr().out
+
+
+def test_a_matlab_label_far_out_of_range_is_named_as_it_is(tmp_path):
+    write_mat(tmp_path, labels_as=lambda labels: np.where(np.arange(len(labels))[:, None] == 3, 1e30, labels))
+    with pytest.raises(UserError, match=r"dataset\.test\.labels\) holds 1e\+30, far outside the range"):
+        data.load_emnist_letters(split="test", data_dir=tmp_path)
+
+
 def test_matlab_rows_reshaped_column_major_are_upright_as_the_usual_loading_code_has_it(tmp_path):
     """What the loading code students copy does (reshape with order="F") agrees with the loader."""
     from scipy.io import loadmat
@@ -161,6 +192,20 @@ def test_tfds_folder_is_read_upright_from_any_level_of_it(tmp_path):
     record = data.load_emnist_letters(split="train", data_dir=folder).source
     assert sorted(p.rsplit("/", 1)[-1] for p in record["files"]) == [
         "dataset_info.json", "emnist-train.tfrecord-00000-of-00002", "emnist-train.tfrecord-00001-of-00002"]
+
+
+@pytest.mark.parametrize("splits", ['5', '[{"name": "test", "shardLengths": [Infinity]}]',
+                                    '[{"name": "test", "shardLengths": "390"}]',
+                                    '[{"name": "test", "shardLengths": [3.5]}]'])
+def test_a_tfds_record_of_the_split_sizes_that_is_not_tfds_is_one_line(tmp_path, splits):
+    folder = synthetic.write_emnist_tfds(tmp_path, per_class_train=2, per_class_test=2)
+    info = json.loads((folder / "dataset_info.json").read_text())
+    text = json.dumps({**info, "splits": "SPLITS"}).replace('"SPLITS"', splits)
+    (folder / "dataset_info.json").write_text(text)
+    with pytest.raises(UserError, match=r"dataset_info\.json: its record of the test split's size is not "
+                                        r"TensorFlow Datasets' .*; prepare the folder again") as error:
+        data.load_emnist_letters(split="test", data_dir=tmp_path)
+    assert "\n" not in str(error.value)
 
 
 def test_tfds_own_folder_is_looked_in_without_data_dir(offline_home, monkeypatch):
