@@ -60,6 +60,9 @@ def no_history(run_dir: Path) -> str:
                 f"plot; continue it with: {resume_command(run_dir)}")
     summary = read_json(run_dir / "summary.json") if (run_dir / "summary.json").is_file() else {}
     if summary.get("status") == "complete":
+        if (run_dir / "history.csv").is_file():
+            return (f"{run_dir} is complete but its history.csv holds no epoch, only the row of column names: put "
+                    f"back the run's own copy, or train it again with --overwrite")
         return f"{run_dir} is complete but has no history.csv (it was not trained by this project's scripts)"
     return (f"{run_dir} has no finished epoch yet, so there is nothing to plot (history.csv gains a row as each "
             f"epoch ends); continue it with: {resume_command(run_dir)}")

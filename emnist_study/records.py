@@ -167,20 +167,28 @@ def write_csv_atomic(path: Path, rows: list[dict]) -> None:
     write_text_atomic(path, buffer.getvalue())
 
 
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")  # what every run's history holds
+
+
 def read_history(run_dir: Path) -> list[dict]:
-    """The per-epoch history of a run, numbers as floats (epoch as int)."""
+    """The per-epoch history of a run, numbers as floats (epoch as int), one row per epoch in order: a row repeated
+    by hand (or by an older copy) counts once, its last copy standing. A byte-order mark (a spreadsheet program
+    saved it) is no matter; a missing column is refused, naming it."""
     path = Path(run_dir) / "history.csv"
     if not path.is_file():
         return []
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             rows = [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in reader]
-            if not reader.fieldnames or "epoch" not in reader.fieldnames:
-                raise ValueError("empty, or no header row" if not reader.fieldnames else "no epoch column")
+            if not reader.fieldnames:
+                raise ValueError("empty, or no header row")
+            missing = [column for column in HISTORY_COLUMNS if column not in reader.fieldnames]
+            if missing:
+                raise ValueError(f"no {' or '.join(missing)} column")
     except (csv.Error, ValueError, TypeError, UnicodeDecodeError) as exc:  # TypeError: a row cut short
-        raise UserError(f"{path} is corrupt ({exc}); {REDO_RUN}") from None
-    return rows
+        raise UserError(f"{path} is corrupt ({exc}): put back the run's own copy, or {REDO_RUN}") from None
+    return sorted({row["epoch"]: row for row in rows}.values(), key=lambda row: row["epoch"])
 
 
 def library_versions() -> dict:

@@ -227,3 +227,32 @@ def test_show_misclassified_puts_the_subunit_figure_in_tensorboards_images(tmp_p
     events.Reload()
     assert {"validation/misclassified", "validation/confusion", "validation/subunits"} <= set(events.Tags()["tensors"])
     assert events.SummaryMetadata("validation/subunits").plugin_data.plugin_name == "images"
+
+
+def test_plot_history_on_a_hand_edited_history_says_what_is_wrong_in_one_line(tmp_path, capsys):
+    """A missing column is named (not a KeyError traceback); a header-only history is not called missing; a
+    byte-order mark is no matter; a repeated row is one epoch, not an extra one."""
+    import json
+
+    import plot_history
+    from helpers import run_script_capturing
+
+    runs = tmp_path / "runs"
+    run = unfinished_run(runs, "edited", "emnist_baseline.py", tmp_path / "data")
+    (run / "summary.json").write_text(json.dumps({"status": "complete"}))
+    header, rows = "epoch,loss,accuracy,val_loss,val_accuracy", ["1,1.0,0.5,1.1,0.4", "2,0.8,0.6,0.9,0.7"]
+
+    def plot(text: bytes):
+        (run / "history.csv").write_bytes(text)
+        capsys.readouterr()
+        code, err = run_script_capturing(plot_history, "edited", "--runs-dir", str(runs), "--no-show",
+                                         "--results-dir", str(tmp_path / "results"))
+        return code, err, capsys.readouterr().out
+
+    code, err, _ = plot("\n".join([header.replace(",val_loss", "")] + [r.rsplit(",", 2)[0] + ",0.4" for r in rows])
+                        .encode())
+    assert code == 1 and err.count("\n") == 1 and "no val_loss column" in err and "put back the run's own copy" in err
+    code, err, _ = plot((header + "\n").encode())
+    assert code == 1 and "its history.csv holds no epoch" in err and "has no history.csv" not in err
+    code, err, out = plot(("\ufeff" + "\n".join([header, rows[0], rows[1], rows[1]]) + "\n").encode())
+    assert code == 0 and "edited: 2 epochs, best validation accuracy 0.7000 at epoch 2" in out, err
