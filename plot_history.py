@@ -14,7 +14,8 @@ from pathlib import Path
 
 from emnist_study import interrupts
 from emnist_study.errors import UserError
-from emnist_study.records import all_run_dirs, named_run_dirs, read_history, read_json, read_run_config
+from emnist_study.records import (all_run_dirs, named_run_dirs, read_history, read_json, read_run_config,
+                                  run_writer)
 
 QUICK = "-quick"  # the suffix --quick gives a run's name
 
@@ -59,6 +60,10 @@ def no_history(run_dir: Path) -> str:
         return (f"{run_dir} is an ensemble none of whose members has finished an epoch yet, so there is nothing to "
                 f"plot; continue it with: {resume_command(run_dir)}")
     summary = read_json(run_dir / "summary.json") if (run_dir / "summary.json").is_file() else {}
+    writer = run_writer(run_dir)
+    if writer and summary.get("status") != "complete":
+        return (f"{run_dir} is training (process {writer}) and has not finished its first epoch yet: plot it once "
+                f"history.csv has a row (each epoch adds one as it ends)")
     if summary.get("status") == "complete":
         if (run_dir / "history.csv").is_file():
             return (f"{run_dir} is complete but its history.csv holds no epoch, only the row of column names: put "

@@ -15,6 +15,7 @@ No TensorFlow here: the scripts that only read runs answer at once.
 
 import csv
 import errno
+import fcntl
 import io
 import json
 import os
@@ -229,6 +230,26 @@ def all_run_dirs(runs_dir) -> list[Path]:
     return sorted(p for p in runs_dir.iterdir() if (p / "config.json").is_file())
 
 
+def lock_path(run_dir: Path) -> Path:
+    """The file whose flock a run's writer holds: beside the run's folder, so that removing the folder (--overwrite)
+    leaves it in place."""
+    return Path(run_dir).parent / f".{Path(run_dir).name}.lock"
+
+
+def run_writer(run_dir: Path) -> str | None:
+    """The process ID of a process writing the run at `run_dir` now (its lock held), or None."""
+    try:
+        with open(lock_path(run_dir), "rb") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return f.read(20).decode(errors="replace").strip() or "unknown"
+            fcntl.flock(f, fcntl.LOCK_UN)
+    except FileNotFoundError:
+        pass
+    return None
+
+
 def require_complete(run_dir: Path) -> None:
     """A UserError, saying what to do, unless the run at `run_dir` is complete: an unfinished one (interrupted,
     killed, still training) continues with --resume; a diverged one trains again with a lower learning rate."""
@@ -244,6 +265,10 @@ def require_complete(run_dir: Path) -> None:
                         f"with python {script} --run-name {run_dir.name} --overwrite")
     done = summary.get("epochs_completed")
     epochs = f" after {done} of {plural(summary.get('epochs_planned') or 0, 'epoch')}" if done is not None else ""
+    writer = run_writer(run_dir)
+    if writer:
+        raise UserError(f"{run_dir} is still training (process {writer}{epochs and ','}{epochs}): wait for it to "
+                        f"finish, then run this again")
     raise UserError(f"{run_dir} has not finished ({status}{epochs}): continue it with python {script} --run-name "
                     f"{run_dir.name} --resume (and the flags it was started with), then run this again")
 

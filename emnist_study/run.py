@@ -36,8 +36,8 @@ from . import backup, distribute, hparams, interrupts, pipeline, precision, reci
 from .config import TrainConfig
 from .data import TrainVal, stratified_split
 from .errors import UserError
-from .records import (BACKUP_STATE_GLOB, atomic_write, library_versions, nearest_existing, now, read_json,
-                      read_run_config, remove_partial_files, write_csv_atomic, write_json_atomic)
+from .records import (BACKUP_STATE_GLOB, atomic_write, library_versions, lock_path, nearest_existing, now,
+                      read_json, read_run_config, run_writer, remove_partial_files, write_csv_atomic, write_json_atomic)
 from .words import plural
 
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -195,7 +195,7 @@ class Run:
         self.logs_dir = Path(config.logs_dir) / name
         self.backup_dir = self.dir / "backup"
         # Beside the run's folder, not in it: --overwrite deletes the folder, and the lock must outlive that.
-        self.lock_path = self.dir.parent / f".{name}.lock"
+        self.lock_path = lock_path(self.dir)
         self._lock_file = None
         self.recorder = None
         self.epochs_done = 0
@@ -260,16 +260,7 @@ class Run:
 
     def writer(self) -> str | None:
         """The process ID of another process writing this run now (its lock held), or None."""
-        try:
-            with open(self.lock_path, "rb") as f:
-                try:
-                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    return f.read(20).decode(errors="replace").strip() or "unknown"
-                fcntl.flock(f, fcntl.LOCK_UN)
-        except FileNotFoundError:
-            pass
-        return None
+        return run_writer(self.dir)
 
     def refuse_if_written(self) -> None:
         holder = self.writer()
@@ -333,8 +324,11 @@ class Run:
         if config.overwrite and not config.resume:
             shutil.rmtree(self.dir, ignore_errors=True)
             shutil.rmtree(self.logs_dir, ignore_errors=True)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        for directory in (self.dir, self.logs_dir):
+            if directory.is_symlink() and not directory.exists():
+                raise UserError(f"{directory} is a link to {os.readlink(directory)}, which does not exist: create "
+                                f"that folder (a disk not mounted?), or remove the link")
+            directory.mkdir(parents=True, exist_ok=True)
         for directory in (self.dir, self.backup_dir):
             remove_partial_files(directory)
         write_json_atomic(self.path("config.json"), record)

@@ -25,7 +25,7 @@ from emnist_study import backup, data, interrupts, recipes, records, training
 from emnist_study.config import TrainConfig
 from emnist_study.errors import UserError
 from emnist_study.run import Run
-from helpers import ROOT, paused_env, run_script_capturing
+from helpers import ROOT, paused_env, quick_args, run_script_capturing
 
 SCRIPT = "warmup_mnist_mlp.py"
 RUN = "mnist_mlp-quick"
@@ -555,3 +555,39 @@ def test_threading_variables_tensorflow_cannot_take_are_refused_before_it_starts
     assert result.returncode == 1, result.stderr
     assert f"warmup_mnist_mlp.py: error: {name}={value!r} is not a number of threads" in one_line(result.stderr)
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_still_training_is_not_called_unfinished(tmp_path):
+    """While the run's process holds its lock, "continue it with --resume" would start a second writer: the
+    scripts that need a finished run say it is training and to wait."""
+    import fcntl
+
+    import plot_history
+    import show_misclassified
+
+    run = tmp_path / "runs" / "emnist_cnn"
+    run.mkdir(parents=True)
+    config = TrainConfig(script="emnist_baseline.py", run_name="emnist_cnn", dataset="emnist-letters",
+                         model="mnist_cnn", epochs=12, batch_size=128)
+    (run / "config.json").write_text(json.dumps({"config": dataclasses.asdict(config)}))
+    (run / "summary.json").write_text(json.dumps({"status": "running", "epochs_completed": 0, "epochs_planned": 12}))
+    with open(records.lock_path(run), "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.write(b"4242\n")
+        lock.flush()
+        for script in (show_misclassified, plot_history):
+            code, err = run_script_capturing(script, "emnist_cnn", "--runs-dir", str(tmp_path / "runs"),
+                                             "--no-show", "--results-dir", str(tmp_path / "results"))
+            line = one_line(err)
+            assert code == 1 and "process 4242" in line and "--resume" not in line, line
+    code, err = run_script_capturing(show_misclassified, "emnist_cnn", "--runs-dir", str(tmp_path / "runs"))
+    assert code == 1 and "has not finished (running after 0 of 12 epochs): continue it with" in one_line(err)
+
+
+def test_a_run_folder_linked_to_a_folder_that_is_gone_is_one_line_naming_it(tmp_path):
+    synthetic.write_mnist_npz(tmp_path / "data", per_class_train=60, per_class_test=2)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "mnist_mlp-quick").symlink_to(tmp_path / "unmounted" / "runs" / "mnist_mlp-quick")
+    code, err = run_script_capturing(warmup_mnist_mlp, *quick_args(tmp_path, tmp_path / "data"), "--overwrite")
+    assert code == 1 and (f"mnist_mlp-quick is a link to {tmp_path / 'unmounted'}" in one_line(err)
+                          and "which does not exist: create that folder" in err), err
