@@ -13,6 +13,7 @@ The state before the latest stays as a fallback, should the latest prove unreada
 the backup only once model.keras and a complete summary.json are written.
 """
 
+import hashlib
 import json
 import shutil
 import zipfile
@@ -48,7 +49,10 @@ def state_variables(model: keras.Model) -> list:
 
 def save_state(model: keras.Model, backup_dir: Path, epoch: int, history: list[dict], best_epoch: int | None):
     """Commit epoch `epoch`: the training state after it, with the history so far."""
-    meta = {"epoch": epoch, "history": history, "best_epoch": best_epoch}
+    best = best_weights_path(backup_dir, best_epoch) if best_epoch else None
+    # The best weights' checksum: should this copy be damaged later, best.weights.h5 (its twin) can stand in for it.
+    meta = {"epoch": epoch, "history": history, "best_epoch": best_epoch,
+            "best_sha256": sha256_of(best) if best and best.is_file() else None}
     arrays = {f"v{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(state_variables(model))}
     Path(backup_dir).mkdir(parents=True, exist_ok=True)
     with atomic_write(state_path(backup_dir, epoch)) as tmp:
@@ -97,18 +101,26 @@ def restore(model: keras.Model, run) -> dict | None:
             meta = load_state(model, path)
             best = best_weights_path(run.backup_dir, meta["best_epoch"]) if meta["best_epoch"] else None
             if best and not weights_readable(best):
-                raise UnreadableState(f"the weights of its best epoch, {best.name}, are missing or damaged")
+                twin = run.path("best.weights.h5")
+                if not (meta.get("best_sha256") and twin.is_file() and sha256_of(twin) == meta["best_sha256"]):
+                    raise UnreadableState(f"the weights of its best epoch, {best.name}, are missing or damaged")
+                print(f"{best} is damaged; {twin}, the same weights (their checksum recorded), stands in for it")
+                copy_atomic(twin, best)
         except UnreadableState as exc:
             print(f"{path} cannot be read ({exc}); continuing from the state before it")
             continue
         if best:
             copy_atomic(best, run.path("best.weights.h5"))
         return meta
-    recorded = read_history(run.dir)
+    recorded = read_history(run.dir, required=("epoch",))  # only counted
     if recorded or states:
         raise UserError(f"cannot resume {run.dir} exactly: {plural(len(recorded), 'epoch')} recorded, but no backup "
                         f"of them in {run.backup_dir} can be read; use --overwrite to start again")
     return None
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def weights_readable(path: Path) -> bool:

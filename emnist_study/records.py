@@ -171,10 +171,10 @@ def write_csv_atomic(path: Path, rows: list[dict]) -> None:
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")  # what every run's history holds
 
 
-def read_history(run_dir: Path) -> list[dict]:
+def read_history(run_dir: Path, required: tuple = HISTORY_COLUMNS) -> list[dict]:
     """The per-epoch history of a run, numbers as floats (epoch as int), one row per epoch in order: a row repeated
     by hand (or by an older copy) counts once, its last copy standing. A byte-order mark (a spreadsheet program
-    saved it) is no matter; a missing column is refused, naming it."""
+    saved it) is no matter; a missing column of `required` is refused, naming it."""
     path = Path(run_dir) / "history.csv"
     if not path.is_file():
         return []
@@ -184,7 +184,7 @@ def read_history(run_dir: Path) -> list[dict]:
             rows = [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in reader]
             if not reader.fieldnames:
                 raise ValueError("empty, or no header row")
-            missing = [column for column in HISTORY_COLUMNS if column not in reader.fieldnames]
+            missing = [column for column in required if column not in reader.fieldnames]
             if missing:
                 raise ValueError(f"no {' or '.join(missing)} column")
     except (csv.Error, ValueError, TypeError, UnicodeDecodeError) as exc:  # TypeError: a row cut short

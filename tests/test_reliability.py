@@ -591,3 +591,31 @@ def test_a_run_folder_linked_to_a_folder_that_is_gone_is_one_line_naming_it(tmp_
     code, err = run_script_capturing(warmup_mnist_mlp, *quick_args(tmp_path, tmp_path / "data"), "--overwrite")
     assert code == 1 and (f"mnist_mlp-quick is a link to {tmp_path / 'unmounted'}" in one_line(err)
                           and "which does not exist: create that folder" in err), err
+
+
+def test_a_damaged_backup_copy_of_the_best_weights_is_replaced_by_its_intact_twin(tmp_path, capsys):
+    """Killed right after epoch 1 with the backup's copy of its best weights cut short: best.weights.h5 holds the
+    same weights (the state records their checksum), so --resume continues from epoch 1 instead of refusing. A
+    twin whose checksum differs stands in for nothing."""
+    run = Run(TrainConfig(script=SCRIPT, run_name="r", dataset="mnist", model="mnist_mlp", epochs=3,
+                          batch_size=32, runs_dir=str(tmp_path)))
+    trained = compiled_mlp()
+    rows = [{"epoch": 1, "loss": 1.0, "val_accuracy": 0.5}]
+    best = backup.best_weights_path(run.backup_dir, 1)
+    run.backup_dir.mkdir(parents=True)
+    trained.save_weights(best)
+    backup.save_state(trained, run.backup_dir, 1, rows, 1)
+    backup.copy_atomic(best, run.path("best.weights.h5"))
+    records.write_csv_atomic(run.path("history.csv"), rows)
+    intact = best.read_bytes()
+    best.write_bytes(intact[:2000])
+    restored = compiled_mlp()
+    assert backup.restore(restored, run)["epoch"] == 1
+    assert "is damaged; " in capsys.readouterr().out and best.read_bytes() == intact
+    for restored_weights, trained_weights in zip(restored.get_weights(), trained.get_weights(), strict=True):
+        np.testing.assert_array_equal(restored_weights, trained_weights)
+
+    best.write_bytes(intact[:2000])
+    compiled_mlp().save_weights(run.path("best.weights.h5"))  # other weights: not the twin
+    with pytest.raises(UserError, match="cannot resume .* exactly: 1 epoch recorded"):
+        backup.restore(compiled_mlp(), run)
