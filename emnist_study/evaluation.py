@@ -5,6 +5,8 @@ evaluating again is instant and a retrained model (a new file) is evaluated anew
 """
 
 import hashlib
+import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,25 +91,46 @@ def test_data_fingerprint(images: np.ndarray, labels: np.ndarray) -> str:
 
 def cached_probabilities(model_path: Path, images: np.ndarray, labels: np.ndarray, cache_dir: Path) -> np.ndarray:
     """The model's class probabilities on these images, from the cache when this exact model saw this exact
-    data before. A cache file that cannot be read, or does not fit these images, is computed again."""
+    data before. Each cache file records the checksums of the model and the data it came from and of its own
+    probabilities: one that cannot be read, was damaged or replaced, or came from another model or other data is
+    computed again, saying so."""
     if not Path(model_path).is_file():
         raise UserError(f"{model_path} is missing; train the run again with --overwrite")
-    key = f"{file_digest(model_path)[:20]}-{test_data_fingerprint(images, labels)[:12]}"
-    path = Path(cache_dir) / f"{key}.npy"
+    model_sha, data_sha = file_digest(model_path), test_data_fingerprint(images, labels)
+    path = Path(cache_dir) / f"{model_sha[:20]}-{data_sha[:12]}.npz"
     if path.is_file():
-        try:
-            cached = np.load(path, allow_pickle=False)
-            if cached.ndim == 2 and len(cached) == len(images) and np.isfinite(cached).all():
-                return cached
-            why = f"shape {cached.shape}, or values not finite"
-        except (OSError, ValueError, EOFError) as exc:
-            why = str(exc)
-        print(f"The cached predictions {path} are unreadable ({why}); predicting again")
+        why = stale_cache(path, model_sha, data_sha, len(images))
+        if why is None:
+            with np.load(path, allow_pickle=False) as cached:
+                return cached["probabilities"]
+        print(f"The cached predictions {path} {why}; predicting again")
     probabilities = pipeline.predict(models.load(model_path), images)
     path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"model_sha256": model_sha, "data_sha256": data_sha, "sha256": probabilities_digest(probabilities)}
     with atomic_write(path) as tmp:
-        np.save(tmp, probabilities)
+        with open(tmp, "wb") as f:
+            np.savez(f, probabilities=probabilities, record=np.array(json.dumps(record)))
     return probabilities
+
+
+def probabilities_digest(probabilities: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(probabilities, dtype=np.float32).tobytes()
+                          + str(probabilities.shape).encode()).hexdigest()
+
+
+def stale_cache(path: Path, model_sha: str, data_sha: str, images: int) -> str | None:
+    """Why the cache file at `path` cannot stand for this model's predictions on this data, or None."""
+    try:
+        with np.load(path, allow_pickle=False) as cached:
+            record, probabilities = json.loads(str(cached["record"])), cached["probabilities"]
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        return f"are unreadable ({type(exc).__name__}: {exc})"
+    if not isinstance(record, dict) or (record.get("model_sha256"), record.get("data_sha256")) != (model_sha, data_sha):
+        return "came from another model or other data"
+    if probabilities.ndim != 2 or len(probabilities) != images or record.get("sha256") != probabilities_digest(
+            probabilities):
+        return "were damaged (their checksum differs)"
+    return None
 
 
 @dataclass

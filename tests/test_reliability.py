@@ -386,11 +386,40 @@ def test_evaluate_test_reports_broken_runs_and_judges_the_rest(tmp_path, capsys)
     results = list(csv.DictReader(open(tmp_path / "r" / "test_results.csv")))
     assert [r["run"] for r in results] == ["healthy"] and results[0]["test_accuracy"] == "1.0"
 
-    [cache] = [p for p in (tmp_path / "r" / "cache").glob("*.npy") if np.load(p).shape == (50, 10)]  # healthy's
-    cache.write_bytes(cache.read_bytes()[:100])
+    def probabilities(path):
+        with np.load(path) as cached:
+            return cached["probabilities"]
+
+    [cache] = [p for p in (tmp_path / "r" / "cache").glob("*.npz") if probabilities(p).shape == (50, 10)]  # healthy's
+    healthy = cache.read_bytes()
+    cache.write_bytes(healthy[:100])
     capsys.readouterr()
     assert run_script_capturing(evaluate_test, *argv, "healthy")[0] == 0
-    assert "unreadable" in capsys.readouterr().out and np.load(cache).shape == (50, 10)
+    assert "unreadable" in capsys.readouterr().out and probabilities(cache).shape == (50, 10)
+
+
+def test_a_prediction_cache_damaged_or_replaced_is_computed_again_saying_so(tmp_path, capsys):
+    """A cache of the wrong number of classes is not blamed on the model, and one of the right shape but other
+    values (another run's, or edited) is not taken as it is: its checksums say so, and it is predicted again."""
+    synthetic.write_mnist_npz(tmp_path / "data", per_class_train=2, per_class_test=5)
+    runs_dir = tmp_path / "runs"
+    synthetic.write_finished_run(runs_dir, "healthy", "mnist", synthetic.template_model(10))
+    argv = ["--runs-dir", str(runs_dir), "--data-dir", str(tmp_path / "data"), "--results-dir", str(tmp_path / "r")]
+    assert run_script_capturing(evaluate_test, *argv)[0] == 0
+    [cache] = (tmp_path / "r" / "cache").glob("*.npz")
+    with np.load(cache) as saved:
+        right, record = saved["probabilities"], saved["record"]
+    first = (tmp_path / "r" / "test_results.csv").read_text()
+    for probabilities, why in ((np.full((50, 26), 1 / 26), "were damaged"),
+                               (np.roll(right, 1, axis=1), "were damaged")):
+        np.savez(cache, probabilities=probabilities, record=record)
+        capsys.readouterr()
+        code, err = run_script_capturing(evaluate_test, *argv)
+        assert code == 0 and "not judged" not in err, err
+        assert f"{why} (their checksum differs); predicting again" in capsys.readouterr().out
+        assert (tmp_path / "r" / "test_results.csv").read_text() == first
+    with np.load(cache) as saved:
+        np.testing.assert_array_equal(saved["probabilities"], right)
 
 
 def test_corrupt_history_summary_and_config_stop_with_one_line_naming_the_file(tmp_path):
