@@ -37,6 +37,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help=f"judge on a stratified subset of {QUICK_TEST_IMAGES} images of each test set (for "
                              f"smoke runs; the report says so)")
+    parser.add_argument(data.CHANGED_DATA_FLAG, action="store_true",
+                        help="judge runs even where the data files they trained on changed after they trained "
+                             "(the report says so)")
     args = parser.parse_args(argv)
     broken = []  # (run directory, what is wrong): reported, while the other runs are judged
     run_dirs = find_complete_runs(args.runs_dir, args.runs, broken)
@@ -63,6 +66,11 @@ def main(argv=None):
                 test_sets[dataset] = data.stratified_subset(test_sets[dataset], QUICK_TEST_IMAGES)
         test = test_sets[dataset]
         trained_on = read_json(run_dir / "config.json").get("data") or {}
+        try:
+            changed = data.refuse_changed_data(run_dir, trained_on, args.accept_changed_data)
+        except UserError as exc:
+            broken.append((run_dir, str(exc)))
+            continue
         if not data.same_copy(trained_on, test.source):
             broken.append((run_dir, f"it was trained on {data.source_line(trained_on)}, but the test set found is "
                                     f"{data.source_line(test.source)}: training and test must come from one copy; "
@@ -83,7 +91,8 @@ def main(argv=None):
         letters = evaluation.letters_of_cased(probabilities) if dataset == data.BYCLASS_LETTERS else None
         by_dataset.setdefault(dataset, []).append(
             evaluation.RunResult(run=run_dir.name, predicted=probabilities.argmax(axis=1), true=test.labels,
-                                 test_source=test.source, letters_predicted=letters, **about))
+                                 test_source=test.source, letters_predicted=letters, data_changed=changed,
+                                 **about))
 
     for run_dir, problem in broken:
         print(f"evaluate_test.py: not judged: {run_dir}: {problem}", file=sys.stderr)

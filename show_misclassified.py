@@ -57,10 +57,15 @@ def main(argv=None):
                         help="confused pairs to list (default: 10)")
     parser.add_argument("--results-dir", default="results", help="where the PNGs go (default: %(default)s)")
     parser.add_argument("--no-show", action="store_true", help="only save the PNGs, even with a screen")
+    parser.add_argument(data.CHANGED_DATA_FLAG, action="store_true",
+                        help="use the run's data files even where they changed after it trained (its validation "
+                             "images are then not the run's; the output says so)")
     args = parser.parse_args(argv)
     (run_dir,) = named_run_dirs(args.runs_dir, [args.run])
     require_complete(run_dir)  # an unfinished run is named, with the command that continues it
     saved = read_run_config(run_dir)
+    changed = data.refuse_changed_data(run_dir, read_json(run_dir / "config.json").get("data") or {},
+                                       args.accept_changed_data)
     from emnist_study import figures, models, pipeline, subunits  # TensorFlow loads here: mistakes answer at once
 
     config = TrainConfig(**{**saved, "data_dir": args.data_dir or saved.get("data_dir")})
@@ -84,7 +89,7 @@ def main(argv=None):
     # where classes are unequal (ByClass's letters), the mean over classes too: rare letters count as much
     balanced = f"; balanced {balanced_accuracy(true, predicted):.2%}" if classes_unequal(true) else ""
     title = (f"{run_dir.name} ({recipes.network_name(saved)}): {len(wrong)} of {len(true):,} {args.split} images "
-             f"wrong ({accuracy:.2%} right{balanced})")
+             f"wrong ({accuracy:.2%} right{balanced})" + (", on data changed since it trained" if changed else ""))
     shown = wrong[: args.count]
     out_dir = Path(args.results_dir)
     grid = figures.save(figures.plot_mistakes(images[shown], true[shown], predicted[shown], confidence[shown],
@@ -95,6 +100,8 @@ def main(argv=None):
 
     print(title)
     print(f"Trained on {data.source_line(read_json(run_dir / 'config.json').get('data') or {})}")
+    if changed:
+        print(f"Not the run's own data ({data.CHANGED_DATA_FLAG}): {', '.join(changed)} changed after it trained")
     if balanced:
         from emnist_study.evaluation import per_class_accuracy
 

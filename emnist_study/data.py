@@ -26,6 +26,7 @@ keeps in its config.json: the files and their sha256, the format, the split, its
 that is NIST's official split.
 """
 
+import functools
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -487,6 +488,43 @@ def load_test_set(dataset: str, data_dir=None) -> LabelledImages:
 def is_official(source: dict) -> bool:
     """Whether a split's record is of NIST's own release (the split the published figures were measured on)."""
     return source.get("release") == "official" and formats.FAMILIES.get(source.get("format")) == "NIST"
+
+
+CHANGED_DATA_FLAG = "--accept-changed-data"
+
+
+def changed_data_files(recorded: dict) -> list[str]:
+    """The files a run records having trained on (config.json's `data`) that still stand where they stood but no
+    longer hold the same bytes (their sha256 differs): the run's own data, changed after it trained. A file moved
+    away is no change (a folder moved elsewhere is found by its contents)."""
+    return [path for path, digest in (recorded.get("files") or {}).items()
+            if Path(path).is_file() and digest_now(Path(path)) != digest]
+
+
+def digest_now(path: Path) -> str:
+    """A file's sha256, computed once per version of it (its size and modification time) however many runs ask:
+    NIST's gzip.zip takes seconds to read."""
+    status = path.stat()
+    return _digest(str(path.resolve()), status.st_size, status.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    from .download import file_digest
+
+    return file_digest(Path(path))
+
+
+def refuse_changed_data(run_dir: Path, recorded: dict, accept: bool) -> list[str]:
+    """Refuse, in one line naming the files and what to do, to judge or show a run on data changed since it
+    trained: the validation images rebuilt from it are not the run's, and the figures would silently be another
+    run's. With `accept` (the user's CHANGED_DATA_FLAG) the changed files are returned, for the output to say so."""
+    changed = changed_data_files(recorded)
+    if changed and not accept:
+        raise UserError(f"{run_dir} trained on data that has changed since (the sha256 in its config.json differs): "
+                        f"{', '.join(changed)}; put back the files it trained on, train it again with --overwrite, "
+                        f"or pass {CHANGED_DATA_FLAG} to use them as they are now (the output says so)")
+    return changed
 
 
 def same_copy(trained: dict, judged: dict) -> bool:

@@ -153,6 +153,8 @@ class RunResult:
     test_source: dict = field(default_factory=dict)  # the record of the test set it was judged on (data.py)
     # a network on ByClass's 52 letter classes: its letters (0..25), each letter's two cases' probabilities summed
     letters_predicted: np.ndarray | None = None
+    # the files it trained on that changed after it trained, where evaluate_test.py was told to judge it anyway
+    data_changed: list = field(default_factory=list)
 
     @property
     def role(self) -> str:

@@ -568,6 +568,16 @@ def letters_test_set_note(letters: list[RunResult]) -> str:
             f"test images, on which the published figures were measured: a result here is not comparable with them.")
 
 
+def changed_data_note(by_dataset: dict[str, list[RunResult]]) -> list[str]:
+    """A paragraph naming the runs judged although the data they trained on changed after they trained."""
+    changed = [r for results in by_dataset.values() for r in results if r.data_changed]
+    if not changed:
+        return []
+    runs = "; ".join(f"`{r.run}` ({', '.join(r.data_changed)})" for r in changed)
+    return [f"**Judged on changed data** (`--accept-changed-data`): the files these runs trained on changed after "
+            f"they trained, so their figures may not be the runs' own: {runs}.", ""]
+
+
 def letters_data_note(letters: list[RunResult]) -> list[str]:
     """A paragraph, where the letters were taken from EMNIST ByClass: what these letters are, and that no figure
     of theirs compares with a published EMNIST Letters one. Nothing otherwise."""
@@ -637,7 +647,7 @@ def write_report(by_dataset: dict[str, list[RunResult]], out_dir: Path, figure_l
     parts = ["# Test results", "",
              f"Written by `evaluate_test.py`: each run judged once on {judged}. Models were chosen on validation "
              "accuracy alone; the test set was read here and nowhere else.", "",
-             *letters_data_note(by_dataset.get("emnist-letters", [])),
+             *letters_data_note(by_dataset.get("emnist-letters", [])), *changed_data_note(by_dataset),
              "## Answers", "", READING_GUIDE, "", *answers(by_dataset), "", *case_check_sections(by_dataset),
              "## Every run", "",
              "The interval is the 95% Wilson score interval. \"vs baseline\" counts the test images only one of the "

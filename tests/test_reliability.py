@@ -648,3 +648,38 @@ def test_a_damaged_backup_copy_of_the_best_weights_is_replaced_by_its_intact_twi
     compiled_mlp().save_weights(run.path("best.weights.h5"))  # other weights: not the twin
     with pytest.raises(UserError, match="cannot resume .* exactly: 1 epoch recorded"):
         backup.restore(compiled_mlp(), run)
+
+
+def test_data_changed_after_training_is_refused_unless_accepted_and_then_said(tmp_path, capsys):
+    """The labels of the run's data rewritten after it trained: the rebuilt validation set and the test set are no
+    longer the run's. show_misclassified.py refuses, and evaluate_test.py judges the other runs, naming the file;
+    with --accept-changed-data both go on and say so."""
+    import show_misclassified
+    from emnist_study.download import file_digest
+
+    npz = synthetic.write_mnist_npz(tmp_path / "data", per_class_train=20, per_class_test=5)
+    runs = tmp_path / "runs"
+    run = synthetic.write_finished_run(runs, "mnist_cnn", "mnist", synthetic.template_model(10), "warmup_mnist_cnn.py")
+    record = json.loads((run / "config.json").read_text())
+    record["config"]["data_dir"] = [str(tmp_path / "data")]
+    record["data"] = {"files": {str(npz): file_digest(npz)}}
+    (run / "config.json").write_text(json.dumps(record))
+    shown = ["mnist_cnn", "--runs-dir", str(runs), "--no-show", "--results-dir", str(tmp_path / "results")]
+    judged = ["--runs-dir", str(runs), "--results-dir", str(tmp_path / "results")]
+    assert run_script_capturing(show_misclassified, *shown)[0] == 0
+    arrays = dict(np.load(npz))
+    np.savez(npz, **{**arrays, "y_train": (arrays["y_train"] + 1) % 10, "y_test": (arrays["y_test"] + 1) % 10})
+
+    code, err = run_script_capturing(show_misclassified, *shown)
+    line = one_line(err)
+    assert code == 1 and f"trained on data that has changed since (the sha256 in its config.json differs): {npz}" in line
+    assert "--accept-changed-data" in line and "--overwrite" in line
+    code, err = run_script_capturing(evaluate_test, *judged)
+    assert code == 1 and "not judged" in err and "has changed since" in err
+    capsys.readouterr()
+    code, err = run_script_capturing(show_misclassified, *shown, "--accept-changed-data")
+    assert code == 0, err
+    assert f"Not the run's own data (--accept-changed-data): {npz} changed" in capsys.readouterr().out
+    code, err = run_script_capturing(evaluate_test, *judged, "--accept-changed-data")
+    assert code == 0, err
+    assert "**Judged on changed data**" in (tmp_path / "results" / "RESULTS.md").read_text()
