@@ -157,10 +157,10 @@ def per_class_table(result: RunResult, role: str = "the baseline") -> str:
     unequal = classes_unequal(result.true)
     cells = [f"{class_names[i]} {pct(accuracy[i])}" + (f" (of {counts[i]:,})" if unequal else "")
              for i in order if not math.isnan(accuracy[i])]
-    balanced = (f" (balanced accuracy, the mean of these: {pct(result.balanced_accuracy)}, against "
-                f"{pct(result.test_accuracy)} plain; each letter's count of test images in brackets)"
+    balanced = (f"; balanced accuracy, the mean of these: {pct(result.balanced_accuracy)}, against "
+                f"{pct(result.test_accuracy)} plain; each class's count of test images in brackets"
                 if unequal else "")
-    return (f"Per-class test accuracy of `{result.run}` ({role}){balanced}, worst first:\n\n"
+    return (f"Per-class test accuracy of `{result.run}` ({role}{balanced}), worst first:\n\n"
             + "\n".join(f"- {' · '.join(cells[i:i + 6])}" for i in range(0, len(cells), 6)))
 
 

@@ -367,4 +367,4 @@ def test_balanced_accuracy_stands_beside_plain_accuracy_where_classes_are_unequa
     assert "| 75.00% |" in report.markdown_table(rows, balanced=True)
     assert "balanced" not in report.markdown_table(rows)
     table = report.per_class_table(run)
-    assert "(balanced accuracy, the mean of these: 75.00%, against 90.00% plain;" in table and "(of 2)" in table
+    assert "; balanced accuracy, the mean of these: 75.00%, against 90.00% plain;" in table and "(of 2)" in table
