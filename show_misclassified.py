@@ -64,8 +64,8 @@ def main(argv=None):
     (run_dir,) = named_run_dirs(args.runs_dir, [args.run])
     require_complete(run_dir)  # an unfinished run is named, with the command that continues it
     saved = read_run_config(run_dir)
-    changed = data.refuse_changed_data(run_dir, read_json(run_dir / "config.json").get("data") or {},
-                                       args.accept_changed_data)
+    trained_on = read_json(run_dir / "config.json").get("data") or {}
+    changed = data.refuse_changed_data(run_dir, trained_on, args.accept_changed_data)
     from emnist_study import figures, models, pipeline, subunits  # TensorFlow loads here: mistakes answer at once
 
     config = TrainConfig(**{**saved, "data_dir": args.data_dir or saved.get("data_dir")})
@@ -99,7 +99,7 @@ def main(argv=None):
                           out_dir / f"{name}_confusion.png", show=not args.no_show)
 
     print(title)
-    print(f"Trained on {data.source_line(read_json(run_dir / 'config.json').get('data') or {})}")
+    print(f"Trained on {data.source_line(trained_on)}")
     if changed:
         print(f"Not the run's own data ({data.CHANGED_DATA_FLAG}): {', '.join(changed)} changed after it trained")
     if balanced:

@@ -13,7 +13,6 @@ The state before the latest stays as a fallback, should the latest prove unreada
 the backup only once model.keras and a complete summary.json are written.
 """
 
-import hashlib
 import json
 import shutil
 import zipfile
@@ -23,6 +22,7 @@ from . import quiet_tensorflow  # noqa: F401  (first: before keras starts Tensor
 import keras
 import numpy as np
 
+from .download import file_digest
 from .errors import UserError
 from .records import BACKUP_STATE_GLOB, atomic_write, read_history
 from .words import plural
@@ -52,7 +52,7 @@ def save_state(model: keras.Model, backup_dir: Path, epoch: int, history: list[d
     best = best_weights_path(backup_dir, best_epoch) if best_epoch else None
     # The best weights' checksum: should this copy be damaged later, best.weights.h5 (its twin) can stand in for it.
     meta = {"epoch": epoch, "history": history, "best_epoch": best_epoch,
-            "best_sha256": sha256_of(best) if best and best.is_file() else None}
+            "best_sha256": file_digest(best) if best and best.is_file() else None}
     arrays = {f"v{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(state_variables(model))}
     Path(backup_dir).mkdir(parents=True, exist_ok=True)
     with atomic_write(state_path(backup_dir, epoch)) as tmp:
@@ -102,7 +102,7 @@ def restore(model: keras.Model, run) -> dict | None:
             best = best_weights_path(run.backup_dir, meta["best_epoch"]) if meta["best_epoch"] else None
             if best and not weights_readable(best):
                 twin = run.path("best.weights.h5")
-                if not (meta.get("best_sha256") and twin.is_file() and sha256_of(twin) == meta["best_sha256"]):
+                if not (meta.get("best_sha256") and twin.is_file() and file_digest(twin) == meta["best_sha256"]):
                     raise UnreadableState(f"the weights of its best epoch, {best.name}, are missing or damaged")
                 print(f"{best} is damaged; {twin}, the same weights (their checksum recorded), stands in for it")
                 copy_atomic(twin, best)
@@ -117,10 +117,6 @@ def restore(model: keras.Model, run) -> dict | None:
         raise UserError(f"cannot resume {run.dir} exactly: {plural(len(recorded), 'epoch')} recorded, but no backup "
                         f"of them in {run.backup_dir} can be read; use --overwrite to start again")
     return None
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def weights_readable(path: Path) -> bool:

@@ -25,7 +25,8 @@ TIMEOUT_SECONDS = 60  # a server silent this long has failed
 # download has run for SLOW_AFTER_SECONDS, so that a slow start is forgiven.
 SLOW_AFTER_SECONDS = 60
 MOST_SECONDS_LEFT = 2 * 3600
-# Set to 1 (or true, yes, on) to forbid downloads (the tests do; so can a user on an offline machine who wants the error at once).
+# Set to 1 (or true, yes, on) to forbid downloads (the tests do; so can a user on an offline machine who wants the
+# error at once).
 NO_DOWNLOAD_ENV = "EMNIST_STUDY_NO_DOWNLOAD"
 
 

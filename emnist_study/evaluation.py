@@ -99,10 +99,9 @@ def cached_probabilities(model_path: Path, images: np.ndarray, labels: np.ndarra
     model_sha, data_sha = file_digest(model_path), test_data_fingerprint(images, labels)
     path = Path(cache_dir) / f"{model_sha[:20]}-{data_sha[:12]}.npz"
     if path.is_file():
-        why = stale_cache(path, model_sha, data_sha, len(images))
-        if why is None:
-            with np.load(path, allow_pickle=False) as cached:
-                return cached["probabilities"]
+        cached, why = read_cache(path, model_sha, data_sha, len(images))
+        if cached is not None:
+            return cached
         print(f"The cached predictions {path} {why}; predicting again")
     probabilities = pipeline.predict(models.load(model_path), images)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,19 +117,20 @@ def probabilities_digest(probabilities: np.ndarray) -> str:
                           + str(probabilities.shape).encode()).hexdigest()
 
 
-def stale_cache(path: Path, model_sha: str, data_sha: str, images: int) -> str | None:
-    """Why the cache file at `path` cannot stand for this model's predictions on this data, or None."""
+def read_cache(path: Path, model_sha: str, data_sha: str, images: int) -> tuple[np.ndarray | None, str]:
+    """(the probabilities the cache file at `path` holds, "") where they stand for this model's predictions on this
+    data; (None, why not) otherwise."""
     try:
         with np.load(path, allow_pickle=False) as cached:
             record, probabilities = json.loads(str(cached["record"])), cached["probabilities"]
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-        return f"are unreadable ({type(exc).__name__}: {exc})"
+        return None, f"are unreadable ({type(exc).__name__}: {exc})"
     if not isinstance(record, dict) or (record.get("model_sha256"), record.get("data_sha256")) != (model_sha, data_sha):
-        return "came from another model or other data"
+        return None, "came from another model or other data"
     if probabilities.ndim != 2 or len(probabilities) != images or record.get("sha256") != probabilities_digest(
             probabilities):
-        return "were damaged (their checksum differs)"
-    return None
+        return None, "were damaged (their checksum differs)"
+    return probabilities, ""
 
 
 @dataclass

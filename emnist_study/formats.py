@@ -24,6 +24,7 @@ import json
 import os
 import re
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -107,15 +108,23 @@ def open_member(archive: zipfile.ZipFile, path: Path, basename: str, most_bytes:
     return archive.open(member), f"{path}:{member}"
 
 
-def read_member(path: Path, basename: str, most_bytes: int) -> tuple[bytes, str]:
-    """(the bytes of the member named `basename`, "zip:member" for messages); see open_member."""
+@contextmanager
+def member_stream(path: Path, basename: str, most_bytes: int):
+    """(a stream of the member named `basename`, "zip:member" for messages), for a `with`; a zip that cannot be
+    read is one line. See open_member."""
     try:
         with zipfile.ZipFile(path) as archive:
             stream, where = open_member(archive, path, basename, most_bytes)
             with stream:
-                return stream.read(), where
+                yield stream, where
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise UserError(f"{path} is not a readable zip file ({exc}); download it again") from None
+
+
+def read_member(path: Path, basename: str, most_bytes: int) -> tuple[bytes, str]:
+    """(the bytes of the member named `basename`, "zip:member" for messages); see open_member."""
+    with member_stream(path, basename, most_bytes) as (stream, where):
+        return stream.read(), where
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -137,13 +146,8 @@ def read_csv(kind: str, path: Path, split: str, emnist: str = "letters") -> tupl
     if kind == "csv":
         with open(path, "rb") as stream:
             return parse_csv(stream, str(path), emnist)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            stream, where = open_member(archive, path, csv_name(split, emnist), MOST_IMAGES[emnist] * CSV_ROW_BYTES)
-            with stream:
-                return parse_csv(stream, where, emnist)
-    except (zipfile.BadZipFile, EOFError) as exc:
-        raise UserError(f"{path} is not a readable zip file ({exc}); download it again") from None
+    with member_stream(path, csv_name(split, emnist), MOST_IMAGES[emnist] * CSV_ROW_BYTES) as (stream, where):
+        return parse_csv(stream, where, emnist)
 
 
 def parse_csv(stream, where: str, emnist: str = "letters") -> tuple[np.ndarray, np.ndarray]:
@@ -153,10 +157,11 @@ def parse_csv(stream, where: str, emnist: str = "letters") -> tuple[np.ndarray, 
     stream = io.BufferedReader(stream) if not hasattr(stream, "peek") else stream
     start = stream.peek(4096)[:4096]
     bom = start.startswith(codecs.BOM_UTF8)
-    if not start[len(codecs.BOM_UTF8) if bom else 0:].strip():
+    start = start.removeprefix(codecs.BOM_UTF8)
+    if not start.strip():
         raise UserError(f"{where} is empty; download it again")
     text = io.TextIOWrapper(stream, encoding="utf-8-sig" if bom else "ascii", newline="")
-    header = 0 if start[3 if bom else 0:].lstrip()[:1].isdigit() else 1
+    header = 0 if start.lstrip()[:1].isdigit() else 1
     try:
         rows = np.loadtxt(text, delimiter=",", dtype=np.int32, skiprows=header, ndmin=2)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -303,7 +308,8 @@ def declared_count(info: dict, split: str, where: Path) -> int | None:
     whole numbers that TFDS writes as strings ("88800"). None where it records none; refused where the record is
     not TFDS's."""
     splits = info.get("splits") or []
-    entries = [e for e in splits if isinstance(e, dict) and e.get("name") == split] if isinstance(splits, list) else None
+    entries = ([e for e in splits if isinstance(e, dict) and e.get("name") == split] if isinstance(splits, list)
+               else None)
     lengths = entries[0].get("shardLengths") if entries else None
     if entries is not None and not lengths:
         return None

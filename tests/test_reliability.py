@@ -672,7 +672,8 @@ def test_data_changed_after_training_is_refused_unless_accepted_and_then_said(tm
 
     code, err = run_script_capturing(show_misclassified, *shown)
     line = one_line(err)
-    assert code == 1 and f"trained on data that has changed since (the sha256 in its config.json differs): {npz}" in line
+    assert code == 1
+    assert f"trained on data that has changed since (the sha256 in its config.json differs): {npz}" in line
     assert "--accept-changed-data" in line and "--overwrite" in line
     code, err = run_script_capturing(evaluate_test, *judged)
     assert code == 1 and "not judged" in err and "has changed since" in err
