@@ -62,7 +62,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     config = cli.config_from_args(args, LETTERS_BASELINES[args.model])
     run = Run(config)
-    if run.needs_training():  # an existing run is left alone unless --resume or --overwrite says otherwise
+    # An existing run is left alone unless --resume or --overwrite says otherwise; a complete one is compared with
+    # the network built here (a layer edited since it trained is refused, not taken for the trained one).
+    if run.needs_training(network=lambda classes, _: build_and_compile(args.model, classes)):
         # EMNIST Letters' 124,800 training images, upright, labels 0..25, a stratified 10% held out to validate
         train(run, load_training_data(config), args.model)
 

@@ -52,6 +52,12 @@ def networks() -> dict:
     return {"mnist_cnn": build_cnn, **models.NETWORKS}
 
 
+def recipe_network(config: TrainConfig, num_classes: int):
+    from emnist_study import training
+
+    return training.build_network(networks()[config.model], config, num_classes)
+
+
 def run_experiment(config: TrainConfig, results_dir: Path) -> None:
     from emnist_study import subunits, training
     from emnist_study.run import Run
@@ -137,7 +143,9 @@ def main(argv=None):
         print(f"\n=== experiment {name}: {EXPERIMENTS[name][0]}")
         from emnist_study.run import Run  # TensorFlow loads here, after the flags: --help and --list answer at once
 
-        if Run(config).needs_training():
+        # A complete run is compared with the recipe's network as models.py builds it now (an edited layer is
+        # refused, not taken for the trained one).
+        if Run(config).needs_training(network=lambda classes, _: recipe_network(config, classes)):
             run_experiment(config, Path(args.results_dir))
     leaderboard(args.runs_dir, Path(args.results_dir))
 

@@ -42,6 +42,7 @@ from keras import layers  # noqa: E402
 from emnist_study import distribute  # noqa: E402
 from emnist_study.run import Run  # noqa: E402
 from emnist_study.data import TrainVal, load_training_data  # noqa: E402
+from emnist_study.config import TrainConfig  # noqa: E402
 from emnist_study.training import train_ensemble  # noqa: E402
 
 
@@ -84,20 +85,25 @@ def build_nielsen_dense100(num_classes: int, l2_lambda: float, training_images: 
 
 
 # ## Compile and train
+def build_and_compile(config: TrainConfig, num_classes: int, training_images: int) -> keras.Model:
+    if config.model == "nielsen_dense100":
+        model = build_nielsen_dense100(num_classes, config.model_options["l2_lambda"], training_images)
+    else:
+        model = build_nielsen(num_classes)
+    # 0.03 at Nielsen's batch of 10: the step per image his mean cost gives (the global batch, when distributed)
+    learning_rate = 0.03 * distribute.global_batch_size(config) / 10
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
 def train(run: Run, data: TrainVal) -> keras.Model:
     """Build, compile and fit the run's network on `data`, keeping everything in `run`; returns the saved model
     (the best validation epoch's weights)."""
     config = run.config
     keras.utils.set_random_seed(config.seed)  # the same seed: the same initial weights, dropout and batches
     with run.scope():  # the arithmetic of --precision, and --distribute's devices
-        if config.model == "nielsen_dense100":
-            model = build_nielsen_dense100(data.num_classes, config.model_options["l2_lambda"], len(data.y_train))
-        else:
-            model = build_nielsen(data.num_classes)
-        # 0.03 at Nielsen's batch of 10: the step per image his mean cost gives (the global batch, when distributed)
-        learning_rate = 0.03 * distribute.global_batch_size(config) / 10
-        model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate),
-                      loss="categorical_crossentropy", metrics=["accuracy"])
+        model = build_and_compile(config, data.num_classes, len(data.y_train))
 
     # Locks the run and writes config.json; with --resume, the model and optimizer continue from the backup.
     with run.training(model, data):
@@ -117,7 +123,9 @@ def main(argv=None):
         defaults = replace(defaults, run_name=f"{defaults.run_name}-ensemble{args.ensemble}", ensemble=args.ensemble)
     config = cli.config_from_args(args, defaults)
     run = Run(config)
-    if not run.needs_training():  # an existing run is left alone unless --resume or --overwrite says otherwise
+    # An existing run is left alone unless --resume or --overwrite says otherwise; a complete one is compared with
+    # the network built here (a layer edited since it trained is refused, not taken for the trained one).
+    if not run.needs_training(network=lambda classes, images: build_and_compile(config, classes, images)):
         return
     data = load_training_data(config)  # the last 10,000 images validate; the first 50,000 with their shifted copies train
     print(f"Nielsen's protocol: {len(data.y_train):,} training images after the one-pixel shifts, "

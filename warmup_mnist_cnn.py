@@ -82,14 +82,18 @@ def compile_cnn(model: keras.Model, epsilon: float = EPSILONS["keras2"]) -> kera
     return model
 
 
+def build_and_compile(num_classes: int, variant: str = "keras2", epsilon: float | None = None) -> keras.Model:
+    model = build_cnn(num_classes) if variant == "keras2" else build_cnn_2015(num_classes)
+    return compile_cnn(model, epsilon or EPSILONS[variant])
+
+
 # ## Train
 def train(run: Run, data: TrainVal, variant: str = "keras2", epsilon: float | None = None) -> keras.Model:
     """Build, compile and fit the variant's network on `data`, keeping everything in `run`; returns the saved
     model."""
     keras.utils.set_random_seed(run.config.seed)  # the same seed: the same initial weights, dropout and batches
     with run.scope():  # the arithmetic of --precision, and --distribute's devices
-        model = build_cnn(data.num_classes) if variant == "keras2" else build_cnn_2015(data.num_classes)
-        compile_cnn(model, epsilon or EPSILONS[variant])
+        model = build_and_compile(data.num_classes, variant, epsilon)
 
     # Locks the run and writes config.json; with --resume, the model and optimizer continue from the backup.
     with run.training(model, data):
@@ -106,7 +110,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     config = cli.config_from_args(args, recipes.CNN_VARIANTS[args.variant])
     run = Run(config)
-    if run.needs_training():  # an existing run is left alone unless --resume or --overwrite says otherwise
+    # An existing run is left alone unless --resume or --overwrite says otherwise; a complete one is compared with
+    # the network built here (a layer edited since it trained is refused, not taken for the trained one).
+    if run.needs_training(network=lambda classes, _: build_and_compile(classes, args.variant, args.epsilon)):
         # MNIST's 60,000 training images, a stratified 10% held out to validate; the test set is not read
         train(run, load_training_data(config), args.variant, args.epsilon)
 

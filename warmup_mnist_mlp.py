@@ -68,7 +68,9 @@ def train(run: Run, data: TrainVal) -> keras.Model:
 def main(argv=None):
     config = cli.config_from_args(parser.parse_args(argv), recipes.MNIST_MLP)
     run = Run(config)
-    if run.needs_training():  # an existing run is left alone unless --resume or --overwrite says otherwise
+    # An existing run is left alone unless --resume or --overwrite says otherwise; a complete one is compared with
+    # the network built here (a layer edited since it trained is refused, not taken for the trained one).
+    if run.needs_training(network=lambda classes, _: compile_mlp(build_mlp(classes))):
         # MNIST's 60,000 training images, a stratified 10% held out to validate; the test set is not read
         train(run, load_training_data(config))
 

@@ -205,9 +205,11 @@ class Run:
 
     # --- before any slow work -----------------------------------------------------------------------------------
 
-    def needs_training(self) -> bool:
+    def needs_training(self, network=None) -> bool:
         """Call before any slow work. Refuses to touch an existing run unless asked to; with --resume, says a
-        complete run is complete and returns False."""
+        complete run is complete and returns False, after comparing it with `network`, where given:
+        `network(num_classes, training_images)` builds (and compiles) the network the script trains now, for the
+        numbers the run recorded (see refuse_changed_network)."""
         runs_dir = Path(self.config.runs_dir)
         if runs_dir.exists() and not runs_dir.is_dir():
             raise UserError(f"--runs-dir {runs_dir} is a file, not a folder; name a folder")
@@ -222,6 +224,8 @@ class Run:
                 raise UserError(f"{self.dir} has no config.json, so it cannot be resumed; use --overwrite")
             self.refuse_changed_settings(read_run_config(self.dir), self.config)
             if self.resumable_status() == "complete":
+                if network is not None:
+                    self.refuse_changed_network(network)
                 print(f"{self.dir} is already complete; nothing to resume (use --overwrite to train it again)")
                 return False
         elif not self.config.overwrite:
@@ -240,6 +244,32 @@ class Run:
             what = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items())
             raise UserError(f"cannot resume {self.dir} with different settings ({what}); "
                             f"use the same flags, or --overwrite to start again")
+
+    def refuse_changed_network(self, network) -> None:
+        """A complete run stands for the network it trained, so a layer or a compile setting edited in the script
+        since must not be taken for it: the network built now is compared with the layers and optimizer settings
+        config.json records. (Runs recorded before config.json held the number of classes are not compared.)"""
+        saved = read_json(self.path("config.json"))
+        if not saved.get("network"):  # an ensemble: its members trained the network
+            member = self.dir / "members" / "member1" / "config.json"
+            saved = read_json(member) if member.is_file() else {}
+        recorded = saved.get("network") or {}
+        if not recorded.get("layers") or not recorded.get("classes"):
+            return
+        with self.scope():
+            model = network(recorded["classes"], recorded.get("training_images", 0))
+        before, now_ = recorded["layers"], network_layers(model)
+        changes = [f"layer {i + 1} {old} -> {new}" for i, (old, new) in enumerate(zip(before, now_)) if old != new]
+        if len(before) != len(now_):
+            changes.append(f"{len(before)} layers -> {len(now_)}")
+        if not self.config.optimizer and model.optimizer is not None:  # the script compiles: its settings count
+            old, new = saved.get("config", {}).get("optimizer"), optimizer_settings(model.optimizer)
+            if old != new:
+                changes.append(f"optimizer {old} -> {new}")
+        if changes:
+            raise UserError(f"{self.dir} is complete, but the network {self.config.script} builds now differs from "
+                            f"the one it trained ({'; '.join(changes)}): train it again with --overwrite, or under "
+                            f"another --run-name")
 
     def exists(self) -> bool:
         return self.dir.is_dir() and any(self.dir.iterdir())
@@ -301,9 +331,10 @@ class Run:
 
     # --- creating the folder --------------------------------------------------------------------------------------
 
-    def create(self, data_source: dict, model: keras.Model | None = None) -> None:
+    def create(self, data_source: dict, model: keras.Model | None = None, data: TrainVal | None = None) -> None:
         """Lock the run (see lock), create (or, with --overwrite, replace) its directory and write config.json:
-        the settings, the network's layers (where a model is given), the data and the library versions."""
+        the settings, the network's layers (where a model is given, with the number of classes and training
+        images it was built for), the data and the library versions."""
         self.lock()
         config = self.config
         if config.resume and not self.path("config.json").is_file():
@@ -312,6 +343,8 @@ class Run:
                   "started_at": now()}
         if model is not None:
             record["network"] = {"name": model.name, "params": model.count_params(), "layers": network_layers(model)}
+            if data is not None:
+                record["network"].update(classes=data.num_classes, training_images=len(data.y_train))
         if config.resume and self.path("config.json").is_file():
             saved = read_json(self.path("config.json"))
             self.refuse_changed_settings(saved.get("config", {}), config)
@@ -384,7 +417,7 @@ class Run:
             distribute.make_optimizer_variables(model, config)
         self.refuse_if_no_room(model)
         try:
-            self.create(data.source, model)
+            self.create(data.source, model, data)
             resumed = backup.restore(model, self) if config.resume else None
             self.epochs_done = resumed["epoch"] if resumed else 0
             self.data = data

@@ -11,7 +11,9 @@ import nielsen_cnn
 import warmup_mnist_cnn
 import warmup_mnist_mlp
 from emnist_study import data, ensembles, evaluation, models
-from helpers import quick_args, run_script
+import keras
+
+from helpers import quick_args, run_script, run_script_capturing
 
 
 def read_config(run_dir):
@@ -44,10 +46,45 @@ def test_the_2015_keras_cnn_is_the_network_the_claim_was_written_for(tmp_path, m
         assert not layer.get_weights()[1].any()  # biases zero
 
 
-def test_adadelta_epsilon_alone_can_change(tmp_path, mnist_dir):
-    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, "--epsilon", "1e-6", "--run-name", "e")) == 0
+def test_adadelta_epsilon_alone_can_change(tmp_path, mnist_dir, capsys, monkeypatch):
+    args = quick_args(tmp_path, mnist_dir, "--epsilon", "1e-6", "--run-name", "e")
+    assert run_script(warmup_mnist_cnn, *args) == 0
     config = read_config(tmp_path / "runs" / "e")
     assert config["model"] == "mnist_cnn" and config["optimizer"]["epsilon"] == 1e-6
+    # The complete run is compared with the network the script builds now, as run_all.py's --resume asks: the same
+    # network is complete; Dense(128) edited to Dense(64), or another learning rate in compile, is refused in one
+    # line, and the trained run is left as it was.
+    capsys.readouterr()
+    assert run_script(warmup_mnist_cnn, *args, "--resume") == 0
+    assert "already complete" in capsys.readouterr().out
+    summary = (tmp_path / "runs" / "e" / "summary.json").read_text()
+    original = warmup_mnist_cnn.build_cnn
+
+    def edited_cnn(num_classes):  # the script with Dense(128) changed to Dense(64)
+        config = original(num_classes).get_config()
+        for layer in config["layers"]:
+            layer.pop("build_config", None)  # the shapes the old layers were built for
+            if layer["config"].get("units") == 128:
+                layer["config"]["units"] = 64
+        return keras.Sequential.from_config(config)
+
+    monkeypatch.setattr(warmup_mnist_cnn, "build_cnn", edited_cnn)
+    code, err = run_script_capturing(warmup_mnist_cnn, *args, "--resume")
+    assert code != 0 and len(err.strip().splitlines()) == 1
+    assert "differs from the one it trained" in err and "units=128" in err and "units=64" in err
+    assert "--overwrite" in err and "--run-name" in err
+    monkeypatch.setattr(warmup_mnist_cnn, "build_cnn", original)
+    compile_cnn = warmup_mnist_cnn.compile_cnn
+
+    def faster_adadelta(model, epsilon):
+        compile_cnn(model, epsilon)
+        model.optimizer.learning_rate = 0.5
+        return model
+
+    monkeypatch.setattr(warmup_mnist_cnn, "compile_cnn", faster_adadelta)
+    code, err = run_script_capturing(warmup_mnist_cnn, *args, "--resume")
+    assert code != 0 and "optimizer" in err and "'learning_rate': 0.5" in err
+    assert (tmp_path / "runs" / "e" / "summary.json").read_text() == summary
 
 
 def test_nielsen_quick_follows_the_protocol(tmp_path, mnist_dir):
