@@ -67,7 +67,7 @@ def main(argv=None):
         test = test_sets[dataset]
         trained_on = read_json(run_dir / "config.json").get("data") or {}
         try:
-            changed = data.refuse_changed_data(run_dir, trained_on, args.accept_changed_data)
+            changed = data.refuse_changed_data(run_dir, trained_on, args.accept_changed_data, test=True)
         except UserError as exc:
             broken.append((run_dir, str(exc)))
             continue

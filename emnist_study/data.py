@@ -466,8 +466,29 @@ def load_train_val(dataset: str, *, val_fraction: float, seed: int, data_dir=Non
         keep, held_out = stratified_split(train.labels[chosen], val_fraction, seed)
     keep, held_out = chosen[keep], chosen[held_out]
     fine_val = None if train.fine_labels is None else train.fine_labels[held_out]
+    source = {**train.source, "test_files": test_split_files(dataset, data_dir)}
     return TrainVal(dataset, train.images[keep], train.labels[keep], train.images[held_out], train.labels[held_out],
-                    train.class_names, train.source, fine_val)
+                    train.class_names, source, fine_val)
+
+
+def test_split_files(dataset: str, data_dir=None) -> dict[str, str]:
+    """The sha256 of the files holding the test split beside the training split found (none where it is not there:
+    nothing is downloaded), for config.json: a test file edited after the run trained is then seen when the run is
+    judged. Only their bytes are digested; no test image is read."""
+    directories = resolve_data_dirs(data_dir)
+    base = "mnist" if dataset == MERGED or dataset.startswith(MERGED + ":") else dataset
+    try:
+        if base == BYCLASS_LETTERS:
+            found = byclass.find_byclass("test", directories)
+        else:
+            found = FINDERS[base]("test", directories) if base in FINDERS else None
+    except UserError:  # a test split that is not readable is said when it is judged, not while training
+        found = None
+    paths = []
+    for path in found[1] if found else ():
+        # a TensorFlow Datasets folder: its test shards
+        paths += sorted(p for p in path.iterdir() if "test" in p.name) if path.is_dir() else [path]
+    return {str(p.resolve()): digest_now(p) for p in paths if p.is_file()}
 
 
 def load_training_data(config: TrainConfig, expand: bool = True) -> TrainVal:
@@ -493,12 +514,13 @@ def is_official(source: dict) -> bool:
 CHANGED_DATA_FLAG = "--accept-changed-data"
 
 
-def changed_data_files(recorded: dict) -> list[str]:
-    """The files a run records having trained on (config.json's `data`) that still stand where they stood but no
-    longer hold the same bytes (their sha256 differs): the run's own data, changed after it trained. A file moved
-    away is no change (a folder moved elsewhere is found by its contents)."""
-    return [path for path, digest in (recorded.get("files") or {}).items()
-            if Path(path).is_file() and digest_now(Path(path)) != digest]
+def changed_data_files(recorded: dict, test: bool = False) -> list[str]:
+    """The files a run records having trained on (config.json's `data`), and with `test` those of the test split
+    beside them, that still stand where they stood but no longer hold the same bytes (their sha256 differs): the
+    run's own data, changed after it trained. A file moved away is no change (a folder moved elsewhere is found by
+    its contents)."""
+    files = {**(recorded.get("files") or {}), **((recorded.get("test_files") or {}) if test else {})}
+    return [path for path, digest in files.items() if Path(path).is_file() and digest_now(Path(path)) != digest]
 
 
 def digest_now(path: Path) -> str:
@@ -515,11 +537,12 @@ def _digest(path: str, size: int, mtime_ns: int) -> str:
     return file_digest(Path(path))
 
 
-def refuse_changed_data(run_dir: Path, recorded: dict, accept: bool) -> list[str]:
+def refuse_changed_data(run_dir: Path, recorded: dict, accept: bool, test: bool = False) -> list[str]:
     """Refuse, in one line naming the files and what to do, to judge or show a run on data changed since it
     trained: the validation images rebuilt from it are not the run's, and the figures would silently be another
-    run's. With `accept` (the user's CHANGED_DATA_FLAG) the changed files are returned, for the output to say so."""
-    changed = changed_data_files(recorded)
+    run's (with `test`, for judging, the test split's files count too). With `accept` (the user's
+    CHANGED_DATA_FLAG) the changed files are returned, for the output to say so."""
+    changed = changed_data_files(recorded, test)
     if changed and not accept:
         raise UserError(f"{run_dir} trained on data that has changed since (the sha256 in its config.json differs): "
                         f"{', '.join(changed)}; put back the files it trained on, train it again with --overwrite, "

@@ -93,6 +93,7 @@ MOST_IMAGES = {"letters": 124_800, "byclass": 697_932}
 CSV_ROW_BYTES = 4 * (1 + PIXELS) + 1  # "255," for every value and a line end (\r\n where it is "255" that ends)
 MAT_IMAGE_BYTES = 8 * (1 + PIXELS)  # doubles, the widest type MATLAB stores them in, with the label
 MAT_SPLITS = 2  # both splits are in the one file
+MOST_TFRECORD_BYTES = 4096  # a TFDS record: a 28x28 PNG (a few hundred bytes) with its label, framed
 
 
 def open_member(archive: zipfile.ZipFile, path: Path, basename: str, most_bytes: int) -> tuple[io.IOBase, str]:
@@ -331,6 +332,11 @@ def read_tfds(kind: str, folder: Path, split: str, emnist: str = "letters") -> t
                         f"{' and '.join(str(t) for t in sorted(totals))}: the preparation stopped early or was mixed "
                         f"with another; prepare it again ({prepare})")
     declared = declared_count(dataset_info(folder), split, folder / TFDS_INFO)
+    size = sum(f.stat().st_size for f in files)
+    if size > MOST_IMAGES[emnist] * MOST_TFRECORD_BYTES:
+        raise UserError(f"{folder}: its {split} shards hold {size / 1e9:.1f} GB, more than any copy of EMNIST "
+                        f"({MOST_IMAGES[emnist] * MOST_TFRECORD_BYTES / 1e9:.1f} GB at most): they are not "
+                        f"EMNIST's; prepare the folder again ({prepare})")
     from . import quiet_tensorflow  # noqa: F401  TensorFlow starts as the scripts start it, only for this format
     import tensorflow as tf
 

@@ -5,6 +5,7 @@ uint32 per dimension, then the data. Only unsigned bytes (type 0x08) occur in th
 """
 
 import gzip
+import io
 import struct
 import zlib
 from pathlib import Path
@@ -15,23 +16,40 @@ from .errors import UserError
 
 UBYTE = 0x08
 GZIP_MAGIC = b"\x1f\x8b"
+# The largest IDX file any copy of MNIST or EMNIST holds (ByClass's 697,932 training images, with its header): a
+# file or zip member that unpacks to more is not one of theirs (a gzip bomb, a wrong file), and is refused after
+# unpacking no more than that.
+MOST_IDX_BYTES = 16 + 697_932 * 28 * 28
+CHUNK_BYTES = 1 << 24
 
 
-def decompress_if_gzip(raw: bytes, name: str) -> bytes:
-    """Return the content of a gzip stream, or `raw` itself when it is not gzip (and not named .gz)."""
-    if raw[:2] != GZIP_MAGIC:
-        if name.endswith(".gz"):
-            raise UserError(f"{name} is not a gzip file (it does not start with the gzip magic bytes)")
-        return raw
+def unpacked(stream, name: str) -> bytearray:
+    """The content of a stream of an IDX file, gunzipped where it is gzip (named .gz or not): at most
+    MOST_IDX_BYTES, refused in one line where there is more."""
+    most_bytes = MOST_IDX_BYTES
+    head = stream.read(2)
+    if head != GZIP_MAGIC and name.endswith(".gz"):
+        raise UserError(f"{name} is not a gzip file (it does not start with the gzip magic bytes)")
+    stream.seek(0)  # files and zip members can go back (a zip member by reading again from its start)
+    source = gzip.GzipFile(fileobj=stream) if head == GZIP_MAGIC else stream
+    data = bytearray()
     try:
-        return gzip.decompress(raw)
+        while len(data) <= most_bytes and (chunk := source.read(CHUNK_BYTES)):
+            data += chunk
     except (EOFError, OSError, zlib.error) as exc:
         raise UserError(f"{name} is a truncated or corrupt gzip file ({exc}); download it again") from None
+    if len(data) > most_bytes:
+        raise UserError(f"{name} unpacks to more than {most_bytes / 1e6:,.0f} MB, more than any IDX file of MNIST or "
+                        f"EMNIST: it is not one of their files; download it again")
+    return data
 
 
 def parse_idx(raw: bytes, name: str, ndim: int) -> np.ndarray:
     """Parse IDX bytes (gzip-compressed or not) into a uint8 array with `ndim` dimensions."""
-    data = decompress_if_gzip(raw, name)
+    return parse_unpacked(unpacked(io.BytesIO(raw), name), name, ndim)
+
+
+def parse_unpacked(data: bytearray, name: str, ndim: int) -> np.ndarray:
     if len(data) < 4:
         raise UserError(f"{name} is too short to be an IDX file ({len(data)} bytes)")
     zero1, zero2, type_code, dims = data[0], data[1], data[2], data[3]
@@ -53,12 +71,18 @@ def parse_idx(raw: bytes, name: str, ndim: int) -> np.ndarray:
             f"{name} is truncated or padded: its header promises {expected_size:,} bytes of data for shape "
             f"{shape}, the file holds {len(body):,}"
         )
-    return np.frombuffer(body, dtype=np.uint8).reshape(shape).copy()
+    return np.frombuffer(body, dtype=np.uint8).reshape(shape)  # a view of `data`: the file is in memory once
 
 
 def read_idx(path: Path, ndim: int) -> np.ndarray:
     """Read an IDX file (optionally .gz) from disk."""
-    return parse_idx(Path(path).read_bytes(), Path(path).name, ndim)
+    with open(path, "rb") as stream:
+        return parse_unpacked(unpacked(stream, Path(path).name), Path(path).name, ndim)
+
+
+def read_idx_stream(stream, name: str, ndim: int) -> np.ndarray:
+    """Read an IDX file (optionally gzip) from an open stream (a zip member), unpacking no more than MOST_IDX_BYTES."""
+    return parse_unpacked(unpacked(stream, name), name, ndim)
 
 
 def encode_idx(array: np.ndarray, compress: bool = False) -> bytes:

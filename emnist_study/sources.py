@@ -146,10 +146,14 @@ def read_emnist_zip(path: Path, split: str, kind: str = "letters") -> tuple[np.n
             for name, ndim in ((images_name, 3), (labels_name, 1)):
                 member = f"gzip/{name}.gz"
                 try:
-                    raw = archive.read(member)
+                    declared = archive.getinfo(member).file_size
                 except KeyError:
                     raise UserError(f"{path} has no {member}: is it NIST's EMNIST gzip.zip?") from None
-                arrays.append(idx.parse_idx(raw, f"{path.name}:{member}", ndim))
+                if declared > idx.MOST_IDX_BYTES:  # refused before a byte is unpacked (a zip bomb, a wrong file)
+                    raise UserError(f"{path}:{member} unpacks to {declared / 1e9:.1f} GB, more than any file of "
+                                    f"EMNIST: it is not NIST's gzip.zip; download it again")
+                with archive.open(member) as stream:  # read as a stream: the member is never in memory twice
+                    arrays.append(idx.read_idx_stream(stream, f"{path.name}:{member}", ndim))
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise UserError(f"{path} is not a readable zip file ({exc}); download it again") from None
     return arrays[0], arrays[1]
@@ -159,8 +163,8 @@ def read_emnist_zip_labels(path: Path, split: str, kind: str = "letters") -> np.
     """The labels alone of one split of an EMNIST dataset in NIST's gzip.zip (to count its images quickly)."""
     member = f"gzip/{emnist_member_names(split, kind)[1]}.gz"
     try:
-        with zipfile.ZipFile(path) as archive:
-            return idx.parse_idx(archive.read(member), f"{path.name}:{member}", 1)
+        with zipfile.ZipFile(path) as archive, archive.open(member) as stream:
+            return idx.read_idx_stream(stream, f"{path.name}:{member}", 1)
     except (KeyError, zipfile.BadZipFile, OSError, EOFError):
         raise UserError(f"{path} has no readable {member}") from None
 

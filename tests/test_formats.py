@@ -86,6 +86,61 @@ def test_a_zip_declaring_more_than_any_copy_of_emnist_holds_is_refused_before_it
     assert "\n" not in str(error.value) and not unpacked
 
 
+def test_nist_zip_members_declaring_more_than_any_idx_file_are_refused_before_they_are_unpacked(tmp_path,
+                                                                                                  monkeypatch):
+    """NIST's gzip.zip: a member declaring more bytes than EMNIST's largest IDX file is refused from its declared
+    size, before it is read."""
+    from emnist_study import idx
+
+    synthetic.write_emnist_zip(tmp_path / "gzip.zip")
+    monkeypatch.setattr(idx, "MOST_IDX_BYTES", 100)  # less than the members here declare
+    opened = []
+    monkeypatch.setattr(sources.zipfile.ZipFile, "open", lambda *a, **k: opened.append(a))
+    with pytest.raises(UserError, match=r"gzip\.zip:gzip/emnist-letters-train-images-idx3-ubyte\.gz unpacks to "
+                                        r"0\.0 GB, more than any file of EMNIST") as error:
+        data.load_emnist_letters(split="train", data_dir=tmp_path)
+    assert "\n" not in str(error.value) and not opened
+
+
+@pytest.mark.parametrize("in_zip", [False, True])
+def test_a_gzip_bomb_is_refused_after_unpacking_no_more_than_the_largest_idx_file(tmp_path, monkeypatch, in_zip):
+    """A .gz IDX file (in a folder, or inside NIST's zip) that unpacks to more than any IDX file of MNIST or EMNIST
+    is refused in one line once that much is unpacked, not read to its end."""
+    import gzip
+    import zipfile
+
+    from emnist_study import idx
+
+    synthetic.write_emnist_files(tmp_path)
+    images = tmp_path / "emnist-letters-train-images-idx3-ubyte.gz"
+    bomb = gzip.compress(bytes(3_000_000))  # 3 MB of zeros: 3 kB packed
+    if in_zip:
+        with zipfile.ZipFile(tmp_path / "gzip.zip", "w") as archive:
+            for path in sorted(tmp_path.glob("*.gz")):
+                archive.writestr(f"gzip/{path.name}", bomb if path == images else path.read_bytes())
+                path.unlink()
+    else:
+        images.write_bytes(bomb)
+    monkeypatch.setattr(idx, "MOST_IDX_BYTES", 100_000)
+    monkeypatch.setattr(idx, "CHUNK_BYTES", 10_000)
+    read = []
+    real_read = gzip.GzipFile.read
+    monkeypatch.setattr(gzip.GzipFile, "read", lambda self, n=-1: read.append(n) or real_read(self, n))
+    with pytest.raises(UserError, match=r"emnist-letters-train-images-idx3-ubyte\.gz unpacks to more than 0 MB, "
+                                        r"more than any IDX file of MNIST or EMNIST") as error:
+        data.load_emnist_letters(split="train", data_dir=tmp_path)
+    assert "\n" not in str(error.value)
+    assert 0 < sum(read) <= 110_000 and all(n > 0 for n in read)  # never "read it all"
+
+
+def test_tfds_shards_larger_than_any_copy_of_emnist_are_refused_before_they_are_read(tmp_path, monkeypatch):
+    synthetic.write_emnist_tfds(tmp_path)
+    monkeypatch.setattr(formats, "MOST_TFRECORD_BYTES", 1)
+    with pytest.raises(UserError, match=r"its train shards hold 0\.0 GB, more than any copy of EMNIST") as error:
+        data.load_emnist_letters(split="train", data_dir=tmp_path)
+    assert "\n" not in str(error.value) and "prepare the folder again" in str(error.value)
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda rows: rows[:1] + [rows[1].rsplit(",", 1)[0]] + rows[2:], "columns changed from 785 to 784"),
     (lambda rows: [row.rsplit(",", 1)[0] for row in rows], "has 784 values a row, expected 785"),

@@ -684,3 +684,33 @@ def test_data_changed_after_training_is_refused_unless_accepted_and_then_said(tm
     code, err = run_script_capturing(evaluate_test, *judged, "--accept-changed-data")
     assert code == 0, err
     assert "**Judged on changed data**" in (tmp_path / "results" / "RESULTS.md").read_text()
+
+
+def test_a_test_file_edited_after_training_is_seen_when_the_run_is_judged(tmp_path):
+    """The test split lies in files of its own (IDX): training records their sha256 without reading an image, and
+    evaluate_test.py refuses a run whose test file was rewritten since, naming it; show_misclassified.py, which
+    never reads the test set, is not stopped by it."""
+    import show_misclassified
+    from emnist_study import data
+
+    synthetic.write_mnist_idx(tmp_path / "data", compress=False, per_class=10)
+    trained = data.load_train_val("mnist", val_fraction=0.2, seed=1, data_dir=tmp_path / "data")
+    test_labels = tmp_path / "data" / "t10k-labels-idx1-ubyte"
+    assert str(test_labels.resolve()) in trained.source["test_files"]
+    assert not any("t10k" in path for path in trained.source["files"])
+
+    runs = tmp_path / "runs"
+    run = synthetic.write_finished_run(runs, "mnist_cnn", "mnist", synthetic.template_model(10), "warmup_mnist_cnn.py")
+    record = json.loads((run / "config.json").read_text())
+    record["config"]["data_dir"] = [str(tmp_path / "data")]
+    record["data"] = trained.source
+    (run / "config.json").write_text(json.dumps(record))
+    raw = bytearray(test_labels.read_bytes())
+    raw[8:] = bytes((label + 1) % 10 for label in raw[8:])  # every test label after the 8-byte header
+    test_labels.write_bytes(bytes(raw))
+
+    code, err = run_script_capturing(evaluate_test, "--runs-dir", str(runs), "--results-dir", str(tmp_path / "res"))
+    assert code == 1 and "not judged" in err and f"has changed since (the sha256 in its config.json differs): " \
+                                                 f"{test_labels.resolve()}" in err
+    assert run_script_capturing(show_misclassified, "mnist_cnn", "--runs-dir", str(runs), "--no-show",
+                                "--results-dir", str(tmp_path / "res"))[0] == 0
