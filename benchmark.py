@@ -46,7 +46,7 @@ import numpy as np
 from emnist_study import cli, data, interrupts, recipes, study
 from emnist_study.errors import UserError
 from emnist_study.idx import encode_idx
-from emnist_study.records import library_versions, now, write_json_atomic
+from emnist_study.run_folder import library_versions, now, write_json_atomic
 
 TARGET_ACCURACY = 0.99
 TIME_TO_ACCURACY_RECIPES = ("reference", "fast")

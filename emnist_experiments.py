@@ -22,11 +22,11 @@ subunits.json in the run and drawn as results/<run>_subunits.png).
 from dataclasses import replace
 from pathlib import Path
 
-from emnist_study import cli, data, interrupts
+from emnist_study import cli, data, interrupts, run_folder
 from emnist_study.config import TrainConfig
 from emnist_study.errors import UserError
 from emnist_study.recipes import BASE, EXPERIMENTS, network_name, recipe
-from emnist_study.records import all_run_dirs, read_run_config, read_summary, write_csv_atomic
+from emnist_study.run_folder import all_run_dirs, read_run_config, read_summary, write_csv_atomic
 
 # emnist-byclass-letters: ByClass's 52 letter classes, for the case check's reference network (case_check.py)
 RUN_PREFIX = {"emnist-letters": "exp", "mnist": "mnist_exp", data.MERGED: "merged_exp",
@@ -80,8 +80,7 @@ def leaderboard(runs_dir: str, results_dir: Path) -> None:
     rows = []
     for run_dir in all_run_dirs(runs_dir):
         config = read_run_config(run_dir)
-        summary_path = run_dir / "summary.json"
-        if config.get("script") != BASE.script or not summary_path.is_file():
+        if config.get("script") != BASE.script or not run_folder.has_summary(run_dir):
             continue
         summary = read_summary(run_dir)
         rows.append({"run": run_dir.name, "dataset": config["dataset"], "network": network_name(config),

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from emnist_study import cli, data, interrupts
 from emnist_study.errors import UserError
-from emnist_study.records import REDO_RUN, find_complete_runs, read_json
+from emnist_study import run_folder
+from emnist_study.run_folder import REDO_RUN, find_complete_runs
 
 QUICK_TEST_IMAGES = 520  # --quick: 20 images of each letter, 52 of each digit
 
@@ -65,7 +66,7 @@ def main(argv=None):
             if args.quick:
                 test_sets[dataset] = data.stratified_subset(test_sets[dataset], QUICK_TEST_IMAGES)
         test = test_sets[dataset]
-        trained_on = read_json(run_dir / "config.json").get("data") or {}
+        trained_on = run_folder.read_data_record(run_dir)
         try:
             changed = data.refuse_changed_data(run_dir, trained_on, args.accept_changed_data, test=True)
         except UserError as exc:
@@ -78,13 +79,13 @@ def main(argv=None):
             continue
         print(f"Evaluating {run_dir} on the {dataset} test set ({len(test.labels):,} images)")
         try:
-            probabilities = evaluation.cached_probabilities(run_dir / "model.keras", test.images, test.labels,
+            probabilities = evaluation.cached_probabilities(run_folder.model_path(run_dir), test.images, test.labels,
                                                             out_dir / "cache")
         except UserError as exc:
             broken.append((run_dir, str(exc)))
             continue
         if probabilities.shape[1] != len(test.class_names):
-            broken.append((run_dir, f"{run_dir / 'model.keras'} answers in {probabilities.shape[1]} classes, but "
+            broken.append((run_dir, f"{run_folder.model_path(run_dir)} answers in {probabilities.shape[1]} classes, but "
                                     f"{dataset} has {len(test.class_names)}: it is not the network this run trained; "
                                     f"train the run again with --overwrite"))
             continue

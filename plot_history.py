@@ -12,9 +12,9 @@ import argparse
 import shlex
 from pathlib import Path
 
-from emnist_study import interrupts
+from emnist_study import interrupts, run_folder
 from emnist_study.errors import UserError
-from emnist_study.records import (all_run_dirs, named_run_dirs, read_history, read_json, read_run_config,
+from emnist_study.run_folder import (all_run_dirs, named_run_dirs, read_history, read_json, read_run_config,
                                   run_writer)
 
 QUICK = "-quick"  # the suffix --quick gives a run's name
@@ -25,9 +25,9 @@ def resume_command(run_dir: Path) -> str:
     (as run_all.py runs it, with --quick for a quick run), else the run's script under its name."""
     from emnist_study import study
 
-    if run_dir.parent.name == "members":  # an ensemble's member: the ensemble continues it
+    if run_folder.is_member(run_dir):  # an ensemble's member: the ensemble continues it
         return resume_command(run_dir.parent.parent)
-    config = read_run_config(run_dir) if (run_dir / "config.json").is_file() else {}
+    config = read_run_config(run_dir) if run_folder.has_config(run_dir) else {}
     name, quick = run_dir.name, bool(config.get("quick"))
     base = name[: -len(QUICK)] if quick and name.endswith(QUICK) else name
     steps = [step for step in study.STUDY + [study.renamed_if_shortened(s) for s in study.FULL_EXTRA]
@@ -50,8 +50,8 @@ def resume_command(run_dir: Path) -> str:
 def no_history(run_dir: Path) -> str:
     """Why a named run has no epochs to plot, and what to do: an ensemble's histories are its members', and a run
     whose first epoch has not finished has none yet (--resume continues it)."""
-    members = run_dir / "members"
-    config = read_run_config(run_dir) if (run_dir / "config.json").is_file() else {}
+    members = run_folder.members_dir(run_dir)
+    config = read_run_config(run_dir) if run_folder.has_config(run_dir) else {}
     if members.is_dir() or config.get("ensemble", 1) > 1:
         plotted = sorted(p for p in members.glob("*") if read_history(p)) if members.is_dir() else []
         if plotted:
@@ -59,13 +59,13 @@ def no_history(run_dir: Path) -> str:
                     f"with: {shlex.join(['python', 'plot_history.py', *map(str, plotted)])}")
         return (f"{run_dir} is an ensemble none of whose members has finished an epoch yet, so there is nothing to "
                 f"plot; continue it with: {resume_command(run_dir)}")
-    summary = read_json(run_dir / "summary.json") if (run_dir / "summary.json").is_file() else {}
+    summary = read_json(run_folder.summary_path(run_dir)) if run_folder.has_summary(run_dir) else {}
     writer = run_writer(run_dir)
     if writer and summary.get("status") != "complete":
         return (f"{run_dir} is training (process {writer}) and has not finished its first epoch yet: plot it once "
                 f"history.csv has a row (each epoch adds one as it ends)")
     if summary.get("status") == "complete":
-        if (run_dir / "history.csv").is_file():
+        if run_folder.history_path(run_dir).is_file():
             return (f"{run_dir} is complete but its history.csv holds no epoch, only the row of column names: put "
                     f"back the run's own copy, or train it again with --overwrite")
         return f"{run_dir} is complete but has no history.csv (it was not trained by this project's scripts)"

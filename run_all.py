@@ -299,7 +299,7 @@ def run_steps(args, steps, figures, started: float) -> None:
             print(f"\n[{i}/{len(steps)}] {(time.monotonic() - started) / 60:.0f} min elapsed{estimate}", end="")
             run_step(script, step_argv)
 
-    from emnist_study.records import find_complete_runs
+    from emnist_study.run_folder import find_complete_runs
 
     complete = {path.name for path in find_complete_runs(args.runs_dir)} if Path(args.runs_dir).is_dir() else set()
     for script, step_argv, runs in figures:

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from emnist_study import cli, data, interrupts, recipes
+from emnist_study import cli, data, interrupts, recipes, run_folder
 from emnist_study.config import TrainConfig
-from emnist_study.records import named_run_dirs, read_json, read_run_config, require_complete
+from emnist_study.run_folder import named_run_dirs, read_run_config, require_complete
 
 
 def most_confused_pairs(true: np.ndarray, predicted: np.ndarray, num_classes: int, top: int):
@@ -64,13 +64,13 @@ def main(argv=None):
     (run_dir,) = named_run_dirs(args.runs_dir, [args.run])
     require_complete(run_dir)  # an unfinished run is named, with the command that continues it
     saved = read_run_config(run_dir)
-    trained_on = read_json(run_dir / "config.json").get("data") or {}
+    trained_on = run_folder.read_data_record(run_dir)
     changed = data.refuse_changed_data(run_dir, trained_on, args.accept_changed_data)
     from emnist_study import figures, models, pipeline, subunits  # TensorFlow loads here: mistakes answer at once
 
     config = TrainConfig(**{**saved, "data_dir": args.data_dir or saved.get("data_dir")})
     images, true, class_names, dataset = load_images(config, args.split)
-    model = models.load(run_dir / "model.keras")
+    model = models.load(run_folder.model_path(run_dir))
     # A case-aware head is asked once for its sub-units; their sums are the class probabilities.
     describe_subunits = config.subunits > 1 and dataset is not None
     if describe_subunits:

@@ -6,7 +6,7 @@ any instant (kill -9 included), or stopped by a full disk, leaves a state to con
                                         moments), with the run's history up to that epoch and its best epoch
     backup/best-epoch-0002.weights.h5   the weights of the best epoch so far, as best.weights.h5 holds them
 
-A state file is written under a temporary name and renamed (records.atomic_write), so it is there whole or not at
+A state file is written under a temporary name and renamed (run_folder.atomic_write), so it is there whole or not at
 all, and that rename is the moment an epoch counts as done: history.csv, summary.json and best.weights.h5 are
 written from it afterwards, and written from it again on --resume, so that all of them agree on the epochs done.
 The state before the latest stays as a fallback, should the latest prove unreadable. The training script removes
@@ -24,7 +24,8 @@ import numpy as np
 
 from .download import file_digest
 from .errors import UserError
-from .records import BACKUP_STATE_GLOB, atomic_write, read_history
+from . import run_folder
+from .run_folder import BACKUP_STATE_GLOB, atomic_write, read_history
 from .words import plural
 
 
@@ -101,7 +102,7 @@ def restore(model: keras.Model, run) -> dict | None:
             meta = load_state(model, path)
             best = best_weights_path(run.backup_dir, meta["best_epoch"]) if meta["best_epoch"] else None
             if best and not weights_readable(best):
-                twin = run.path("best.weights.h5")
+                twin = run_folder.best_weights_path(run.dir)
                 if not (meta.get("best_sha256") and twin.is_file() and file_digest(twin) == meta["best_sha256"]):
                     raise UnreadableState(f"the weights of its best epoch, {best.name}, are missing or damaged")
                 print(f"{best} is damaged; {twin}, the same weights (their checksum recorded), stands in for it")
@@ -110,7 +111,7 @@ def restore(model: keras.Model, run) -> dict | None:
             print(f"{path} cannot be read ({exc}); continuing from the state before it")
             continue
         if best:
-            copy_atomic(best, run.path("best.weights.h5"))
+            copy_atomic(best, run_folder.best_weights_path(run.dir))
         return meta
     recorded = read_history(run.dir, required=("epoch",))  # only counted
     if recorded or states:

@@ -30,9 +30,10 @@ from . import byclass, data, figures, models, pipeline, sources, subunits
 from .download import file_digest
 from .config import TrainConfig
 from .errors import UserError
-from .records import find_complete_runs, read_json, read_run_config, write_json_atomic
+from . import run_folder
+from .run_folder import find_complete_runs, read_json, read_run_config, write_json_atomic
 
-RECORD_FILE = "case_check.json"  # in the run directory; evaluate_test.py's report reads it
+RECORD_FILE = run_folder.CASE_CHECK  # in the run directory; evaluate_test.py's report reads it
 SAME_SHAPE = "cijklmopsuvwxyz"  # the letters EMNIST's ByMerge and Balanced splits merge: their cases look alike
 BY_CASE_SHARE = 0.8  # a letter splits by case when this share of its capitals, and of its small letters, each
 #                      pick a unit their own case dominates
@@ -127,7 +128,7 @@ def reference_record(runs_dir: Path, letters: byclass.CasedLetters) -> dict:
     reference = find_reference_run(runs_dir)
     if reference is None:
         return {}
-    probs = pipeline.predict(models.load(reference / "model.keras"), letters.images)
+    probs = pipeline.predict(models.load(run_folder.model_path(reference)), letters.images)
     return {"reference_run": reference.name,
             "reference_case_accuracy": reference_case_accuracy(probs, letters.labels, letters.cases)}
 
@@ -238,7 +239,7 @@ def check_run(run_dir: Path, data_dir, results_dir: Path, show: bool = False) ->
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
     units = config["model_options"]["subunits"]
-    if data.is_from_byclass(read_json(run_dir / "config.json").get("data") or {}):
+    if data.is_from_byclass(run_folder.read_data_record(run_dir)):
         letters, split = validation_letters(config, data_dir), "validation letters (EMNIST ByClass, held out)"
     else:
         directories = data.resolve_data_dirs(data_dir)
@@ -250,9 +251,9 @@ def check_run(run_dir: Path, data_dir, results_dir: Path, show: bool = False) ->
         letters, split = byclass.load_cased_letters(split="test", data_dir=data_dir), "test letters (EMNIST ByClass)"
         if config.get("quick"):
             letters = stratified_letters(letters, QUICK_LETTERS)
-    probs = subunits.subunit_probabilities(models.load(run_dir / "model.keras"), letters.images)
+    probs = subunits.subunit_probabilities(models.load(run_folder.model_path(run_dir)), letters.images)
     record = {"split": split, "source": letters.source.get("description", ""),
-              "model_sha256": file_digest(run_dir / "model.keras"),
+              "model_sha256": file_digest(run_folder.model_path(run_dir)),
               **measure(probs, letters.labels, letters.cases, units), **reference_record(run_dir.parent, letters)}
     write_json_atomic(run_dir / RECORD_FILE, record)
     print(summary_line(record))
@@ -289,7 +290,7 @@ def check_if_missing(run_dir: Path, data_dir, results_dir: Path) -> Path | None:
     config = read_run_config(run_dir)
     record_path = Path(run_dir) / RECORD_FILE
     if not applies(config) or (record_path.is_file() and read_json(record_path).get("model_sha256")
-                               == file_digest(Path(run_dir) / "model.keras")):
+                               == file_digest(run_folder.model_path(run_dir))):
         return None
     try:
         return check_run(run_dir, data_dir or config.get("data_dir"), results_dir)

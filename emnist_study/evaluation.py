@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import binomtest
 
-from . import models, pipeline, recipes
+from . import models, pipeline, recipes, run_folder
 from .download import file_digest
 from .errors import UserError
-from .records import atomic_write, read_json, read_run_config, read_summary
+from .run_folder import atomic_write, read_json, read_run_config, read_summary
 
 # What each run is, from its config (role_of): the part of the study it answers. report.py's questions ask for
 # roles, not run names, so quick runs and other seeds count too.
@@ -191,7 +191,7 @@ def describe_run(run_dir: Path) -> dict:
     selected_best = config.get("select") == "best_val"
     val_accuracy = summary.get("val_accuracy_with_views") or (
         summary["best_val_accuracy"] if selected_best else summary["final_val_accuracy"])
-    units_path, case_path = run_dir / "subunits.json", run_dir / "case_check.json"
+    units_path, case_path = Path(run_dir) / run_folder.SUBUNITS, Path(run_dir) / run_folder.CASE_CHECK
     return {"dataset": config["dataset"], "network": recipes.network_name(config), "params": summary["params"],
             "epochs": config["epochs"], "train_seconds": summary["train_seconds"], "val_accuracy": val_accuracy,
             "val_images": summary["val_images"], "config": config,

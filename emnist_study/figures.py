@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # with no screen, matplotlib picks its file-onl
 import numpy as np
 from sklearn.metrics import ConfusionMatrixDisplay
 
-from .records import atomic_write
+from .run_folder import atomic_write
 
 
 def save(fig: plt.Figure, path, show: bool = False) -> Path:

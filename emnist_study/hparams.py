@@ -18,7 +18,8 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
 from .config import TrainConfig
-from .records import read_summary
+from . import run_folder
+from .run_folder import read_summary
 
 def hyperparameters(config: TrainConfig) -> dict:
     """The run's defining settings as HParams values (bool, number or string): nested dicts flattened with '.',
@@ -60,7 +61,8 @@ def trial_id(config: TrainConfig) -> str:
     """The run's row name in the HPARAMS tab, as TensorBoard names its logs: an ensemble's member under its
     ensemble (exp_ensemble_tta/members/member1), so that members of different ensembles stay apart."""
     logs_dir = Path(config.logs_dir)
-    return f"{logs_dir.parent.name}/members/{config.run_name}" if logs_dir.name == "members" else config.run_name
+    return (f"{logs_dir.parent.name}/{run_folder.MEMBERS}/{config.run_name}" if logs_dir.name == run_folder.MEMBERS
+            else config.run_name)
 
 
 def write_metrics(logs_dir, metrics: dict, step: int) -> None:
@@ -133,6 +135,6 @@ def add_figures(run_dir: Path, saved_config: dict, pngs: dict) -> Path | None:
     logs_dir = run_logs_dir(saved_config)
     if logs_dir is None:
         return None
-    step = read_summary(run_dir).get("epochs_completed") if (Path(run_dir) / "summary.json").is_file() else None
+    step = read_summary(run_dir).get("epochs_completed") if run_folder.has_summary(run_dir) else None
     write_images(logs_dir, pngs, step=tensorboard_step(step or saved_config["epochs"]))
     return logs_dir

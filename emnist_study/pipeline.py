@@ -133,3 +133,14 @@ def predict(model, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
     ds = tf.data.Dataset.from_tensor_slices(np.concatenate([images, padding]))
     ds = ds.batch(size, drop_remainder=True).map(scale_images)
     return model.predict(ds, verbose=0, callbacks=[StopWhenInterrupted()])[:count]
+
+
+def training_batches(data, batch_size: int, config, start_epoch: int = 0):
+    """(training batches, validation batches, steps per epoch) for `model.fit` on a run's TrainVal `data`: the
+    training images shuffled by the run's seed (from `start_epoch` on, so a resumed run sees the batches it would
+    have), distorted where config.augment says, repeated; the validation images in order."""
+    train = make_dataset(data.x_train, data.y_train, data.num_classes, batch_size, shuffle=True, seed=config.seed,
+                         augment=config.augment, repeat=True, paired_copies=config.paired_copies,
+                         start_epoch=start_epoch)
+    val = make_dataset(data.x_val, data.y_val, data.num_classes, batch_size, shuffle=False)
+    return train, val, steps_per_epoch(len(data.y_train), batch_size)

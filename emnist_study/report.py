@@ -15,7 +15,7 @@ import numpy as np
 from . import case_check, figures, recipes
 from .data import BYCLASS_LETTERS, DIGITS, LETTERS, is_from_byclass, is_official, source_line
 from .evaluation import BASELINE_ROLES, RunResult, classes_unequal, mcnemar_exact, per_class_accuracy
-from .records import write_csv_atomic, write_text_atomic
+from .run_folder import write_csv_atomic, write_text_atomic
 from .words import plural
 
 SIGNIFICANCE = 0.05

@@ -16,172 +16,29 @@ What the script built is recorded too: config.json holds the network's layers an
 settings, so a layer or a learning rate changed in a script is in the run, and --resume refuses a changed one.
 """
 
-import errno
-import fcntl
-import math
 import os
 import re
 import shutil
 import sys
-import time
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 
 from . import quiet_tensorflow  # noqa: F401  (first: before keras starts TensorFlow)
 import keras
-import numpy as np
 
-from . import backup, distribute, hparams, interrupts, pipeline, precision, recipes
+from . import backup, disk, distribute, hparams, interrupts, pipeline, precision, recipes, run_folder
 from .config import TrainConfig
-from .data import TrainVal, stratified_split
+from .data import TrainVal
 from .errors import UserError
-from .records import (BACKUP_STATE_GLOB, atomic_write, library_versions, lock_path, nearest_existing, now,
-                      read_json, read_run_config, run_writer, remove_partial_files, write_csv_atomic, write_json_atomic)
+from .subunits import resplit_callback
+from .recording import CommitEpoch, RunRecorder, network_layers, optimizer_settings, save_model_atomic
+from .run_folder import (BACKUP_STATE_GLOB, library_versions, nearest_existing, now, read_json, read_run_config,
+                         remove_partial_files)
 from .words import plural
 
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 MAX_RUN_NAME = 100
-# A run holds up to this many copies of its training state at once: the backup's two latest states and the one
-# being written, up to three best-epoch weight files (the best, the one before it, the epoch just measured), and
-# best.weights.h5 with its new copy being written. (A weights file of a compiled model holds its optimizer's
-# variables too, so it is as big as a state: measured, the warm-up MLP's peak was 8 states, 41 MiB.)
-STATE_COPIES = 8
-# The settings of a compiled optimizer that a run records (those a script may set; off switches are left out).
-OPTIMIZER_SETTINGS = ("learning_rate", "rho", "momentum", "nesterov", "centered", "beta_1", "beta_2", "epsilon",
-                      "amsgrad", "weight_decay")
-# What config.json records of each layer (where the layer has it), so that a changed layer shows in the run.
-LAYER_SETTINGS = ("units", "filters", "kernel_size", "strides", "padding", "activation", "rate", "pool_size",
-                  "use_bias", "momentum", "subunits", "paired_copies")
-
-
-def optimizer_settings(optimizer: keras.optimizers.Optimizer) -> dict:
-    """What a compiled optimizer trains with, as a recipe names it: {"name": "adadelta", "learning_rate": 1.0, ...}."""
-    config = optimizer.get_config()
-    settings = {"name": type(optimizer).__name__.lower()}
-    for key in OPTIMIZER_SETTINGS:
-        value = config.get(key)
-        if value in (None, False) or (key == "momentum" and value == 0):
-            continue
-        # a float32 variable's 0.0010000000474974513 is the 0.001 the script wrote
-        settings[key] = float(f"{value:.7g}") if isinstance(value, float) else value
-    return settings
-
-
-def network_layers(model: keras.Model) -> list[str]:
-    """Each layer of the network as one line: "Conv2D(filters=32, kernel_size=[3, 3], activation=relu)"."""
-    lines = []
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):  # an ensemble's member, or a network inside a wrapper
-            lines += [f"{layer.name}/{line}" for line in network_layers(layer)]
-            continue
-        config = layer.get_config()
-        shown = [f"{key}={config[key]}" for key in LAYER_SETTINGS if key in config and config[key] is not None]
-        if config.get("kernel_regularizer"):  # {"class_name": "L2", "config": {"l2": 2e-05}, ...}
-            shown.append(f"kernel_regularizer={config['kernel_regularizer']['config']}")
-        initializer = (config.get("kernel_initializer") or {}).get("class_name", "GlorotUniform")
-        if initializer != "GlorotUniform":  # Keras's default
-            shown.append(f"kernel_initializer={initializer}")
-        lines.append(f"{type(layer).__name__}({', '.join(shown)})".replace("'", ""))
-    return lines
-
-
-class RunRecorder(keras.callbacks.Callback):
-    """Measures every epoch; once CommitEpoch commits it, writes history.csv, summary.json and the best weights
-    (all atomically, and all agreeing with the backup: see backup.py)."""
-
-    def __init__(self, run: "Run", val_images: int, history: list[dict] = ()):
-        super().__init__()
-        self.run = run
-        self.val_images = val_images
-        self.rows = list(history)  # the committed epochs
-        self.measured = None  # the epoch just measured, until it is committed
-        self.diverged = False
-        self.epoch_started = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
-               "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
-               "seconds": time.perf_counter() - self.epoch_started}
-        self.measured = row
-        if math.isnan(row.get("loss", 0.0)):  # TerminateOnNaN stops the run; this epoch is never committed
-            self.diverged = True
-        elif self.improves(row):  # saved now: a later callback (the case-aware head's re-split) may change them
-            self.run.backup_dir.mkdir(exist_ok=True)
-            save_weights_atomic(self.model, backup.best_weights_path(self.run.backup_dir, row["epoch"]))
-
-    def improves(self, row: dict) -> bool:
-        best = self.best_row()
-        return best is None or row.get("val_accuracy", -1) > best["val_accuracy"]
-
-    def commit(self) -> None:
-        """The epoch measured last is done: its state goes into the backup, then history.csv, summary.json and,
-        where it is the best so far, best.weights.h5 follow."""
-        row, self.measured = self.measured, None
-        if row is None or self.diverged:
-            return
-        improved, best_before = self.improves(row), self.best_row()
-        self.rows.append(row)
-        best = self.best_row()
-        backup.save_state(self.model, self.run.backup_dir, row["epoch"], self.rows, best and best["epoch"])
-        if improved:
-            backup.copy_atomic(backup.best_weights_path(self.run.backup_dir, row["epoch"]),
-                               self.run.path("best.weights.h5"))
-        self.write_files("running")
-        backup.prune(self.run.backup_dir, keep_best={r["epoch"] for r in (best, best_before) if r})
-
-    def write_files(self, status: str) -> None:
-        write_csv_atomic(self.run.path("history.csv"), self.rows)
-        self.write_summary(status)
-
-    def best_row(self) -> dict | None:
-        rows = [r for r in self.rows if not math.isnan(r.get("val_accuracy", math.nan))]
-        return max(rows, key=lambda r: r["val_accuracy"]) if rows else None
-
-    def write_summary(self, status: str, **extra) -> None:
-        best = self.best_row()
-        seconds = sum(r["seconds"] for r in self.rows)
-        summary = {
-            "status": status,
-            "epochs_completed": len(self.rows),
-            "epochs_planned": self.run.config.epochs,
-            "params": self.model.count_params(),
-            "best_epoch": best["epoch"] if best else None,
-            "best_val_accuracy": best["val_accuracy"] if best else None,
-            "final_val_accuracy": self.rows[-1].get("val_accuracy") if self.rows else None,
-            "train_seconds": round(seconds, 2),
-            "seconds_per_epoch": round(seconds / len(self.rows), 2) if self.rows else None,
-            "val_images": self.val_images,
-            "updated_at": now(),
-            **extra,
-        }
-        write_json_atomic(self.run.path("summary.json"), summary)
-
-
-class CommitEpoch(keras.callbacks.Callback):
-    """Commits each epoch (RunRecorder.commit): after every callback that changes the model at an epoch's end."""
-
-    def __init__(self, recorder: RunRecorder):
-        super().__init__()
-        self.recorder = recorder
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.recorder.commit()
-
-
-def save_weights_atomic(model: keras.Model, path) -> None:
-    with atomic_write(path) as tmp:
-        model.save_weights(tmp)
-
-
-def save_model_atomic(model: keras.Model, path) -> None:
-    with atomic_write(path) as tmp:
-        model.save(tmp)
-
-
 class Run:
     """One run's folder: the rules for creating, replacing and resuming it, its lock, and what it records."""
 
@@ -193,15 +50,10 @@ class Run:
         self.config = config
         self.dir = Path(config.runs_dir) / name
         self.logs_dir = Path(config.logs_dir) / name
-        self.backup_dir = self.dir / "backup"
-        # Beside the run's folder, not in it: --overwrite deletes the folder, and the lock must outlive that.
-        self.lock_path = lock_path(self.dir)
-        self._lock_file = None
+        self.backup_dir = run_folder.backup_dir(self.dir)
+        self._lock = run_folder.RunLock(self.dir)
         self.recorder = None
         self.epochs_done = 0
-
-    def path(self, name: str) -> Path:
-        return self.dir / name
 
     # --- before any slow work -----------------------------------------------------------------------------------
 
@@ -220,7 +72,7 @@ class Run:
         if not self.exists():
             return True
         if self.config.resume:
-            if not self.path("config.json").is_file():
+            if not run_folder.has_config(self.dir):
                 raise UserError(f"{self.dir} has no config.json, so it cannot be resumed; use --overwrite")
             self.refuse_changed_settings(read_run_config(self.dir), self.config)
             if self.resumable_status() == "complete":
@@ -249,10 +101,10 @@ class Run:
         """A complete run stands for the network it trained, so a layer or a compile setting edited in the script
         since must not be taken for it: the network built now is compared with the layers and optimizer settings
         config.json records. (Runs recorded before config.json held the number of classes are not compared.)"""
-        saved = read_json(self.path("config.json"))
+        saved = run_folder.read_record(self.dir)
         if not saved.get("network"):  # an ensemble: its members trained the network
-            member = self.dir / "members" / "member1" / "config.json"
-            saved = read_json(member) if member.is_file() else {}
+            member = run_folder.members_dir(self.dir) / "member1"
+            saved = run_folder.read_record(member) if run_folder.has_config(member) else {}
         recorded = saved.get("network") or {}
         if not recorded.get("layers") or not recorded.get("classes"):
             return
@@ -277,9 +129,9 @@ class Run:
     def resumable_status(self) -> str | None:
         """The status summary.json records (None before it exists). An unreadable summary.json of a run with a
         backup is no obstacle: the backup holds everything the summary says, and resuming rewrites it."""
-        summary = self.path("summary.json")
+        summary = run_folder.summary_path(self.dir)
         try:
-            return read_json(summary).get("status") if summary.is_file() else None
+            return run_folder.check_schema(read_json(summary), summary).get("status") if summary.is_file() else None
         except UserError:
             if not any(self.backup_dir.glob(BACKUP_STATE_GLOB)):
                 raise
@@ -288,46 +140,15 @@ class Run:
 
     # --- the lock -------------------------------------------------------------------------------------------------
 
-    def writer(self) -> str | None:
-        """The process ID of another process writing this run now (its lock held), or None."""
-        return run_writer(self.dir)
-
     def refuse_if_written(self) -> None:
-        holder = self.writer()
-        if holder:
-            raise UserError(f"{self.dir} is being written by another process (PID {holder}); wait for it to "
-                            f"finish or stop it, or train under another --run-name")
+        self._lock.refuse_if_held()
 
     def lock(self) -> None:
-        """Hold the run's lock (an flock on its lock file) until release(), or until this process ends however
-        it ends (the system drops the lock of a killed process): a second writer refuses at once."""
-        if self._lock_file:
-            return
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        while True:
-            f = open(self.lock_path, "a+b")
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                f.close()
-                self.refuse_if_written()
-                continue  # let go just now: try again
-            try:  # the holder before us removes the file as it lets go: then lock the new one
-                if os.stat(self.lock_path).st_ino == os.fstat(f.fileno()).st_ino:
-                    break
-            except FileNotFoundError:
-                pass
-            f.close()
-        f.truncate(0)
-        f.write(f"{os.getpid()}\n".encode())
-        f.flush()
-        self._lock_file = f
+        """Hold the run's lock until release(), or until this process ends (run_folder.RunLock)."""
+        self._lock.acquire()
 
     def release(self) -> None:
-        if self._lock_file:
-            self.lock_path.unlink(missing_ok=True)  # while still held: see lock()
-            self._lock_file.close()
-            self._lock_file = None
+        self._lock.release()
 
     # --- creating the folder --------------------------------------------------------------------------------------
 
@@ -337,7 +158,7 @@ class Run:
         images it was built for), the data and the library versions."""
         self.lock()
         config = self.config
-        if config.resume and not self.path("config.json").is_file():
+        if config.resume and not run_folder.has_config(self.dir):
             print(f"Nothing to resume at {self.dir}: starting a new run")
         record = {"config": asdict(config), "data": data_source, "versions": library_versions(),
                   "started_at": now()}
@@ -345,8 +166,8 @@ class Run:
             record["network"] = {"name": model.name, "params": model.count_params(), "layers": network_layers(model)}
             if data is not None:
                 record["network"].update(classes=data.num_classes, training_images=len(data.y_train))
-        if config.resume and self.path("config.json").is_file():
-            saved = read_json(self.path("config.json"))
+        if config.resume and run_folder.has_config(self.dir):
+            saved = run_folder.read_record(self.dir)
             self.refuse_changed_settings(saved.get("config", {}), config)
             self.refuse_other_data(saved.get("data") or {}, data_source)
             if "network" in record and saved.get("network", {}).get("layers") != record["network"]["layers"]:
@@ -364,7 +185,7 @@ class Run:
             directory.mkdir(parents=True, exist_ok=True)
         for directory in (self.dir, self.backup_dir):
             remove_partial_files(directory)
-        write_json_atomic(self.path("config.json"), record)
+        run_folder.write_record(self.dir, record)
 
     def refuse_other_data(self, recorded: dict, found: dict) -> None:
         """A run resumed on other data would be trained on one file for its first epochs and on another for the
@@ -380,20 +201,6 @@ class Run:
         raise UserError(f"cannot resume {self.dir} on other data: it was trained on {named(before)}, and the data "
                         f"found now is {named(now_)}; point --data-dir at the data it was trained on, or start "
                         f"again with --overwrite")
-
-    def refuse_if_no_room(self, model: keras.Model) -> None:
-        """A one-line refusal, before anything is written, when the run's disk has too little space for its files
-        (a resumed run's files already there count as written). Catching it here rather than at the epoch that
-        fills the disk saves the user an evening's wait."""
-        state_bytes = sum(math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in backup.state_variables(model))
-        written = sum(f.stat().st_size for f in self.dir.rglob("*") if f.is_file()) if self.dir.is_dir() else 0
-        need = STATE_COPIES * state_bytes - written
-        folder = nearest_existing(self.dir)
-        free = shutil.disk_usage(folder).free
-        if free < need:
-            raise UserError(f"training {self.dir.name} needs about {need / 2**20:,.0f} MB of disk for its weights "
-                            f"and backups, but only {free / 2**20:,.0f} MB are free in {folder}: free some space "
-                            f"there, or choose another --runs-dir")
 
     # --- training -------------------------------------------------------------------------------------------------
 
@@ -415,19 +222,15 @@ class Run:
         config = self.config
         with self.scope():  # under a strategy, the optimizer's variables are made in its scope, like the model's
             distribute.make_optimizer_variables(model, config)
-        self.refuse_if_no_room(model)
+        disk.refuse_if_no_room(self.dir, model)
         try:
             self.create(data.source, model, data)
             resumed = backup.restore(model, self) if config.resume else None
             self.epochs_done = resumed["epoch"] if resumed else 0
             self.data = data
             batch_size = distribute.global_batch_size(config)
-            self.train_batches = pipeline.make_dataset(
-                data.x_train, data.y_train, data.num_classes, batch_size, shuffle=True, seed=config.seed,
-                augment=config.augment, repeat=True, paired_copies=config.paired_copies, start_epoch=self.epochs_done)
-            self.val_batches = pipeline.make_dataset(data.x_val, data.y_val, data.num_classes, batch_size,
-                                                     shuffle=False)
-            self.steps_per_epoch = pipeline.steps_per_epoch(len(data.y_train), batch_size)
+            self.train_batches, self.val_batches, self.steps_per_epoch = pipeline.training_batches(
+                data, batch_size, config, start_epoch=self.epochs_done)
             self.recorder = RunRecorder(self, len(data.y_val), resumed["history"] if resumed else ())
             self.recorder.set_model(model)
             self.resplit = resplit_callback(data, config) if config.resplit_idle_units and config.subunits > 1 \
@@ -444,7 +247,7 @@ class Run:
                   + f", {model.dtype_policy.name}. Run directory: {self.dir}")
             yield self
         except BaseException as exc:
-            full = as_disk_full(exc, self.logs_dir)
+            full = disk.as_disk_full(exc, self.logs_dir)
             if full:  # TensorBoard's writers: the epochs committed so far are kept, and --resume goes on
                 if self.recorder:
                     self.recorder.write_summary("interrupted")
@@ -482,7 +285,7 @@ class Run:
         config, recorder = self.config, self.recorder
         if recorder.diverged:  # TerminateOnNaN stopped it
             recorder.write_summary("diverged")
-            best = self.path("best.weights.h5")
+            best = run_folder.best_weights_path(self.dir)
             kept = (f"the best weights so far are in {best}" if best.is_file()
                     else "no epoch finished, so no weights were kept")
             where = ("the recipe's learning rate in emnist_study/recipes.py" if config.script == recipes.BASE.script
@@ -490,7 +293,7 @@ class Run:
             raise UserError(f"training diverged (the loss became NaN in epoch {len(recorder.rows) + 1}); {kept}. "
                             f"Lower {where}, then train again with --overwrite")
         if config.select == "best_val":  # the model is the epoch with the best validation accuracy, not the last
-            model.load_weights(self.path("best.weights.h5"))
+            model.load_weights(run_folder.best_weights_path(self.dir))
         extra = {}
         if self.resplit:  # the restarts of this process (a resumed run's earlier ones are in its log)
             extra["resplits"] = [{"after_epoch": epoch, "class": c} for epoch, c in self.resplit.resplits]
@@ -501,36 +304,13 @@ class Run:
             extra["val_accuracy_with_views"] = validation_accuracy(model, self.data)
             print(f"Predicting from the image and {config.test_time_views} distorted copies: validation accuracy "
                   f"{extra['val_accuracy_with_views']:.4f}")
-        save_model_atomic(model, self.path("model.keras"))
+        save_model_atomic(model, run_folder.model_path(self.dir))
         recorder.write_summary("complete", finished_at=now(), model_keras_holds=config.select, **extra)
         shutil.rmtree(self.backup_dir, ignore_errors=True)  # only now: a run stopped before this resumes from it
         best = recorder.best_row()
         print(f"Done: best validation accuracy {best['val_accuracy']:.4f} at epoch {best['epoch']}; "
               f"saved to {self.dir}")
         return model
-
-
-def as_disk_full(exc: BaseException, where: Path) -> OSError | None:
-    """TensorFlow's own writers (TensorBoard's event files) report a full disk as a ResourceExhaustedError, or an
-    error whose message says so: that, as the OSError Python's own writes raise, naming `where`; else None."""
-    import tensorflow as tf
-
-    if isinstance(exc, tf.errors.ResourceExhaustedError) or (
-            isinstance(exc, tf.errors.OpError) and "No space left on device" in str(exc)):
-        return OSError(errno.ENOSPC, "No space left on device", str(where))
-    return None
-
-
-def resplit_callback(data: TrainVal, config: TrainConfig, sample: int = 10_000):
-    """The case-aware head's restart of collapsed classes, judged on a fixed, stratified sample of the training
-    images (all of them, where there are fewer)."""
-    from . import subunits
-
-    keep = (np.arange(len(data.y_train)) if len(data.y_train) <= sample
-            else stratified_split(data.y_train, sample, config.seed)[1])
-    return subunits.ResplitIdleSubunits(data.x_train[keep], data.y_train[keep], config.subunits,
-                                        config.resplit_idle_units, seed=config.seed,
-                                        class_names=data.class_names)
 
 
 def validation_accuracy(model: keras.Model, data: TrainVal) -> float:

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from . import cli, data, pipeline, precision, recipes, training
 from .run import Run
-from .records import read_history
+from .run_folder import read_history
 
 # The Keras example's recipe: mnist_cnn, Adadelta with the Keras 2 settings, batch 128, 12 epochs.
 REFERENCE = replace(recipes.BASE, run_name="benchmark_reference", dataset="mnist")

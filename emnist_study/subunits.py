@@ -13,8 +13,9 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import normalized_mutual_info_score
 
 from . import figures, pipeline
-from .data import TrainVal
-from .records import write_json_atomic
+from .config import TrainConfig
+from .data import TrainVal, stratified_split
+from .run_folder import write_json_atomic
 
 
 
@@ -269,3 +270,13 @@ def nearest_centroid_units(class_features: np.ndarray, features: np.ndarray, wei
     kernel = weights[:, None] + alpha * (centroids - centroids.mean(axis=0)).T
     biases = bias - np.log(subunits) - alpha * (squares - squares.mean()) / 2
     return kernel, biases
+
+
+def resplit_callback(data: TrainVal, config: TrainConfig, sample: int = 10_000):
+    """The case-aware head's restart of collapsed classes, judged on a fixed, stratified sample of the training
+    images (all of them, where there are fewer)."""
+    keep = (np.arange(len(data.y_train)) if len(data.y_train) <= sample
+            else stratified_split(data.y_train, sample, config.seed)[1])
+    return ResplitIdleSubunits(data.x_train[keep], data.y_train[keep], config.subunits,
+                                        config.resplit_idle_units, seed=config.seed,
+                                        class_names=data.class_names)

@@ -10,11 +10,12 @@ from dataclasses import replace
 from . import quiet_tensorflow  # noqa: F401  (first: before keras starts TensorFlow)
 import keras
 
-from . import distribute, ensembles, hparams, models, pipeline, subunits
+from . import distribute, ensembles, hparams, models, pipeline, run_folder, subunits
 from .config import TrainConfig, member_seed
 from .data import TrainVal
-from .records import now, read_summary, write_json_atomic
-from .run import Run, save_model_atomic, validation_accuracy
+from .run_folder import now
+from .recording import save_model_atomic
+from .run import Run, validation_accuracy
 
 OPTIMIZERS = {
     "adadelta": keras.optimizers.Adadelta,
@@ -89,7 +90,7 @@ def member_config(config: TrainConfig, run: Run, i: int) -> TrainConfig:
     """Member i's own run, under runs/<name>/members/: its seed (member_seed) and its variant's settings."""
     return replace(config, **member_variant(config, i), run_name=f"member{i + 1}", seed=member_seed(config.seed, i),
                    ensemble=1, summary=config.summary and i == 0, ensemble_variants=[], test_time_views=0,
-                   runs_dir=str(run.dir / "members"), logs_dir=str(run.logs_dir / "members"), overwrite=False,
+                   runs_dir=str(run_folder.members_dir(run.dir)), logs_dir=str(run.logs_dir / run_folder.MEMBERS), overwrite=False,
                    resume=True)
 
 
@@ -109,7 +110,7 @@ def train_ensemble(config: TrainConfig, dataset: TrainVal, train_member) -> kera
             if member_run.needs_training():
                 member = train_member(member_run, dataset)
             else:
-                member = models.load(member_run.path("model.keras"))
+                member = models.load(run_folder.model_path(member_run.dir))
             member.name = member_run.config.run_name  # the combined model needs distinct names
             members.append(member)
         return save_ensemble(run, members, dataset)
@@ -123,10 +124,10 @@ def save_ensemble(run: Run, members: list[keras.Model], dataset: TrainVal) -> ke
     if config.test_time_views:
         ensemble = models.with_test_time_views(ensemble, config.augment, config.test_time_views)
     val_accuracy = validation_accuracy(ensemble, dataset)
-    save_model_atomic(ensemble, run.path("model.keras"))
-    summaries = [read_summary(run.dir / "members" / m.name) for m in members]
+    save_model_atomic(ensemble, run_folder.model_path(run.dir))
+    summaries = [run_folder.read_summary(run_folder.members_dir(run.dir) / m.name) for m in members]
     summary = {
-        "status": "complete", "members": config.ensemble, "combine": config.ensemble_combine,
+        "members": config.ensemble, "combine": config.ensemble_combine,
         "test_time_views": config.test_time_views,
         "params": ensemble.count_params(), "best_val_accuracy": val_accuracy, "final_val_accuracy": val_accuracy,
         "val_images": len(dataset.y_val),
@@ -135,7 +136,7 @@ def save_ensemble(run: Run, members: list[keras.Model], dataset: TrainVal) -> ke
         "seconds_per_epoch": round(sum(s["seconds_per_epoch"] for s in summaries) / config.ensemble, 2),
         "finished_at": now(),
     }
-    write_json_atomic(run.path("summary.json"), summary)
+    run_folder.write_summary(run.dir, "complete", **summary)
     hparams.record_ensemble(run, summary)
     views = f", from the image and {config.test_time_views} distorted copies" if config.test_time_views else ""
     print(f"Ensemble of {config.ensemble} ({config.ensemble_combine}{views}): validation accuracy {val_accuracy:.4f}; "

@@ -17,7 +17,8 @@ import warmup_mnist_mlp
 from emnist_study import data, distortions, ensembles, evaluation, models, pipeline, recipes, subunits, training
 from emnist_study.config import TrainConfig, member_seed
 from emnist_study.errors import UserError
-from emnist_study.run import Run, resplit_callback
+from emnist_study.run import Run
+from emnist_study.subunits import resplit_callback
 from helpers import run_script
 
 # Every network there is, by the name a recipe gives it: the step scripts' and the experiments'.

@@ -9,7 +9,7 @@ import pytest
 
 import emnist_baseline
 from emnist_study import byclass, data, idx, recipes
-from emnist_study.records import read_summary
+from emnist_study.run_folder import read_summary
 from emnist_study.run import Run
 
 PARTS = {"train": 43_805, "test": 14_600}  # ../shared/data/SOURCES.md

@@ -21,7 +21,7 @@ import pytest
 import evaluate_test
 import synthetic
 import warmup_mnist_mlp
-from emnist_study import backup, data, interrupts, recipes, records, training
+from emnist_study import backup, data, interrupts, recipes, run_folder, training
 from emnist_study.config import TrainConfig
 from emnist_study.errors import UserError
 from emnist_study.run import Run
@@ -46,7 +46,7 @@ FAULTS = len(KILL_POINTS) + len(FULL_DISK_FILES) + len(BROKEN_FILES) + len(BAD_I
 
 def history(run_dir) -> list[dict]:
     """history.csv without the timings, which differ between runs."""
-    return [{k: v for k, v in row.items() if k != "seconds"} for row in records.read_history(run_dir)]
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in run_folder.read_history(run_dir)]
 
 
 def state_epochs(run_dir) -> list[int]:
@@ -136,7 +136,7 @@ def killed_thrice(study):
                 refusals[flag] = (child.pid, run_script_capturing(warmup_mnist_mlp, *args("killed", flag)))
         kill(child)
         summary = json.loads((run / "summary.json").read_text())
-        left[point] = {"output": output, "history": [r["epoch"] for r in records.read_history(run)],
+        left[point] = {"output": output, "history": [r["epoch"] for r in run_folder.read_history(run)],
                        "summary": (summary["status"], summary["epochs_completed"], summary["best_epoch"]),
                        "states": state_epochs(run), "partial": partial_files(run),
                        "model": (run / "model.keras").is_file()}
@@ -253,7 +253,7 @@ def test_sigterm_or_sighup_during_training_is_taken_as_ctrl_c(study, signum):
 
 def test_a_disk_too_small_for_the_run_is_refused_before_anything_is_written(study, monkeypatch):
     root, args, reference = study
-    monkeypatch.setattr("emnist_study.run.shutil.disk_usage", lambda path: types.SimpleNamespace(free=2**16))
+    monkeypatch.setattr("emnist_study.disk.shutil.disk_usage", lambda path: types.SimpleNamespace(free=2**16))
     code, err = run_script_capturing(warmup_mnist_mlp, *args("small-disk"))
     line = one_line(err)
     assert code == 1 and "MB of disk" in line and "only 0 MB are free" in line and "--runs-dir" in line, line
@@ -429,10 +429,39 @@ def test_corrupt_history_summary_and_config_stop_with_one_line_naming_the_file(t
                       ("epoch,loss\n1,zero\n", "could not convert")):
         (run_dir / "history.csv").write_text(text)
         with pytest.raises(UserError, match=re.escape(f"{run_dir / 'history.csv'} is corrupt (") + re.escape(why)):
-            records.read_history(run_dir)
+            run_folder.read_history(run_dir)
     (run_dir / "config.json").write_text("[1, 2]")
     with pytest.raises(UserError, match=r"config.json is corrupt \(not a JSON object\)"):
-        records.read_run_config(run_dir)
+        run_folder.read_run_config(run_dir)
+
+
+def test_a_run_folder_written_by_a_newer_version_is_refused_in_one_line_and_an_older_one_is_read(study):
+    """config.json and summary.json carry their schema version: a run records it; a newer one is refused by every
+    reader in one line saying what to do; a file without one (written before versions were recorded) is read."""
+    import shutil
+
+    root, args, _ = study
+    run = root / "newer" / RUN
+    shutil.copytree(root / "reference" / RUN, run)
+    for name in ("config.json", "summary.json"):
+        assert json.loads((run / name).read_text())["schema_version"] == run_folder.SCHEMA_VERSION
+    for name in ("config.json", "summary.json"):
+        record = json.loads((run / name).read_text())
+        del record["schema_version"]
+        (run / name).write_text(json.dumps(record))
+    assert run_folder.read_run_config(run)["run_name"] == RUN and run_folder.read_summary(run)["status"] == "complete"
+    for name in ("config.json", "summary.json"):
+        saved = (run / name).read_text()
+        (run / name).write_text(json.dumps({**json.loads(saved), "schema_version": run_folder.SCHEMA_VERSION + 1}))
+        reader = run_folder.read_run_config if name == "config.json" else run_folder.read_summary
+        with pytest.raises(UserError, match=re.escape(f"{run / name} was written by a newer version of this "
+                                                      f"project")):
+            reader(run)
+        code, err = run_script_capturing(warmup_mnist_mlp, *args("newer", "--resume"))
+        line = one_line(err)
+        assert code == 1 and f"{run / name} was written by a newer version of this project" in line
+        assert "update the project" in line and "--overwrite" in line
+        (run / name).write_text(saved)
 
 
 def compiled_mlp():
@@ -454,7 +483,7 @@ def test_an_unreadable_backup_falls_back_to_the_one_before_and_none_refuses(tmp_
     for epoch in (1, 2):
         backup.save_state(trained, run.backup_dir, epoch, rows[:epoch], 1)
     trained.save_weights(backup.best_weights_path(run.backup_dir, 1))
-    records.write_csv_atomic(run.path("history.csv"), rows)
+    run_folder.write_csv_atomic(run_folder.history_path(run.dir), rows)
     newest = backup.state_path(run.backup_dir, 2)
     newest.write_bytes(newest.read_bytes()[:5000])
     restored = compiled_mlp()
@@ -482,7 +511,7 @@ def test_a_damaged_best_weights_file_is_never_promoted_and_a_state_of_wrong_type
     damaged.write_bytes(damaged.read_bytes()[:2000])
     assert backup.restore(compiled_mlp(), run)["epoch"] == 1
     assert "best-epoch-0002.weights.h5, are missing or damaged" in capsys.readouterr().out
-    assert run.path("best.weights.h5").read_bytes() == backup.best_weights_path(run.backup_dir, 1).read_bytes()
+    assert run_folder.best_weights_path(run.dir).read_bytes() == backup.best_weights_path(run.backup_dir, 1).read_bytes()
 
     backup.save_state(trained, run.backup_dir, 3, [1, 2, 3], 1)
     assert backup.restore(compiled_mlp(), run)["epoch"] == 1
@@ -600,7 +629,7 @@ def test_a_run_still_training_is_not_called_unfinished(tmp_path):
                          model="mnist_cnn", epochs=12, batch_size=128)
     (run / "config.json").write_text(json.dumps({"config": dataclasses.asdict(config)}))
     (run / "summary.json").write_text(json.dumps({"status": "running", "epochs_completed": 0, "epochs_planned": 12}))
-    with open(records.lock_path(run), "a+b") as lock:
+    with open(run_folder.lock_path(run), "a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         lock.write(b"4242\n")
         lock.flush()
@@ -634,8 +663,8 @@ def test_a_damaged_backup_copy_of_the_best_weights_is_replaced_by_its_intact_twi
     run.backup_dir.mkdir(parents=True)
     trained.save_weights(best)
     backup.save_state(trained, run.backup_dir, 1, rows, 1)
-    backup.copy_atomic(best, run.path("best.weights.h5"))
-    records.write_csv_atomic(run.path("history.csv"), rows)
+    backup.copy_atomic(best, run_folder.best_weights_path(run.dir))
+    run_folder.write_csv_atomic(run_folder.history_path(run.dir), rows)
     intact = best.read_bytes()
     best.write_bytes(intact[:2000])
     restored = compiled_mlp()
@@ -645,7 +674,7 @@ def test_a_damaged_backup_copy_of_the_best_weights_is_replaced_by_its_intact_twi
         np.testing.assert_array_equal(restored_weights, trained_weights)
 
     best.write_bytes(intact[:2000])
-    compiled_mlp().save_weights(run.path("best.weights.h5"))  # other weights: not the twin
+    compiled_mlp().save_weights(run_folder.best_weights_path(run.dir))  # other weights: not the twin
     with pytest.raises(UserError, match="cannot resume .* exactly: 1 epoch recorded"):
         backup.restore(compiled_mlp(), run)
 

@@ -13,7 +13,7 @@ import pytest
 import synthetic
 import warmup_mnist_cnn
 from emnist_study import cli, interrupts, recipes
-from emnist_study.run import CommitEpoch, RunRecorder
+from emnist_study.recording import CommitEpoch, RunRecorder
 from helpers import ROOT, event_steps, quick_args, run_script
 
 
@@ -364,10 +364,10 @@ def test_run_files_are_readable_as_the_umask_allows(tmp_path):
     import os
     import stat
 
-    from emnist_study import records
+    from emnist_study import run_folder
     old = os.umask(0o022)
     try:
-        records.write_json_atomic(tmp_path / "x.json", {"a": 1})
+        run_folder.write_json_atomic(tmp_path / "x.json", {"a": 1})
         assert stat.S_IMODE((tmp_path / "x.json").stat().st_mode) == 0o644
     finally:
         os.umask(old)

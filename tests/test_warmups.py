@@ -191,7 +191,7 @@ def test_the_warm_up_recipes_are_written_once_and_the_experiments_baseline_names
     recipes.KERAS2_ADADELTA, the experiments' `baseline` recipe, setting for setting."""
     import emnist_baseline
     from emnist_study import recipes
-    from emnist_study.run import optimizer_settings
+    from emnist_study.recording import optimizer_settings
 
     assert emnist_baseline.compile_cnn is warmup_mnist_cnn.compile_cnn
     assert emnist_baseline.compile_mlp is warmup_mnist_mlp.compile_mlp

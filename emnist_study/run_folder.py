@@ -1,16 +1,21 @@
-"""The files a run leaves behind, written so that a crash never leaves half a file, and read back with one-line
-errors when they are damaged; and finding the runs under a runs folder.
+"""The run folder: the one module that knows the files a run leaves behind, their names and schemas, its lock and
+its atomic writes. Everything else asks it. A crash never leaves half a file, a damaged or newer file is read back
+as a one-line error, and the runs under a runs folder are found here.
 
     runs/<run-name>/
         config.json        every setting, the network's layers, the data source and its checksums, library versions
-        history.csv        one row per completed epoch: loss, accuracy, val_loss, val_accuracy, lr, seconds
+        history.csv        fit's History, one row per completed epoch across resumes: loss, accuracy, val_loss,
+                           val_accuracy, lr, seconds
         summary.json       status (running, complete, interrupted, diverged), best epoch, timing
         best.weights.h5    the weights of the epoch with the best validation accuracy
         model.keras        the trained model (the last epoch's, or the best epoch's where the run says so)
         backup/            the training state while a run is unfinished (backup.py: what --resume continues from)
+        members/           an ensemble's members, each a run folder of its own
+    runs/.<run-name>.lock  held by the process writing the run
     logs/<run-name>/       TensorBoard logs
 
-No TensorFlow here: the scripts that only read runs answer at once.
+config.json and summary.json carry a "schema_version": a file written by a newer version of the project is refused
+in one line rather than misread. No TensorFlow here: the scripts that only read runs answer at once.
 """
 
 import csv
@@ -31,8 +36,60 @@ from .config import TrainConfig
 from .errors import UserError
 from .words import plural
 
+CONFIG = "config.json"
+SUMMARY = "summary.json"
+HISTORY = "history.csv"
+MODEL = "model.keras"
+BEST_WEIGHTS = "best.weights.h5"
+BACKUP = "backup"
+MEMBERS = "members"
+SUBUNITS = "subunits.json"  # the case-aware head's sub-units (subunits.py)
+CASE_CHECK = "case_check.json"  # the case-aware head against the true case (case_check.py)
 # The per-epoch training states in a run's backup/ folder (written and read by backup.py, which loads Keras).
 BACKUP_STATE_GLOB = "epoch-*.npz"
+# The version of config.json's and summary.json's layout; a file without one is of version 1.
+SCHEMA_VERSION = 1
+
+
+def config_path(run_dir) -> Path:
+    return Path(run_dir) / CONFIG
+
+
+def summary_path(run_dir) -> Path:
+    return Path(run_dir) / SUMMARY
+
+
+def history_path(run_dir) -> Path:
+    return Path(run_dir) / HISTORY
+
+
+def model_path(run_dir) -> Path:
+    return Path(run_dir) / MODEL
+
+
+def best_weights_path(run_dir) -> Path:
+    return Path(run_dir) / BEST_WEIGHTS
+
+
+def backup_dir(run_dir) -> Path:
+    return Path(run_dir) / BACKUP
+
+
+def members_dir(run_dir) -> Path:
+    return Path(run_dir) / MEMBERS
+
+
+def is_member(run_dir) -> bool:
+    """Whether `run_dir` is an ensemble's member (runs/<ensemble>/members/<member>)."""
+    return Path(run_dir).parent.name == MEMBERS
+
+
+def has_config(run_dir) -> bool:
+    return config_path(run_dir).is_file()
+
+
+def has_summary(run_dir) -> bool:
+    return summary_path(run_dir).is_file()
 
 
 def nearest_existing(path: Path) -> Path:
@@ -137,26 +194,63 @@ CONFIG_TYPES = {f.name: tuple(None if t is type(None) else t for t in getattr(f.
                 for f in fields(TrainConfig)}
 CONFIG_REQUIRED = tuple(f.name for f in fields(TrainConfig) if f.default is MISSING and f.default_factory is MISSING)
 # What summary.json holds, for a single network's run and for an ensemble's.
-SUMMARY_TYPES = {"status": str, "epochs_completed": int, "epochs_planned": int, "params": int,
+SUMMARY_TYPES = {"schema_version": int, "status": str, "epochs_completed": int, "epochs_planned": int, "params": int,
                  "best_epoch": (int, None), "best_val_accuracy": (float, None), "final_val_accuracy": (float, None),
                  "train_seconds": float, "seconds_per_epoch": (float, None), "val_images": int,
                  "val_accuracy_with_views": float, "model_keras_holds": str, "resplits": list, "members": int,
                  "combine": str, "test_time_views": int, "member_best_val_accuracy": list}
 
 
+def check_schema(record: dict, path: Path) -> dict:
+    """`record` as read from `path`, refused in one line where a newer version of the project wrote it."""
+    version = record.get("schema_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise UserError(f"{path} is corrupt (\"schema_version\" is {version!r}); {REDO_RUN}")
+    if version > SCHEMA_VERSION:
+        raise UserError(f"{path} was written by a newer version of this project (schema_version {version}; this one "
+                        f"reads up to {SCHEMA_VERSION}): update the project (git pull), or train the run again with "
+                        f"--overwrite")
+    return record
+
+
+def read_record(run_dir) -> dict:
+    """A run's whole config.json: "config" (the settings), "data", "network", "versions", the times."""
+    path = config_path(run_dir)
+    return check_schema(read_json(path), path)
+
+
+def write_record(run_dir, record: dict) -> None:
+    write_json_atomic(config_path(run_dir), {"schema_version": SCHEMA_VERSION, **record})
+
+
 def read_run_config(run_dir: Path) -> dict:
     """The "config" of a run's config.json (every setting it was trained with), each of the right type."""
-    path = Path(run_dir) / "config.json"
-    config = read_json(path).get("config")
+    path = config_path(run_dir)
+    config = read_record(run_dir).get("config")
     if not isinstance(config, dict):
         raise UserError(f"{path} is corrupt (it holds no \"config\"); {REDO_RUN}")
     return check_types(config, CONFIG_TYPES, path, CONFIG_REQUIRED)
 
 
+def read_data_record(run_dir) -> dict:
+    """What config.json records of the data the run trained on (its files and their sha256; {} where none)."""
+    return read_record(run_dir).get("data") or {}
+
+
 def read_summary(run_dir: Path) -> dict:
     """A run's summary.json, each value of the right type."""
-    path = Path(run_dir) / "summary.json"
-    return check_types(read_json(path), SUMMARY_TYPES, path, required=("status",))
+    path = summary_path(run_dir)
+    return check_types(check_schema(read_json(path), path), SUMMARY_TYPES, path, required=("status",))
+
+
+def write_summary(run_dir, status: str, **fields_) -> None:
+    """Write a run's summary.json: its status, what the caller measured (SUMMARY_TYPES names the fields), and when."""
+    write_json_atomic(summary_path(run_dir), {"schema_version": SCHEMA_VERSION, "status": status, **fields_,
+                                              "updated_at": now()})
+
+
+def write_history(run_dir, rows: list[dict]) -> None:
+    write_csv_atomic(history_path(run_dir), rows)
 
 
 def write_csv_atomic(path: Path, rows: list[dict]) -> None:
@@ -175,7 +269,7 @@ def read_history(run_dir: Path, required: tuple = HISTORY_COLUMNS) -> list[dict]
     """The per-epoch history of a run, numbers as floats (epoch as int), one row per epoch in order: a row repeated
     by hand (or by an older copy) counts once, its last copy standing. A byte-order mark (a spreadsheet program
     saved it) is no matter; a missing column of `required` is refused, naming it."""
-    path = Path(run_dir) / "history.csv"
+    path = history_path(run_dir)
     if not path.is_file():
         return []
     try:
@@ -227,13 +321,60 @@ def all_run_dirs(runs_dir) -> list[Path]:
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise UserError(f"{runs_dir} does not exist: train something first (e.g. python warmup_mnist_cnn.py)")
-    return sorted(p for p in runs_dir.iterdir() if (p / "config.json").is_file())
+    return sorted(p for p in runs_dir.iterdir() if has_config(p))
 
 
 def lock_path(run_dir: Path) -> Path:
     """The file whose flock a run's writer holds: beside the run's folder, so that removing the folder (--overwrite)
     leaves it in place."""
     return Path(run_dir).parent / f".{Path(run_dir).name}.lock"
+
+
+class RunLock:
+    """The lock of the run at `run_dir`: an flock on its lock file, held from acquire() until release(), or until
+    the process ends however it ends (the system drops the lock of a killed process). A second writer is refused
+    at once, in one line naming the holder."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        # Beside the run's folder, not in it: --overwrite deletes the folder, and the lock must outlive that.
+        self.path = lock_path(self.run_dir)
+        self._file = None
+
+    def refuse_if_held(self) -> None:
+        holder = run_writer(self.run_dir)
+        if holder:
+            raise UserError(f"{self.run_dir} is being written by another process (PID {holder}); wait for it to "
+                            f"finish or stop it, or train under another --run-name")
+
+    def acquire(self) -> None:
+        if self._file:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            f = open(self.path, "a+b")
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.close()
+                self.refuse_if_held()
+                continue  # let go just now: try again
+            try:  # the holder before us removes the file as it lets go: then lock the new one
+                if os.stat(self.path).st_ino == os.fstat(f.fileno()).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            f.close()
+        f.truncate(0)
+        f.write(f"{os.getpid()}\n".encode())
+        f.flush()
+        self._file = f
+
+    def release(self) -> None:
+        if self._file:
+            self.path.unlink(missing_ok=True)  # while still held: see acquire()
+            self._file.close()
+            self._file = None
 
 
 def run_writer(run_dir: Path) -> str | None:
@@ -254,11 +395,11 @@ def require_complete(run_dir: Path) -> None:
     """A UserError, saying what to do, unless the run at `run_dir` is complete: an unfinished one (interrupted,
     killed, still training) continues with --resume; a diverged one trains again with a lower learning rate."""
     run_dir = Path(run_dir)
-    summary = read_summary(run_dir) if (run_dir / "summary.json").is_file() else {"status": "not started"}
+    summary = read_summary(run_dir) if has_summary(run_dir) else {"status": "not started"}
     status = summary["status"]
     if status == "complete":
         return
-    config = read_run_config(run_dir) if (run_dir / "config.json").is_file() else {}
+    config = read_run_config(run_dir) if has_config(run_dir) else {}
     script = config.get("script") or "the script that trained it"
     if status == "diverged":
         raise UserError(f"{run_dir} diverged (its loss became NaN): lower the learning rate, then train it again "
@@ -280,7 +421,7 @@ def find_complete_runs(runs_dir, names=None, broken: list | None = None) -> list
     if names:
         found = named_run_dirs(runs_dir, names)
         for path in list(found):
-            if broken is not None and (path / "summary.json").is_file():
+            if broken is not None and has_summary(path):
                 try:
                     read_summary(path)
                 except UserError as exc:  # a damaged record: named beside the runs that are judged
@@ -291,7 +432,7 @@ def find_complete_runs(runs_dir, names=None, broken: list | None = None) -> list
         return found
     complete = []
     for path in all_run_dirs(runs_dir):
-        if not (path / "summary.json").is_file():
+        if not has_summary(path):
             continue
         try:
             if read_summary(path)["status"] == "complete":
