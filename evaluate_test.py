@@ -85,8 +85,8 @@ def main(argv=None):
             broken.append((run_dir, str(exc)))
             continue
         if probabilities.shape[1] != len(test.class_names):
-            broken.append((run_dir, f"{run_folder.model_path(run_dir)} answers in {probabilities.shape[1]} classes, but "
-                                    f"{dataset} has {len(test.class_names)}: it is not the network this run trained; "
+            broken.append((run_dir, f"{run_folder.model_path(run_dir)} answers in {probabilities.shape[1]} classes, "
+                                    f"but {dataset} has {len(test.class_names)}: it is not the network this run trained; "
                                     f"train the run again with --overwrite"))
             continue
         letters = evaluation.letters_of_cased(probabilities) if dataset == data.BYCLASS_LETTERS else None

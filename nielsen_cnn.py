@@ -97,9 +97,9 @@ def build_and_compile(config: TrainConfig, num_classes: int, training_images: in
     return model
 
 
-def train(run: Run, data: TrainVal) -> keras.Model:
-    """Build, compile and fit the run's network on `data`, keeping everything in `run`; returns the saved model
-    (the best validation epoch's weights)."""
+def train(run: Run, data: TrainVal) -> keras.callbacks.History:
+    """Build, compile and fit the run's network on `data`, keeping everything in `run`; returns
+    fit's History (model.keras, with the best validation epoch's weights, is in the run's folder)."""
     config = run.config
     keras.utils.set_random_seed(config.seed)  # the same seed: the same initial weights, dropout and batches
     with run.scope():  # the arithmetic of --precision, and --distribute's devices
@@ -107,16 +107,21 @@ def train(run: Run, data: TrainVal) -> keras.Model:
 
     # Locks the run and writes config.json; with --resume, the model and optimizer continue from the backup.
     with run.training(model, data):
-        model.fit(run.train_batches, validation_data=run.val_batches, epochs=config.epochs,
-                  steps_per_epoch=run.steps_per_epoch, initial_epoch=run.epochs_done,
-                  # run.callbacks(): history.csv, best.weights.h5, summary.json, the backup, TensorBoard's HParams
-                  callbacks=[keras.callbacks.TensorBoard(log_dir=run.logs_dir), *run.callbacks()],
-                  verbose=run.verbose)
-        return run.save(model)  # model.keras with the best epoch's weights, and the run marked complete
+        # fit's History: history.history holds this fit's loss, accuracy, val_loss and val_accuracy, epoch
+        # by epoch; history.csv holds the same columns for every epoch of the run, across resumes
+        history = model.fit(run.train_batches, validation_data=run.val_batches, epochs=config.epochs,
+                            steps_per_epoch=run.steps_per_epoch, initial_epoch=run.epochs_done,
+                            # run.callbacks(): history.csv, best.weights.h5, summary.json, the backup, HParams
+                            callbacks=[keras.callbacks.TensorBoard(log_dir=run.logs_dir), *run.callbacks()],
+                            verbose=run.verbose)
+        run.save(model)  # model.keras with the best epoch's weights, and the run marked complete
+    return history
 
 
 # ## The data, then training
 def main(argv=None):
+    """Train the step; returns fit's History (None where nothing was trained: the run was already complete, or an
+    ensemble)."""
     args = parser.parse_args(argv)
     defaults = VARIANTS[args.variant]
     if args.ensemble > 1:
@@ -131,7 +136,7 @@ def main(argv=None):
     print(f"Nielsen's protocol: {len(data.y_train):,} training images after the one-pixel shifts, "
           f"{len(data.y_val):,} validation, batch {config.batch_size}")
     if config.ensemble == 1:
-        train(run, data)
+        return train(run, data)
     else:
         train_ensemble(config, data, train)
 

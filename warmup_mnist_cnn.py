@@ -88,25 +88,29 @@ def build_and_compile(num_classes: int, variant: str = "keras2", epsilon: float 
 
 
 # ## Train
-def train(run: Run, data: TrainVal, variant: str = "keras2", epsilon: float | None = None) -> keras.Model:
-    """Build, compile and fit the variant's network on `data`, keeping everything in `run`; returns the saved
-    model."""
+def train(run: Run, data: TrainVal, variant: str = "keras2", epsilon: float | None = None) -> keras.callbacks.History:
+    """Build, compile and fit the variant's network on `data`, keeping everything in `run`; returns
+    fit's History (model.keras is in the run's folder)."""
     keras.utils.set_random_seed(run.config.seed)  # the same seed: the same initial weights, dropout and batches
     with run.scope():  # the arithmetic of --precision, and --distribute's devices
         model = build_and_compile(data.num_classes, variant, epsilon)
 
     # Locks the run and writes config.json; with --resume, the model and optimizer continue from the backup.
     with run.training(model, data):
-        model.fit(run.train_batches, validation_data=run.val_batches, epochs=run.config.epochs,
-                  steps_per_epoch=run.steps_per_epoch, initial_epoch=run.epochs_done,
-                  # run.callbacks(): history.csv, best.weights.h5, summary.json, the backup, TensorBoard's HParams
-                  callbacks=[keras.callbacks.TensorBoard(log_dir=run.logs_dir), *run.callbacks()],
-                  verbose=run.verbose)
-        return run.save(model)  # model.keras, and the run marked complete
+        # fit's History: history.history holds this fit's loss, accuracy, val_loss and val_accuracy, epoch
+        # by epoch; history.csv holds the same columns for every epoch of the run, across resumes
+        history = model.fit(run.train_batches, validation_data=run.val_batches, epochs=run.config.epochs,
+                            steps_per_epoch=run.steps_per_epoch, initial_epoch=run.epochs_done,
+                            # run.callbacks(): history.csv, best.weights.h5, summary.json, the backup, HParams
+                            callbacks=[keras.callbacks.TensorBoard(log_dir=run.logs_dir), *run.callbacks()],
+                            verbose=run.verbose)
+        run.save(model)  # model.keras, and the run marked complete
+    return history
 
 
 # ## The data, then training
 def main(argv=None):
+    """Train the step; returns fit's History (None where nothing was trained: the run was already complete)."""
     args = parser.parse_args(argv)
     config = cli.config_from_args(args, recipes.CNN_VARIANTS[args.variant])
     run = Run(config)
@@ -114,7 +118,7 @@ def main(argv=None):
     # the network built here (a layer edited since it trained is refused, not taken for the trained one).
     if run.needs_training(network=lambda classes, _: build_and_compile(classes, args.variant, args.epsilon)):
         # MNIST's 60,000 training images, a stratified 10% held out to validate; the test set is not read
-        train(run, load_training_data(config), args.variant, args.epsilon)
+        return train(run, load_training_data(config), args.variant, args.epsilon)
 
 
 if __name__ == "__main__":

@@ -90,13 +90,13 @@ def member_config(config: TrainConfig, run: Run, i: int) -> TrainConfig:
     """Member i's own run, under runs/<name>/members/: its seed (member_seed) and its variant's settings."""
     return replace(config, **member_variant(config, i), run_name=f"member{i + 1}", seed=member_seed(config.seed, i),
                    ensemble=1, summary=config.summary and i == 0, ensemble_variants=[], test_time_views=0,
-                   runs_dir=str(run_folder.members_dir(run.dir)), logs_dir=str(run.logs_dir / run_folder.MEMBERS), overwrite=False,
-                   resume=True)
+                   runs_dir=str(run_folder.members_dir(run.dir)), logs_dir=str(run.logs_dir / run_folder.MEMBERS),
+                   overwrite=False, resume=True)
 
 
 def train_ensemble(config: TrainConfig, dataset: TrainVal, train_member) -> keras.Model:
     """Train config.ensemble members, each by `train_member(member_run, dataset)` (a step script's `train`, or a
-    recipe's), then save one model that combines them (config.ensemble_combine). A finished member is kept and
+    recipe's), each saved in its run's folder, then save one model that combines them (config.ensemble_combine). A finished member is kept and
     an interrupted one resumes, so a stopped ensemble picks up where it was. With config.test_time_views, the
     combined model predicts from the image and that many distorted copies."""
     run = Run(config)
@@ -108,9 +108,8 @@ def train_ensemble(config: TrainConfig, dataset: TrainVal, train_member) -> kera
             print(f"Ensemble member {i + 1} of {config.ensemble} (seed {member_run.config.seed}"
                   + "".join(f", {key} {value}" for key, value in member_variant(config, i).items()) + ")")
             if member_run.needs_training():
-                member = train_member(member_run, dataset)
-            else:
-                member = models.load(run_folder.model_path(member_run.dir))
+                train_member(member_run, dataset)
+            member = models.load(run_folder.model_path(member_run.dir))  # as saved: a finished member's the same
             member.name = member_run.config.run_name  # the combined model needs distinct names
             members.append(member)
         return save_ensemble(run, members, dataset)
