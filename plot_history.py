@@ -1,7 +1,10 @@
 """Plot the training curves of one or more runs: loss and accuracy per epoch, training (dashed) against
 validation (solid), one colour per run, with a star on each run's best validation epoch.
 
-Overlaying runs is how experiments get compared. The figure is saved as a PNG and shown when a screen is there.
+The curves come from each run's history.csv: fit's History (`history = model.fit(...)` in the step scripts;
+`history.history` holds the same columns, loss, accuracy, val_loss and val_accuracy) for every epoch of the run,
+across resumes, where one fit's History holds only that fit's epochs. Overlaying runs is how experiments get
+compared. The figure is saved as a PNG and shown when a screen is there.
 
     python plot_history.py runs/mnist_cnn
     python plot_history.py emnist_cnn emnist_mlp --out cnn_vs_mlp.png    # results/cnn_vs_mlp.png
