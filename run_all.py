@@ -19,12 +19,12 @@ so after Ctrl-C or a crash the same command picks up where it stopped.
 import argparse
 import os
 import runpy
-import shlex
 import sys
 import time
 from pathlib import Path
 
 from emnist_study import cli, data, interrupts, study
+from emnist_study.commands import command_line
 from emnist_study.data import DATASETS
 
 ROOT = Path(__file__).resolve().parent
@@ -53,7 +53,8 @@ def quick_run_names(argv: list[str]) -> list[str]:
 
 
 def command(script: str, argv: list[str]) -> str:
-    return shlex.join(["python", f"{script}.py", *argv])
+    """The step's command as the reader can run it from here (this Python, the script's path from here)."""
+    return command_line(f"{script}.py", *argv)
 
 
 def unless_default(flag: str, value, default=None) -> list[str]:
@@ -276,7 +277,7 @@ def main(argv=None):
 
         print(f"  {byclass.BYCLASS}: {byclass.where_found(args.data_dir)}")
     # A step interrupted inside run_all is continued by run_all's own command, which resumes every step.
-    os.environ[interrupts.CONTINUE_ENV] = shlex.join(["python", "run_all.py", *(sys.argv[1:] if argv is None else argv)])
+    os.environ[interrupts.CONTINUE_ENV] = command_line("run_all.py", *(sys.argv[1:] if argv is None else argv))
     try:
         run_steps(args, steps, figures, started)
     finally:

@@ -27,6 +27,7 @@ Each module has one job (the step scripts above it show the networks, their comp
     report      RESULTS.md: the study's answers in words
     interrupts  Ctrl-C, SIGTERM and SIGHUP, and how a script ends (one-line errors, the command that continues)
     cli         the flags every training script shares
+    commands    a command printed for the reader to run: this Python, the script's path from where they are
     study       the steps run_all.py runs, and their estimated minutes
     side_by_side  run_all.py's steps two at a time, each line marked with its step
     speed       benchmark.py's measurements, each in a child process

@@ -27,6 +27,7 @@ from dataclasses import MISSING, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .commands import command_line
 from .config import TrainConfig
 from .errors import UserError
 from .words import plural
@@ -259,18 +260,19 @@ def require_complete(run_dir: Path) -> None:
     if status == "complete":
         return
     config = read_run_config(run_dir) if (run_dir / "config.json").is_file() else {}
-    script = config.get("script") or "the script that trained it"
+    script = config.get("script")
     if status == "diverged":
         raise UserError(f"{run_dir} diverged (its loss became NaN): lower the learning rate, then train it again "
-                        f"with python {script} --run-name {run_dir.name} --overwrite")
+                        f"with {command_line(script, '--run-name', run_dir.name, '--overwrite')}")
     done = summary.get("epochs_completed")
     epochs = f" after {done} of {plural(summary.get('epochs_planned') or 0, 'epoch')}" if done is not None else ""
     writer = run_writer(run_dir)
     if writer:
         raise UserError(f"{run_dir} is still training (process {writer}{epochs and ','}{epochs}): wait for it to "
                         f"finish, then run this again")
-    raise UserError(f"{run_dir} has not finished ({status}{epochs}): continue it with python {script} --run-name "
-                    f"{run_dir.name} --resume (and the flags it was started with), then run this again")
+    raise UserError(f"{run_dir} has not finished ({status}{epochs}): continue it with "
+                    f"{command_line(script, '--run-name', run_dir.name, '--resume')} (and the flags it was started "
+                    f"with), then run this again")
 
 
 def find_complete_runs(runs_dir, names=None, broken: list | None = None) -> list[Path]:
