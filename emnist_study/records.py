@@ -14,6 +14,7 @@ No TensorFlow here: the scripts that only read runs answer at once.
 """
 
 import csv
+import difflib
 import errno
 import fcntl
 import io
@@ -215,13 +216,34 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+SHOWN_RUNS = 5  # runs a mistaken name lists where none is close to it
+
+
 def named_run_dirs(runs_dir, names) -> list[Path]:
-    """Each name as a directory, or as a run under `runs_dir`; it must exist."""
+    """Each name as a directory, or as a run under `runs_dir`; it must exist. A name that is no run is refused
+    naming the runs under `runs_dir` whose names are nearest it (a typo, or the "-quick" that --quick adds), else
+    a few of the runs there are."""
     found = [Path(n) if Path(n).is_dir() else Path(runs_dir) / n for n in names]
     for path in found:
         if not path.is_dir():
-            raise UserError(f"no run {path}: name a run directory, or a run under --runs-dir")
+            raise UserError(f"no run {path}: {other_runs(runs_dir, path.name)}")
     return found
+
+
+def other_runs(runs_dir, name: str) -> str:
+    """What to name instead of the run `name`: the runs under `runs_dir` nearest it, or a few of those there are."""
+    runs_dir = Path(runs_dir)
+    there = sorted(p.name for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []
+    if not there:
+        return (f"there are no runs under {runs_dir} yet; name a run directory, or train one first "
+                f"(e.g. {command_line('warmup_mnist_cnn.py')})")
+    # "mnist_cnn" is nearest "mnist_cnn-quick" by its beginning: a name that begins another is taken as near it
+    near = [n for n in there if n.startswith(name)] + difflib.get_close_matches(name, there, n=SHOWN_RUNS, cutoff=0.6)
+    near = list(dict.fromkeys(near))[:SHOWN_RUNS]
+    if near:
+        return f"did you mean {' or '.join(near)}? (runs under {runs_dir}; --runs-dir names another folder)"
+    shown = ", ".join(there[:SHOWN_RUNS]) + (f" and {len(there) - SHOWN_RUNS} more" if len(there) > SHOWN_RUNS else "")
+    return f"the runs under {runs_dir} are {shown}; name one of them, a run directory, or another --runs-dir"
 
 
 def all_run_dirs(runs_dir) -> list[Path]:

@@ -195,6 +195,24 @@ def test_plot_history_says_what_a_run_without_epochs_is_and_the_command_that_con
     assert code == 1 and "no run under" in err and "--resume" in err and "members" in err
 
 
+def test_a_run_name_that_is_no_run_is_answered_with_the_runs_nearest_it(tmp_path):
+    """A typo, or a name without the "-quick" that --quick gives, names the runs nearest it, in every script that
+    reads runs; where none is near, a few of the runs there are."""
+    import plot_history
+    import show_misclassified
+    from helpers import run_script_capturing
+
+    runs = tmp_path / "runs"
+    for name in ("mnist_cnn-quick", "mnist_mlp-quick", "emnist_cnn-quick"):
+        (runs / name).mkdir(parents=True)
+    code, err = run_script_capturing(plot_history, "mnist_cnn-quik", "--runs-dir", str(runs), "--no-show")
+    assert code == 1 and f"no run {runs / 'mnist_cnn-quik'}: did you mean mnist_cnn-quick" in err, err
+    code, err = run_script_capturing(show_misclassified, "mnist_cnn", "--runs-dir", str(runs), "--no-show")
+    assert code == 1 and "did you mean mnist_cnn-quick" in err and err.count("\n") == 1, err
+    code, err = run_script_capturing(plot_history, "nielsen", "--runs-dir", str(runs), "--no-show")
+    assert code == 1 and f"the runs under {runs} are emnist_cnn-quick, mnist_cnn-quick, mnist_mlp-quick" in err, err
+
+
 def test_show_misclassified_puts_the_subunit_figure_in_tensorboards_images(tmp_path, capsys):
     """A finished case-aware run: its sub-unit figure goes to the run's Images tab beside the other two."""
     import json
