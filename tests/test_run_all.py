@@ -132,7 +132,12 @@ def test_the_plan_takes_the_entry_nearest_this_cpu_by_its_features_and_the_faste
     assert run_script(run_all, "--dry-run") == 0
     out = capsys.readouterr().out
     first = out.splitlines()[0]
-    assert first.startswith("8 training steps; ")  # one at a time: no "side by side"
+    # one at a time, and the first line says why: two side by side are not measured on this CPU, and how to
+    assert first.startswith("8 training steps, one at a time: 2 side by side are not measured on AMD EPYC 9R14, "
+                            "2 cores, AVX2, AVX-512, native bfloat16, and are taken as no faster")
+    assert "benchmark.py --epoch-seconds --jobs 2 measures them" in first
+    assert run_script(run_all, "--dry-run", "--jobs", "1") == 0  # asked for: nothing to explain
+    assert capsys.readouterr().out.startswith("8 training steps; ")
     assert ("nearest by its features to the CPU detected here (AMD EPYC 9R14, 2 cores, AVX2, AVX-512, native "
             "bfloat16): x86-64 (model not recorded), 2 cores, AVX2, AVX-512, native bfloat16") in first
     assert "On AMD EPYC, 2 cores, AVX2, no AVX-512" in out
