@@ -64,6 +64,9 @@ def test_a_one_epoch_history_ticks_whole_epochs_and_its_legend_hides_no_point():
             box = legend.get_window_extent(renderer)
             assert not overlap(box, ax.get_window_extent(renderer))  # beside the plots, over no point
             assert figure_box.x0 <= box.x0 and box.x1 <= figure_box.x1 + 1  # and on the figure, not cut off
+    # one convention: epochs from 1, as history.csv counts; TensorBoard's steps, from 0, are named as such
+    assert all(ax.get_xlabel() == "epoch, from 1 as in history.csv (TensorBoard's step 0 is epoch 1)"
+               for ax in fig.axes if ax.lines)
     many = [{"epoch": e, "loss": 1 / e, "accuracy": 1 - 1 / e, "val_loss": 1 / e, "val_accuracy": 1 - 1 / e}
             for e in range(1, 13)]
     for ax in figures.plot_histories({"run": many}).axes:
