@@ -60,7 +60,8 @@ def plot_histories(histories: dict[str, list[dict]]) -> plt.Figure:
 
 def plot_mistakes(images: np.ndarray, true: np.ndarray, predicted: np.ndarray, confidence: np.ndarray,
                   class_names, title: str, columns: int = 8) -> plt.Figure:
-    """A grid of misclassified images, shown as given (the loaders give them upright), most confident first."""
+    """A grid of misclassified images, shown as given (the loaders give them upright), most confident first, each
+    titled "true → predicted", as the figure's title says."""
     rows = max(1, int(np.ceil(len(images) / columns)))
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.4, rows * 1.6 + 0.6), squeeze=False)
     for ax in axes.flat:
@@ -68,7 +69,7 @@ def plot_mistakes(images: np.ndarray, true: np.ndarray, predicted: np.ndarray, c
     for ax, image, t, p, c in zip(axes.flat, images, true, predicted, confidence):
         ax.imshow(image, cmap="gray_r", vmin=0, vmax=255)
         ax.set_title(f"{class_names[t]} → {class_names[p]}\n{c:.0%} sure", fontsize=8)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(f"{title}\n(each image: true class → predicted class, and how sure)", fontsize=10)
     return fig
 
 

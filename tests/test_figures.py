@@ -91,6 +91,7 @@ def test_mistakes_grid_labels_each_image_with_its_own_classes():
                                 ["a", "b", "c"], "t", columns=3)
     shown = [ax for ax in fig.axes if ax.images]
     assert [ax.get_title() for ax in shown] == ["a → b\n90% sure", "c → a\n55% sure"]
+    assert "true class → predicted class" in fig.get_suptitle()  # the arrow read, where it is shown
     assert [int(np.asarray(ax.images[0].get_array())[0, 0]) for ax in shown] == [10, 200]
 
 
