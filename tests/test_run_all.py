@@ -394,8 +394,9 @@ def notebook_cell(notebook, text: str):
 
 def test_the_notebooks_tensorboard_and_data_cells_work_from_an_environment_not_activated(tmp_path, monkeypatch):
     """The kernel's environment not activated (its bin folder not on PATH, as `.venv/bin/jupyter execute` leaves
-    it): the TensorBoard cell still finds the tensorboard command and shows TensorBoard; with no data, the data
-    check names the notebook's own DATA_DIRS, not a --data-dir flag a notebook user cannot pass."""
+    it): the TensorBoard cell still finds the tensorboard command and shows TensorBoard; with no data, the first
+    cell after the install stops the notebook with one line naming the notebook's own DATA_DIRS, not a --data-dir
+    flag a notebook user cannot pass, and no traceback."""
     import os
     import sys
 
@@ -407,9 +408,11 @@ def test_the_notebooks_tensorboard_and_data_cells_work_from_an_environment_not_a
     monkeypatch.setenv("PATH", os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != venv_bin))
     (tmp_path / "empty").mkdir()
     study = nbformat.read(ROOT / "study.ipynb", as_version=4)
-    cells = [notebook_cell(study, "QUICK = "), nbformat.v4.new_code_cell(
+    code = [cell for cell in study.cells if cell.cell_type == "code"]
+    assert "google.colab" in code[1].source and "ensure_available" in code[2].source  # the data checked first
+    cells = [code[0], nbformat.v4.new_code_cell(
         f"DATA_DIRS = [{str(tmp_path / 'empty')!r}]\nLOGS_DIR = {str(tmp_path / 'logs')!r}"),
-        notebook_cell(study, "%tensorboard --logdir"), notebook_cell(study, "def step(command)")]
+        code[2], notebook_cell(study, "%tensorboard --logdir")]
     notebook = nbformat.v4.new_notebook(cells=cells)
     try:
         NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True,
@@ -418,13 +421,39 @@ def test_the_notebooks_tensorboard_and_data_cells_work_from_an_environment_not_a
         for server in manager.get_all():  # the TensorBoard the cell started
             if str(tmp_path) in server.logdir:
                 os.kill(server.pid, 15)
-    tensorboard, steps = notebook.cells[2].outputs, notebook.cells[3].outputs
+    checked, tensorboard = notebook.cells[2].outputs, notebook.cells[3].outputs
     assert not any(o.get("output_type") == "error" for o in tensorboard), tensorboard
     assert "Could not find tensorboard" not in str(tensorboard) and "ERROR" not in str(tensorboard)
     assert any("text/html" in o.get("data", {}) or "application/javascript" in o.get("data", {})
                for o in tensorboard), tensorboard
-    [error] = [o for o in steps if o.get("output_type") == "error"]
+    [error] = [o for o in checked if o.get("output_type") == "error"]
+    # what is missing, a line a dataset, and no traceback: IPython shows none for a SystemExit
+    assert error["ename"] == "SystemExit" and "---->" not in "".join(error["traceback"])
+    assert error["evalue"].startswith("missing data (2 of 2 datasets):\n")
     assert "DATA_DIRS (the parameters cell)" in error["evalue"] and "--data-dir" not in error["evalue"]
+
+
+def test_the_notebook_takes_its_parameters_from_the_environment_and_runs_one_dataset_alone(tmp_path, monkeypatch):
+    """`jupyter execute` cannot set parameters: EMNIST_STUDY_QUICK and EMNIST_STUDY_ONLY set them; with ONLY, the
+    other dataset's steps say they are skipped, and the data check asks only for the dataset chosen."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("EMNIST_STUDY_QUICK", "0")
+    monkeypatch.setenv("EMNIST_STUDY_ONLY", "mnist")
+    monkeypatch.setenv("EMNIST_STUDY_TENSORBOARD", "off")
+    synthetic.write_mnist_npz(tmp_path / "mnist", per_class_train=6, per_class_test=2)
+    study = nbformat.read(ROOT / "study.ipynb", as_version=4)
+    code = [cell for cell in study.cells if cell.cell_type == "code"]
+    cells = [code[0], nbformat.v4.new_code_cell(f"DATA_DIRS = [{str(tmp_path / 'mnist')!r}]"), code[2],
+             notebook_cell(study, "def step(command)"), notebook_cell(study, "--exp sgd_tta"),
+             nbformat.v4.new_code_cell("print(QUICK, ONLY, TENSORBOARD, FLAGS[:2])")]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    text = ["".join(o.get("text", "") for o in cell.outputs) for cell in notebook.cells]
+    assert "mnist: " in text[2] and "emnist-letters" not in text[2]
+    assert text[4] == "Skipped: not a step of ONLY = 'mnist'\n"
+    assert text[5] == "False mnist False ['--only', 'mnist']\n"
 
 
 def test_the_notebooks_colab_install_leaves_out_the_jupyter_packages_the_tests_pin(tmp_path):
