@@ -1,9 +1,11 @@
 """Step 5: experiments toward the best EMNIST Letters accuracy, one lever at a time.
 
 Each experiment is a plain config (architecture, optimizer, schedule, augmentation, regularisation, epochs) in
-the registry in emnist_study/recipes.py, trained as an ordinary run (artifacts, TensorBoard, --resume). After any run a
-leaderboard of validation accuracy (never test) with parameters and train time is printed and saved as
-results/leaderboard.csv. The test set is left to evaluate_test.py.
+the registry in emnist_study/recipes.py, trained as an ordinary run (artifacts, TensorBoard, --resume). Its network
+is named there and defined in warmup_mnist_cnn.py or emnist_study/models.py (`--list` says which). To change a
+network where you read it, copy my_experiment.py: one whole recipe, its layers, compile and fit written out in
+Keras. After any run a leaderboard of validation accuracy (never test) with parameters and train time is printed
+and saved as results/leaderboard.csv. The test set is left to evaluate_test.py.
 
 `--dataset mnist` runs the same recipes on MNIST; `--dataset mnist-merged --merge 0-5,1-6,...` merges digits
 into classes of two, a real-data stand-in for EMNIST's merged upper and lower case: there the case-aware head's
@@ -25,12 +27,20 @@ from pathlib import Path
 from emnist_study import cli, data, interrupts, run_folder
 from emnist_study.config import TrainConfig
 from emnist_study.errors import UserError
-from emnist_study.recipes import BASE, EXPERIMENTS, network_name, recipe
+from emnist_study.recipes import (BASE, EXPERIMENTS, LETTERS_BASELINES, MNIST_CNN, MNIST_MLP, NIELSEN_VARIANTS,
+                                  network_name, recipe)
 from emnist_study.run_folder import all_run_dirs, read_run_config, read_summary, write_csv_atomic
 
 # emnist-byclass-letters: ByClass's 52 letter classes, for the case check's reference network (case_check.py)
 RUN_PREFIX = {"emnist-letters": "exp", "mnist": "mnist_exp", data.MERGED: "merged_exp",
               data.BYCLASS_LETTERS: "byclass_exp"}
+
+
+# Where each network the recipes name is defined (networks() below builds them by these names).
+NETWORK_DEFINED = {"mnist_cnn": "build_cnn in warmup_mnist_cnn.py", "vgg_bn": "vgg_bn in emnist_study/models.py"}
+# The study's reference points, not experiments: the leaderboard leaves their runs out.
+WARM_UP_SCRIPTS = {config.script for config in (MNIST_MLP, MNIST_CNN, *LETTERS_BASELINES.values(),
+                                                *NIELSEN_VARIANTS.values())}
 
 
 def experiment_config(name: str, args) -> TrainConfig:
@@ -75,12 +85,14 @@ def run_experiment(config: TrainConfig, results_dir: Path) -> None:
 
 
 def leaderboard(runs_dir: str, results_dir: Path) -> None:
-    """Every experiment run so far, best validation accuracy first (validation only: the test set judges once).
-    A run that predicts from distorted copies of each image (test_time_views) is ranked by that prediction's."""
+    """Every experiment run so far, best validation accuracy first (validation only: the test set judges once):
+    the registry's, and those of scripts of one's own (my_experiment.py and its copies); the warm-ups are the
+    study's reference points, not experiments. A run that predicts from distorted copies of each image
+    (test_time_views) is ranked by that prediction's."""
     rows = []
     for run_dir in all_run_dirs(runs_dir):
         config = read_run_config(run_dir)
-        if config.get("script") != BASE.script or not run_folder.has_summary(run_dir):
+        if config.get("script") in WARM_UP_SCRIPTS or not run_folder.has_summary(run_dir):
             continue
         summary = read_summary(run_dir)
         rows.append({"run": run_dir.name, "dataset": config["dataset"], "network": network_name(config),
@@ -104,8 +116,16 @@ def leaderboard(runs_dir: str, results_dir: Path) -> None:
 
 
 def experiment_list() -> str:
+    """Each recipe, its network and a line of what it adds; then where each network is defined, to change it."""
     width = max(map(len, EXPERIMENTS))
-    return "\n".join(f"{name:<{width}}  {description}" for name, (description, _) in EXPERIMENTS.items())
+    used = {name: recipe(name, name, "emnist-letters").model for name in EXPERIMENTS}
+    net_width = max(map(len, used.values()))
+    lines = [f"{name:<{width}}  {used[name]:<{net_width}}  {description}"
+             for name, (description, _) in EXPERIMENTS.items()]
+    lines += ["", "The networks: " + "; ".join(f"{net} is {where}" for net, where in NETWORK_DEFINED.items())
+              + ". The recipes' settings are in emnist_study/recipes.py; my_experiment.py is one whole recipe written "
+              "out in Keras, to copy and change."]
+    return "\n".join(lines)
 
 
 def build_parser():

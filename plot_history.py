@@ -12,10 +12,10 @@ compared. The figure is saved as a PNG and shown when a screen is there.
 """
 
 import argparse
-import shlex
 from pathlib import Path
 
 from emnist_study import interrupts, run_folder
+from emnist_study.commands import command_line
 from emnist_study.errors import UserError
 from emnist_study.run_folder import (all_run_dirs, named_run_dirs, read_history, read_json, read_run_config,
                                   run_writer)
@@ -44,9 +44,9 @@ def resume_command(run_dir: Path) -> str:
             args = [a for i, a in enumerate(args) if a != "--epochs" and (i == 0 or args[i - 1] != "--epochs")]
             args = [f"{a}{QUICK}" if i and args[i - 1] == "--run-name" else a for i, a in enumerate(args)]
             args.append("--quick")
-        return shlex.join(["python", f"{steps[0].script}.py", *args, *where, "--resume"])
-    script = config.get("script") or "<the script that trained it>"
-    return (shlex.join(["python", script, "--run-name", name, *(["--quick"] if quick else []), *where, "--resume"])
+        return command_line(f"{steps[0].script}.py", *args, *where, "--resume")
+    script = config.get("script")
+    return (command_line(script, "--run-name", name, *(["--quick"] if quick else []), *where, "--resume")
             + " (with the other flags it was started with)")
 
 
@@ -59,7 +59,7 @@ def no_history(run_dir: Path) -> str:
         plotted = sorted(p for p in members.glob("*") if read_history(p)) if members.is_dir() else []
         if plotted:
             return (f"{run_dir} is an ensemble: each member has a history of its own, under {members}/; plot them "
-                    f"with: {shlex.join(['python', 'plot_history.py', *map(str, plotted)])}")
+                    f"with: {command_line('plot_history.py', *plotted)}")
         return (f"{run_dir} is an ensemble none of whose members has finished an epoch yet, so there is nothing to "
                 f"plot; continue it with: {resume_command(run_dir)}")
     summary = read_json(run_folder.summary_path(run_dir)) if run_folder.has_summary(run_dir) else {}

@@ -19,12 +19,12 @@ so after Ctrl-C or a crash the same command picks up where it stopped.
 import argparse
 import os
 import runpy
-import shlex
 import sys
 import time
 from pathlib import Path
 
 from emnist_study import cli, data, interrupts, study
+from emnist_study.commands import command_line
 from emnist_study.data import DATASETS
 
 ROOT = Path(__file__).resolve().parent
@@ -53,7 +53,8 @@ def quick_run_names(argv: list[str]) -> list[str]:
 
 
 def command(script: str, argv: list[str]) -> str:
-    return shlex.join(["python", f"{script}.py", *argv])
+    """The step's command as the reader can run it from here (this Python, the script's path from here)."""
+    return command_line(f"{script}.py", *argv)
 
 
 def unless_default(flag: str, value, default=None) -> list[str]:
@@ -118,8 +119,9 @@ def print_plan(steps, args) -> None:
         for script, step_argv, _ in steps:
             print(f"  {command(script, step_argv)}")
         return
-    print(f"{len(steps)} training steps{side}; minutes from scratch on 2 CPU cores ({study.machine_line(measured)}"
-          f"{side_by_side_line(measured, args.jobs)}):")
+    why = f", one at a time: {args.one_at_a_time}" if args.one_at_a_time else ""
+    print(f"{len(steps)} training steps{side}{why}; minutes from scratch on 2 CPU cores ("
+          f"{study.machine_line(measured)}{side_by_side_line(measured, args.jobs)}):")
     print(split_images_line(args), end="")
     for (script, step_argv, length), (_, end) in zip(steps, ends):
         when = f"{length:6.0f} min, done by {end / 60:4.1f} h" if length is not None else "   not measured      "
@@ -191,6 +193,20 @@ def jobs_of(args) -> int:
     return jobs
 
 
+def one_at_a_time(args) -> str:
+    """Why the steps run one at a time where the default would run them side by side (jobs_of), naming the CPU and
+    the command that measures it; empty otherwise."""
+    if args.jobs or args.distribute != "none" or study.default_jobs() == 1 or jobs_of(args) > 1:
+        return ""
+    jobs, measured = study.default_jobs(), study.load_epoch_seconds()
+    cpu = study.machine_name(study.this_machine())
+    if study.side_by_side_measured(measured, jobs):
+        return f"{jobs} side by side were measured slower than one at a time on {cpu}"
+    return (f"{jobs} side by side are not measured on {cpu}, and are taken as no faster, so one at a time ends "
+            f"sooner ({command_line('benchmark.py', '--epoch-seconds', '--jobs', jobs)} measures them; "
+            f"--jobs {jobs} runs them so anyway)")
+
+
 def datasets_of(args) -> list[str]:
     return [args.only] if args.only else list(DATASETS)
 
@@ -236,7 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="accepted and implied: every step continues its interrupted runs and skips finished ones")
     parser.add_argument("--jobs", type=cli.positive_int, metavar="N",
                         help="training steps run side by side, the CPU's cores shared out among them (default: 2 "
-                             "on a CPU of 2 cores or more, 1 where a GPU trains or with --distribute)")
+                             "on a CPU of 2 cores or more, unless one at a time ends sooner by the CPU's measured "
+                             "speeds, which the plan's first line then says; 1 where a GPU trains or with "
+                             "--distribute)")
     parser.add_argument("--runs-dir", default="runs", help="where run directories go (default: %(default)s)")
     parser.add_argument("--logs-dir", default="logs", help="where TensorBoard logs go (default: %(default)s)")
     parser.add_argument("--results-dir", default="results",
@@ -253,6 +271,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.jobs and args.jobs > 1 and args.distribute != "none":
         parser.error("--distribute trains each step on all the GPUs: use it with --jobs 1")
+    args.one_at_a_time = one_at_a_time(args)
     args.jobs = jobs_of(args)
     datasets = datasets_of(args)
     steps = [] if args.skip_training else training_commands(args, datasets)
@@ -276,7 +295,7 @@ def main(argv=None):
 
         print(f"  {byclass.BYCLASS}: {byclass.where_found(args.data_dir)}")
     # A step interrupted inside run_all is continued by run_all's own command, which resumes every step.
-    os.environ[interrupts.CONTINUE_ENV] = shlex.join(["python", "run_all.py", *(sys.argv[1:] if argv is None else argv)])
+    os.environ[interrupts.CONTINUE_ENV] = command_line("run_all.py", *(sys.argv[1:] if argv is None else argv))
     try:
         run_steps(args, steps, figures, started)
     finally:

@@ -11,9 +11,12 @@ Each module has one job (the step scripts above it show the networks, their comp
     pipeline    turning uint8 arrays into batched tf.data pipelines
     distortions the elastic and affine distortions of handwriting (keras.ops, so any backend runs it)
     config      TrainConfig: a run's settings, as plain values
-    records     the files a run leaves, written atomically and read back with one-line errors; finding runs
-    run         the run folder as one object: create, lock, resume, record, save; run.callbacks() for fit
+    run_folder  the run folder's files, alone: their names and schemas, the lock, atomic writes, one-line errors
+                when read back damaged or newer; finding runs
+    run         a training run as one object: create, resume, save; run.callbacks() for fit
+    recording   what a run records: the network's layers and optimizer, and every epoch (history.csv, summary)
     backup      the per-epoch training state that --resume continues from, exactly, after any kill
+    disk        room on disk before training, and TensorFlow's word for a full disk
     models      the experiments' networks, the test-time views, and loading a saved model
     subunits    the case-aware head: its layer and losses, the restart of collapsed classes, what it learned
     ensembles   the layers that combine an ensemble's members (vote, average)
@@ -27,6 +30,7 @@ Each module has one job (the step scripts above it show the networks, their comp
     report      RESULTS.md: the study's answers in words
     interrupts  Ctrl-C, SIGTERM and SIGHUP, and how a script ends (one-line errors, the command that continues)
     cli         the flags every training script shares
+    commands    a command printed for the reader to run: this Python, the script's path from where they are
     study       the steps run_all.py runs, and their estimated minutes
     side_by_side  run_all.py's steps two at a time, each line marked with its step
     speed       benchmark.py's measurements, each in a child process

@@ -23,6 +23,10 @@ def save(fig: plt.Figure, path, show: bool = False) -> Path:
     return path
 
 
+# Epochs count from 1 here as in history.csv; TensorBoard's keras.callbacks.TensorBoard counts Keras's way, from 0.
+EPOCH_AXIS = "epoch, from 1 as in history.csv (TensorBoard's step 0 is epoch 1)"
+
+
 def plot_histories(histories: dict[str, list[dict]]) -> plt.Figure:
     """Loss and accuracy per epoch for each run: training dashed, validation solid, one colour per run, and a
     star on each run's best validation epoch. Epochs are marked with dots where there are few, so that a run of
@@ -45,7 +49,7 @@ def plot_histories(histories: dict[str, list[dict]]) -> plt.Figure:
         ax_loss.plot(best["epoch"], best["val_loss"], "*", color=colour, markersize=14, markeredgecolor="black")
     for ax, title in ((ax_loss, "Loss"), (ax_acc, "Accuracy")):
         ax.set_title(title)
-        ax.set_xlabel("epoch (as in history.csv and TensorBoard)")
+        ax.set_xlabel(EPOCH_AXIS)
         ax.set_xlim(0.5, last_epoch + 0.5)
         # min_n_ticks=1: without it, a 1-epoch axis falls back to ticks at 0.5, 0.6, ...
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, min_n_ticks=1))
@@ -56,7 +60,8 @@ def plot_histories(histories: dict[str, list[dict]]) -> plt.Figure:
 
 def plot_mistakes(images: np.ndarray, true: np.ndarray, predicted: np.ndarray, confidence: np.ndarray,
                   class_names, title: str, columns: int = 8) -> plt.Figure:
-    """A grid of misclassified images, shown as given (the loaders give them upright), most confident first."""
+    """A grid of misclassified images, shown as given (the loaders give them upright), most confident first, each
+    titled "true → predicted", as the figure's title says."""
     rows = max(1, int(np.ceil(len(images) / columns)))
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.4, rows * 1.6 + 0.6), squeeze=False)
     for ax in axes.flat:
@@ -64,7 +69,7 @@ def plot_mistakes(images: np.ndarray, true: np.ndarray, predicted: np.ndarray, c
     for ax, image, t, p, c in zip(axes.flat, images, true, predicted, confidence):
         ax.imshow(image, cmap="gray_r", vmin=0, vmax=255)
         ax.set_title(f"{class_names[t]} → {class_names[p]}\n{c:.0%} sure", fontsize=8)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(f"{title}\n(each image: true class → predicted class, and how sure)", fontsize=10)
     return fig
 
 

@@ -9,13 +9,12 @@ reports a process the signal ended.
 
 import errno
 import os
-import shlex
 import signal
 import sys
 import time
 from pathlib import Path
 
-from . import environment
+from . import commands, environment
 from .errors import UserError
 
 # Python may swallow the KeyboardInterrupt that a Ctrl-C raises (inside a weakref callback, it prints "Exception
@@ -58,7 +57,7 @@ def continue_command(resumable: bool | str) -> str | None:
     if resumable is True:
         args = [a for a in args if a != "--overwrite"]
         args += [] if "--resume" in args else ["--resume"]
-    return shlex.join(["python", Path(sys.argv[0]).name, *args])
+    return commands.command_line(Path(sys.argv[0]).absolute(), *args)
 
 
 def os_error_line(exc: OSError, resumable: bool | str) -> str:

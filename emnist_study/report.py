@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from . import case_check, figures, recipes
+from .commands import command_line
 from .data import BYCLASS_LETTERS, DIGITS, LETTERS, is_from_byclass, is_official, source_line
 from .evaluation import BASELINE_ROLES, RunResult, classes_unequal, mcnemar_exact, per_class_accuracy
 from .run_folder import write_csv_atomic, write_text_atomic
@@ -199,11 +200,12 @@ def answer_keras_cnn(mnist: list[RunResult]) -> str:
             parts.append(f"{title}: {spread(runs)} against the claimed {pct(KERAS_CNN_CLAIM)} "
                          f"({against_claim(runs, KERAS_CNN_CLAIM)}).")
     if not parts:
-        return missing("python warmup_mnist_cnn.py")
+        return missing(command_line("warmup_mnist_cnn.py"))
     if not with_role(mnist, "keras_cnn"):
-        parts.insert(0, "Today's network is not in this report (`python warmup_mnist_cnn.py` trains it).")
+        parts.insert(0, f"Today's network is not in this report (`{command_line('warmup_mnist_cnn.py')}` trains it).")
     if not with_role(mnist, "keras2015_cnn"):
-        parts.append("The 2015 network is not measured yet: `python run_all.py --full` trains it with three seeds.")
+        parts.append(f"The 2015 network is not measured yet: `{command_line('run_all.py', '--full')}` trains it with three "
+                     f"seeds.")
     mlp = with_role(mnist, "keras_mlp")
     if mlp:
         parts.append(f"(The MLP warm-up: {spread(mlp)} against its claimed {pct(KERAS_MLP_CLAIM)}, "
@@ -234,12 +236,13 @@ def answer_nielsen(mnist: list[RunResult]) -> str:
         parts.append(f"His single network: {spread(single)} against the claimed {pct(NIELSEN_CLAIM)} "
                      f"({against_claim(single, NIELSEN_CLAIM)}).")
     else:
-        parts.append(missing("python nielsen_cnn.py --batch-size 50"))
+        parts.append(missing(command_line("nielsen_cnn.py", "--batch-size", 50)))
     if vote:
         parts.append(f"His vote of five: {spread(vote)} against the claimed {pct(NIELSEN_VOTE_CLAIM)} "
                      f"({against_claim(vote, NIELSEN_VOTE_CLAIM)}).")
     else:
-        parts.append("The vote of five is not measured yet: `python nielsen_cnn.py --batch-size 50 --ensemble 5` "
+        parts.append("The vote of five is not measured yet: "
+                     f"`{command_line('nielsen_cnn.py', '--batch-size', 50, '--ensemble', 5)}` "
                      "(or `run_all.py --full`).")
     return " ".join(parts)
 
@@ -247,7 +250,8 @@ def answer_nielsen(mnist: list[RunResult]) -> str:
 def answer_letters_vs_digits(mnist: list[RunResult], letters: list[RunResult]) -> str:
     digits, cnn = baseline_of(mnist), baseline_of(letters)
     if not (digits and cnn):
-        needed = ([] if digits else ["python warmup_mnist_cnn.py"]) + ([] if cnn else ["python emnist_baseline.py"])
+        needed = (([] if digits else [command_line("warmup_mnist_cnn.py")])
+                  + ([] if cnn else [command_line("emnist_baseline.py")]))
         return missing("` and `".join(needed))
     gap = digits.test_accuracy - cnn.test_accuracy
     ratio = (f", {(1 - cnn.test_accuracy) / (1 - digits.test_accuracy):.1f}x the error rate"
@@ -266,8 +270,8 @@ def answer_letters_vs_digits(mnist: list[RunResult], letters: list[RunResult]) -
 def answer_cnn_vs_mlp(letters: list[RunResult]) -> str:
     cnn, mlps = baseline_of(letters), with_role(letters, "letters_mlp")
     if not (cnn and mlps):
-        needed = (([] if cnn else ["python emnist_baseline.py"])
-                  + ([] if mlps else ["python emnist_baseline.py --model mlp"]))
+        needed = (([] if cnn else [command_line("emnist_baseline.py")])
+                  + ([] if mlps else [command_line("emnist_baseline.py", "--model", "mlp")]))
         return missing("` and `".join(needed))
     mlp = first_seed(mlps)
     gap = cnn.test_accuracy - mlp.test_accuracy
@@ -293,7 +297,7 @@ def answer_cnn_vs_mlp(letters: list[RunResult]) -> str:
 def answer_best_experiment(letters: list[RunResult]) -> str:
     candidates = with_role(letters, "experiment")
     if not candidates:
-        return missing("python emnist_experiments.py --exp sgd_tta ensemble_tta")
+        return missing(command_line("emnist_experiments.py", "--exp", "sgd_tta", "ensemble_tta"))
     experiments, others = validated_alike(candidates, baseline_of(letters))
     chosen = max(experiments, key=lambda r: r.val_accuracy)  # chosen on validation, never on test
     low, high = chosen.interval
@@ -379,12 +383,12 @@ def answer_case_aware(by_dataset: dict[str, list[RunResult]]) -> str:
     case_aware = [r for results in by_dataset.values() for r in results
                   if r.config.get("model_options", {}).get("subunits", 1) > 1]
     if not case_aware:
-        return missing("python emnist_experiments.py --exp case_aware_resplit")
+        return missing(command_line("emnist_experiments.py", "--exp", "case_aware_resplit"))
     parts = []
     for r in case_aware:
         units = r.subunits
         if not units:
-            parts.append(f"`{r.run}`: its sub-units are not described yet (`python show_misclassified.py {r.run}`).")
+            parts.append(f"`{r.run}`: its sub-units are not described yet (`{command_line('show_misclassified.py', r.run)}`).")
         elif "purity" in units and units.get("hidden_label", "digit") == "digit":  # merged MNIST
             parts.append(f"`{r.run}` ({r.dataset}): each sub-unit against the digit hidden in the merged class: "
                          f"purity {units['purity']:.3f} (the share of images whose unit's commonest digit is their "
@@ -458,7 +462,9 @@ def collapsed(r: RunResult) -> str:
                   f"gets most of its training images right)")
     epochs = recipes.recipe("case_aware_resplit", r.run, r.dataset).epochs if r.dataset == "emnist-letters" else 0
     if not resplit or r.epochs < epochs:
-        advice += (f"; `python emnist_experiments.py --exp case_aware_resplit --run-name exp_case_aware_resplit-full` "
+        full = command_line("emnist_experiments.py", "--exp", "case_aware_resplit", "--run-name",
+                            "exp_case_aware_resplit-full")
+        advice += (f"; `{full}` "
                    f"trains that recipe for its own {epochs} epochs, under the name `run_all.py --full` gives it"
                    if epochs else "")
     return (f"`{r.run}` ({r.dataset}): the head collapsed: {took}, so the sub-units learnt nothing a plain softmax "
@@ -470,7 +476,7 @@ def case_answer(r: RunResult) -> str:
     """Whether a letters run's sub-units took the case, from its case check against EMNIST ByClass."""
     if not r.case_check:
         return (f"Letters carry no case labels, but EMNIST ByClass (in NIST's gzip.zip) does: with it in a "
-                f"--data-dir folder, `python show_misclassified.py {r.run}` scores the units against the true case.")
+                f"--data-dir folder, `{command_line('show_misclassified.py', r.run)}` scores the units against the true case.")
     return (f"{case_check.summary_line(r.case_check)}; the table is under \"The case-aware head against the true "
             f"case\" and the figure is `{r.run}_case_check.png`.")
 

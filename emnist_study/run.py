@@ -224,9 +224,13 @@ class Run:
             distribute.make_optimizer_variables(model, config)
         disk.refuse_if_no_room(self.dir, model)
         try:
+            recorded = run_folder.has_config(self.dir)  # without it, create says there is nothing to resume
             self.create(data.source, model, data)
             resumed = backup.restore(model, self) if config.resume else None
             self.epochs_done = resumed["epoch"] if resumed else 0
+            if config.resume and recorded and not resumed:
+                print(f"{self.dir} was stopped before its first epoch ended, so nothing of it is kept: training it "
+                      f"from epoch 1")
             self.data = data
             batch_size = distribute.global_batch_size(config)
             self.train_batches, self.val_batches, self.steps_per_epoch = pipeline.training_batches(
@@ -240,7 +244,9 @@ class Run:
                 print(f"Resuming {self.dir} from its backup after epoch {self.epochs_done} of {config.epochs}")
             if config.summary:
                 model.summary()
-            print(f"Training the {recipes.network_name(asdict(config))} ({model.name}) on {data.dataset}: "
+            network = recipes.network_name(asdict(config))
+            the = "" if "'s " in network else "the "  # "Training Nielsen's CNN", not "the Nielsen's"
+            print(f"Training {the}{network} ({model.name}) on {data.dataset}: "
                   f"{len(data.y_train):,} training and {len(data.y_val):,} validation images, "
                   f"{plural(config.epochs, 'epoch')}, batch {batch_size}" + (f" ({config.batch_size} on each of {config.replicas} replicas)"
                                                     if batch_size != config.batch_size else "")
@@ -294,6 +300,11 @@ class Run:
                             f"Lower {where}, then train again with --overwrite")
         if config.select == "best_val":  # the model is the epoch with the best validation accuracy, not the last
             model.load_weights(run_folder.best_weights_path(self.dir))
+        # The training is over; what follows can take a while (the views: a prediction of every validation image
+        # and its copies; the model's file, written and synced to disk), so the wait is not silent.
+        print(f"Training done; saving {run_folder.model_path(self.dir)}"
+              + (f" after predicting the validation images from {config.test_time_views + 1} views each"
+                 if config.test_time_views else ""), flush=True)
         extra = {}
         if self.resplit:  # the restarts of this process (a resumed run's earlier ones are in its log)
             extra["resplits"] = [{"after_epoch": epoch, "class": c} for epoch, c in self.resplit.resplits]

@@ -19,6 +19,7 @@ in one line rather than misread. No TensorFlow here: the scripts that only read 
 """
 
 import csv
+import difflib
 import errno
 import fcntl
 import io
@@ -32,6 +33,7 @@ from dataclasses import MISSING, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .commands import command_line
 from .config import TrainConfig
 from .errors import UserError
 from .words import plural
@@ -308,13 +310,34 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+SHOWN_RUNS = 5  # runs a mistaken name lists where none is close to it
+
+
 def named_run_dirs(runs_dir, names) -> list[Path]:
-    """Each name as a directory, or as a run under `runs_dir`; it must exist."""
+    """Each name as a directory, or as a run under `runs_dir`; it must exist. A name that is no run is refused
+    naming the runs under `runs_dir` whose names are nearest it (a typo, or the "-quick" that --quick adds), else
+    a few of the runs there are."""
     found = [Path(n) if Path(n).is_dir() else Path(runs_dir) / n for n in names]
     for path in found:
         if not path.is_dir():
-            raise UserError(f"no run {path}: name a run directory, or a run under --runs-dir")
+            raise UserError(f"no run {path}: {other_runs(runs_dir, path.name)}")
     return found
+
+
+def other_runs(runs_dir, name: str) -> str:
+    """What to name instead of the run `name`: the runs under `runs_dir` nearest it, or a few of those there are."""
+    runs_dir = Path(runs_dir)
+    there = sorted(p.name for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []
+    if not there:
+        return (f"there are no runs under {runs_dir} yet; name a run directory, or train one first "
+                f"(e.g. {command_line('warmup_mnist_cnn.py')})")
+    # "mnist_cnn" is nearest "mnist_cnn-quick" by its beginning: a name that begins another is taken as near it
+    near = [n for n in there if n.startswith(name)] + difflib.get_close_matches(name, there, n=SHOWN_RUNS, cutoff=0.6)
+    near = list(dict.fromkeys(near))[:SHOWN_RUNS]
+    if near:
+        return f"did you mean {' or '.join(near)}? (runs under {runs_dir}; --runs-dir names another folder)"
+    shown = ", ".join(there[:SHOWN_RUNS]) + (f" and {len(there) - SHOWN_RUNS} more" if len(there) > SHOWN_RUNS else "")
+    return f"the runs under {runs_dir} are {shown}; name one of them, a run directory, or another --runs-dir"
 
 
 def all_run_dirs(runs_dir) -> list[Path]:
@@ -400,18 +423,19 @@ def require_complete(run_dir: Path) -> None:
     if status == "complete":
         return
     config = read_run_config(run_dir) if has_config(run_dir) else {}
-    script = config.get("script") or "the script that trained it"
+    script = config.get("script")
     if status == "diverged":
         raise UserError(f"{run_dir} diverged (its loss became NaN): lower the learning rate, then train it again "
-                        f"with python {script} --run-name {run_dir.name} --overwrite")
+                        f"with {command_line(script, '--run-name', run_dir.name, '--overwrite')}")
     done = summary.get("epochs_completed")
     epochs = f" after {done} of {plural(summary.get('epochs_planned') or 0, 'epoch')}" if done is not None else ""
     writer = run_writer(run_dir)
     if writer:
         raise UserError(f"{run_dir} is still training (process {writer}{epochs and ','}{epochs}): wait for it to "
                         f"finish, then run this again")
-    raise UserError(f"{run_dir} has not finished ({status}{epochs}): continue it with python {script} --run-name "
-                    f"{run_dir.name} --resume (and the flags it was started with), then run this again")
+    raise UserError(f"{run_dir} has not finished ({status}{epochs}): continue it with "
+                    f"{command_line(script, '--run-name', run_dir.name, '--resume')} (and the flags it was started "
+                    f"with), then run this again")
 
 
 def find_complete_runs(runs_dir, names=None, broken: list | None = None) -> list[Path]:

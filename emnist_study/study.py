@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import precision, recipes
+from .commands import command_line
 from .config import TrainConfig
 
 EPOCH_SECONDS_FILE = Path(__file__).with_name("epoch_seconds.json")
@@ -297,7 +298,7 @@ def machine_line(measured: dict) -> str:
     plan uses, whether it is this CPU's, or which CPU was detected instead."""
     machine = measured.get("machine", {})
     if not machine:
-        return "no measured speeds (run python benchmark.py --epoch-seconds)"
+        return f"no measured speeds (run {command_line('benchmark.py', '--epoch-seconds')})"
     name = machine_name(machine)
     if measured.get("this_machine"):
         name = f"by the entry for the CPU detected here: {name}"

@@ -68,3 +68,26 @@ def paused_env(pause_at: str | None = None, slow_batches: float | None = None) -
     if slow_batches:
         env["EMNIST_TEST_SLOW_BATCHES"] = str(slow_batches)
     return env
+
+
+def python_on_path(monkeypatch, tmp_path) -> None:
+    """The Python running taken to be the one `python` finds (an activated environment), and the project's folder
+    the current one: printed commands read `python warmup_mnist_cnn.py ...`, as the README and the notebook write
+    them."""
+    bin_dir = tmp_path / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (tmp_path / "venv" / "pyvenv.cfg").write_text("")
+    (bin_dir / "python").write_text("")
+    (bin_dir / "python").chmod(0o755)
+    monkeypatch.setattr("sys.executable", str(bin_dir / "python"))
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.chdir(ROOT)
+
+
+def python_not_activated(monkeypatch, tmp_path) -> None:
+    """The Python running is the project's .venv/bin/python, its environment not activated (no `python` on PATH),
+    and the project's folder the current one: as the README's Quickstart leaves a student."""
+    (tmp_path / "no-python").mkdir()
+    monkeypatch.setattr("sys.executable", str(ROOT / ".venv" / "bin" / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path / "no-python"))
+    monkeypatch.chdir(ROOT)

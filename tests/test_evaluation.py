@@ -249,12 +249,16 @@ def case_aware_result(shares: list, classes_split: int, epochs: int = 1, resplit
     return run
 
 
-def test_a_collapsed_case_aware_head_is_called_collapsed_with_what_to_try():
+def test_a_collapsed_case_aware_head_is_called_collapsed_with_what_to_try(monkeypatch, tmp_path):
+    from helpers import python_not_activated
+
+    python_not_activated(monkeypatch, tmp_path)  # the report's commands name the Python that wrote it
     text = report.answer_case_aware({"emnist-letters": [case_aware_result([1.0, 0.0], 0)]})
     assert "the head collapsed: one sub-unit took every validation image of every class" in text
     assert "shows what each unit took" not in text
     assert "a run of one epoch never gets the chance" in text
-    assert "`python emnist_experiments.py --exp case_aware_resplit --run-name exp_case_aware_resplit-full`" in text
+    assert ("`.venv/bin/python emnist_experiments.py --exp case_aware_resplit --run-name exp_case_aware_resplit-full`"
+            in text)
     plain = report.answer_case_aware({"emnist-letters": [case_aware_result([0.97, 0.03], 0, epochs=20, resplit=0)]})
     assert "the head collapsed: in every class one sub-unit took more than 90%" in plain
     assert "try the case_aware_resplit recipe" in plain

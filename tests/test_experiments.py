@@ -19,7 +19,7 @@ from emnist_study.config import TrainConfig, member_seed
 from emnist_study.errors import UserError
 from emnist_study.run import Run
 from emnist_study.subunits import resplit_callback
-from helpers import run_script
+from helpers import ROOT, run_script
 
 # Every network there is, by the name a recipe gives it: the step scripts' and the experiments'.
 NETWORKS = {"mnist_mlp": warmup_mnist_mlp.build_mlp, "mnist_cnn": warmup_mnist_cnn.build_cnn,
@@ -40,6 +40,37 @@ def test_list_names_every_experiment(capsys):
         recipes.EXPERIMENTS)
     for name in recipes.EXPERIMENTS:
         assert name in out
+    # and where each network the recipes use is defined, a file that defines it
+    assert set(emnist_experiments.NETWORK_DEFINED) == set(emnist_experiments.networks())
+    for function, where in (text.split(" in ") for text in emnist_experiments.NETWORK_DEFINED.values()):
+        assert f"\ndef {function}(" in (ROOT / where).read_text() and f"{function} in {where}" in out
+    assert "my_experiment.py is one whole recipe" in out
+
+
+def test_my_experiment_trains_its_recipe_as_a_run_named_after_the_script_and_joins_the_leaderboard(tmp_path):
+    """The recipe written out in Keras: a copy of the script trains a run of its own, named after it, whose
+    config.json records the layers on screen, and the experiments' leaderboard ranks it."""
+    import runpy
+    import shutil
+
+    synthetic.write_emnist_files(tmp_path / "data", per_class_train=24, per_class_test=4)
+    shutil.copy(ROOT / "my_experiment.py", tmp_path / "my_wider.py")
+    argv = ["my_wider.py", "--quick", "--data-dir", str(tmp_path / "data"), "--runs-dir", str(tmp_path / "runs"),
+            "--logs-dir", str(tmp_path / "logs"), "--results-dir", str(tmp_path / "results")]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("sys.argv", argv)
+        with pytest.raises(SystemExit) as exit_:  # interrupts.run_main ends the script
+            runpy.run_path(str(tmp_path / "my_wider.py"), run_name="__main__")
+            raise SystemExit(0)
+    assert not exit_.value.code
+    run = tmp_path / "runs" / "my_wider-quick"
+    record = json.loads((run / "config.json").read_text())
+    assert record["config"]["script"] == "my_wider.py" and record["network"]["layers"][0].startswith(
+        "Conv2D(filters=32, kernel_size=(3, 3)")
+    assert record["config"]["optimizer"]["name"] == "adamw"
+    assert json.loads((run / "summary.json").read_text())["status"] == "complete"
+    board = list(csv.DictReader(open(tmp_path / "results" / "leaderboard.csv")))
+    assert [r["run"] for r in board] == ["my_wider-quick"]
 
 
 def test_case_aware_quick_on_merged_digits(tmp_path, capsys):

@@ -64,6 +64,9 @@ def test_a_one_epoch_history_ticks_whole_epochs_and_its_legend_hides_no_point():
             box = legend.get_window_extent(renderer)
             assert not overlap(box, ax.get_window_extent(renderer))  # beside the plots, over no point
             assert figure_box.x0 <= box.x0 and box.x1 <= figure_box.x1 + 1  # and on the figure, not cut off
+    # one convention: epochs from 1, as history.csv counts; TensorBoard's steps, from 0, are named as such
+    assert all(ax.get_xlabel() == "epoch, from 1 as in history.csv (TensorBoard's step 0 is epoch 1)"
+               for ax in fig.axes if ax.lines)
     many = [{"epoch": e, "loss": 1 / e, "accuracy": 1 - 1 / e, "val_loss": 1 / e, "val_accuracy": 1 - 1 / e}
             for e in range(1, 13)]
     for ax in figures.plot_histories({"run": many}).axes:
@@ -88,6 +91,7 @@ def test_mistakes_grid_labels_each_image_with_its_own_classes():
                                 ["a", "b", "c"], "t", columns=3)
     shown = [ax for ax in fig.axes if ax.images]
     assert [ax.get_title() for ax in shown] == ["a → b\n90% sure", "c → a\n55% sure"]
+    assert "true class → predicted class" in fig.get_suptitle()  # the arrow read, where it is shown
     assert [int(np.asarray(ax.images[0].get_array())[0, 0]) for ax in shown] == [10, 200]
 
 
@@ -193,6 +197,24 @@ def test_plot_history_says_what_a_run_without_epochs_is_and_the_command_that_con
 
     code, err = run_script_capturing(plot_history, "--all", "--runs-dir", str(runs), "--no-show")
     assert code == 1 and "no run under" in err and "--resume" in err and "members" in err
+
+
+def test_a_run_name_that_is_no_run_is_answered_with_the_runs_nearest_it(tmp_path):
+    """A typo, or a name without the "-quick" that --quick gives, names the runs nearest it, in every script that
+    reads runs; where none is near, a few of the runs there are."""
+    import plot_history
+    import show_misclassified
+    from helpers import run_script_capturing
+
+    runs = tmp_path / "runs"
+    for name in ("mnist_cnn-quick", "mnist_mlp-quick", "emnist_cnn-quick"):
+        (runs / name).mkdir(parents=True)
+    code, err = run_script_capturing(plot_history, "mnist_cnn-quik", "--runs-dir", str(runs), "--no-show")
+    assert code == 1 and f"no run {runs / 'mnist_cnn-quik'}: did you mean mnist_cnn-quick" in err, err
+    code, err = run_script_capturing(show_misclassified, "mnist_cnn", "--runs-dir", str(runs), "--no-show")
+    assert code == 1 and "did you mean mnist_cnn-quick" in err and err.count("\n") == 1, err
+    code, err = run_script_capturing(plot_history, "nielsen", "--runs-dir", str(runs), "--no-show")
+    assert code == 1 and f"the runs under {runs} are emnist_cnn-quick, mnist_cnn-quick, mnist_mlp-quick" in err, err
 
 
 def test_show_misclassified_puts_the_subunit_figure_in_tensorboards_images(tmp_path, capsys):

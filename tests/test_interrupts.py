@@ -3,6 +3,7 @@
 
 import json
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -24,8 +25,9 @@ def test_ctrl_c_stops_the_study_at_once_and_names_the_command_that_continues(tmp
     number, naming its own command as the one that continues."""
     write_study_data(tmp_path)
     argv = [sys.executable, str(ROOT / "run_all.py"), *study_args("--only", "mnist", "--jobs", jobs)]
+    (tmp_path / "bin").mkdir()  # no `python` on PATH: the command that continues names the Python that ran it
     child = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=paused_env(slow_batches=1))
+                             env={**paused_env(slow_batches=1), "PATH": str(tmp_path / "bin")})
     try:
         training = 0
         for line in child.stdout:  # wait until every lane is training
@@ -42,8 +44,9 @@ def test_ctrl_c_stops_the_study_at_once_and_names_the_command_that_continues(tmp
     assert child.returncode == 128 + signum, err
     assert stopped_after < 20  # stopped by the signal passed on, not by a kill after side_by_side.STOP_SECONDS
     assert "Traceback" not in rest + err
-    # one line from run_all: what stopped, then the command that continues
-    assert re.search(r"^run_all\.py: \w[^;]*; to continue, run: python run_all\.py --quick --data-dir mnist_data "
+    # one line from run_all: what stopped, then the command that continues, from the folder it ran in
+    command = shlex.join([sys.executable, str(ROOT / "run_all.py")])
+    assert re.search(rf"^run_all\.py: \w[^;]*; to continue, run: {re.escape(command)} --quick --data-dir mnist_data "
                      rf"--data-dir letters_data --only mnist --jobs {jobs}$", err, re.M), err
     for run in ["mnist_mlp-quick", "mnist_cnn-quick"][:int(jobs)]:
         summary = json.loads((tmp_path / "runs" / run / "summary.json").read_text())

@@ -11,7 +11,7 @@ import pytest
 import run_all
 import synthetic
 from emnist_study import study
-from helpers import ROOT, run_script, study_args, write_study_data
+from helpers import ROOT, python_not_activated, python_on_path, run_script, study_args, write_study_data
 
 STUDY_RUNS = {"mnist_mlp-quick", "mnist_cnn-quick", "emnist_cnn-quick", "emnist_mlp-quick", "exp_sgd_tta-quick",
               "exp_case_aware_resplit-quick", "exp_ensemble_tta-quick", "nielsen_dropout-quick"}
@@ -52,7 +52,9 @@ def test_quick_study_runs_every_step_and_writes_the_report(quick_study):
     assert set(rows) == STUDY_RUNS
     # --quick judges on a stratified subset of each test set (600 generated digits, 624 letters)
     assert {r["test_images"] for r in rows.values()} == {"520"}
-    assert "=== [8/8] python nielsen_cnn.py" in out and "Report:" in out
+    # run from its own folder, each step named by a path that works from there
+    assert re.search(rf"^=== \[8/8\] \S*python \S*{re.escape(str(ROOT / 'nielsen_cnn.py'))}", out, re.M)
+    assert "Report:" in out
     assert re.search(r"^\[5/8\] Training the VGG-style CNN", out, re.M)  # a step's lines carry its number
     assert "Model: " not in out  # no layer tables under --quick
     versions = json.loads((root / "runs" / "exp_sgd_tta-quick" / "config.json").read_text())["versions"]
@@ -78,7 +80,7 @@ def test_the_report_answers_the_assignments_questions(quick_study):
     assert [n for n, *_ in numbered] == list("1234567")
     by_number = {n: answer for n, _, answer in numbered}
     assert "`mnist_cnn-quick`, one seed" in by_number["1"] and "the claimed 99.25%" in by_number["1"]
-    assert "python run_all.py --full" in by_number["1"]  # the 2015 network is not in the quick study
+    assert f"{ROOT / 'run_all.py'} --full" in by_number["1"]  # the 2015 network is not in the quick study
     assert "`nielsen_dropout-quick`" in by_number["2"] and "--ensemble 5" in by_number["2"]
     assert "`emnist_cnn-quick`" in by_number["3"] and "`mnist_cnn-quick`" in by_number["3"]
     assert "exact McNemar" in by_number["4"]
@@ -117,7 +119,8 @@ def test_dry_run_needs_no_data_and_prints_every_estimate(tmp_path, capsys, monke
     assert "8 training steps" in out and "not measured" not in out
     assert re.search(r"Total: about \d+\.\d hours of training", out)
     assert "by the entry for the CPU detected here: AMD EPYC, " in out and "On x86-64 (model not recorded), " in out
-    assert "python emnist_baseline.py --model cnn --resume" in out and "python evaluate_test.py" in out
+    # from another folder, each script by a path that works from there
+    assert f"{ROOT / 'emnist_baseline.py'} --model cnn --resume" in out and f"{ROOT / 'evaluate_test.py'}\n" in out
     assert not (tmp_path / "runs").exists()
 
 
@@ -131,7 +134,12 @@ def test_the_plan_takes_the_entry_nearest_this_cpu_by_its_features_and_the_faste
     assert run_script(run_all, "--dry-run") == 0
     out = capsys.readouterr().out
     first = out.splitlines()[0]
-    assert first.startswith("8 training steps; ")  # one at a time: no "side by side"
+    # one at a time, and the first line says why: two side by side are not measured on this CPU, and how to
+    assert first.startswith("8 training steps, one at a time: 2 side by side are not measured on AMD EPYC 9R14, "
+                            "2 cores, AVX2, AVX-512, native bfloat16, and are taken as no faster")
+    assert "benchmark.py --epoch-seconds --jobs 2 measures them" in first
+    assert run_script(run_all, "--dry-run", "--jobs", "1") == 0  # asked for: nothing to explain
+    assert capsys.readouterr().out.startswith("8 training steps; ")
     assert ("nearest by its features to the CPU detected here (AMD EPYC 9R14, 2 cores, AVX2, AVX-512, native "
             "bfloat16): x86-64 (model not recorded), 2 cores, AVX2, AVX-512, native bfloat16") in first
     assert "On AMD EPYC, 2 cores, AVX2, no AVX-512" in out
@@ -250,9 +258,11 @@ def test_skip_training_reports_the_runs_there_are(tmp_path, capsys):
     assert [(r["run"], r["test_errors"]) for r in rows] == [("mnist_cnn-quick", "0")]
 
 
-def test_the_readme_shows_what_the_dry_run_prints(capsys, measured_machine):
-    """The README's plan of the study is `python run_all.py --dry-run`'s output, verbatim: a step, an estimate or
-    a command changed in one place only fails here."""
+def test_the_readme_shows_what_the_dry_run_prints(capsys, measured_machine, monkeypatch, tmp_path):
+    """The README's plan of the study is `.venv/bin/python run_all.py --dry-run`'s output, verbatim, as the
+    Quickstart leaves a student (the environment not activated): a step, an estimate or a command changed in one
+    place only fails here; and each command names the Python that ran the plan."""
+    python_not_activated(monkeypatch, tmp_path)
     readme = (ROOT / "README.md").read_text()
     shown = re.search(r"<!-- run_all --dry-run -->\n```text\n(.*?)```", readme, re.S).group(1)
     assert run_script(run_all, "--dry-run") == 0
@@ -328,9 +338,10 @@ def notebook_steps(notebook) -> list[str]:
             for command in re.findall(r'^step\("(.+)"\)$', cell.source, re.M)]
 
 
-def test_the_notebook_is_the_studys_plan_one_step_a_cell_without_outputs(capsys):
+def test_the_notebook_is_the_studys_plan_one_step_a_cell_without_outputs(capsys, monkeypatch, tmp_path):
     import nbformat
 
+    python_on_path(monkeypatch, tmp_path)  # the plan's commands as `python run_all.py --dry-run` prints them
     notebook = nbformat.read(ROOT / "study.ipynb", as_version=4)
     nbformat.validate(notebook)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
@@ -385,8 +396,9 @@ def notebook_cell(notebook, text: str):
 
 def test_the_notebooks_tensorboard_and_data_cells_work_from_an_environment_not_activated(tmp_path, monkeypatch):
     """The kernel's environment not activated (its bin folder not on PATH, as `.venv/bin/jupyter execute` leaves
-    it): the TensorBoard cell still finds the tensorboard command and shows TensorBoard; with no data, the data
-    check names the notebook's own DATA_DIRS, not a --data-dir flag a notebook user cannot pass."""
+    it): the TensorBoard cell still finds the tensorboard command and shows TensorBoard; with no data, the first
+    cell after the install stops the notebook with one line naming the notebook's own DATA_DIRS, not a --data-dir
+    flag a notebook user cannot pass, and no traceback."""
     import os
     import sys
 
@@ -398,9 +410,11 @@ def test_the_notebooks_tensorboard_and_data_cells_work_from_an_environment_not_a
     monkeypatch.setenv("PATH", os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != venv_bin))
     (tmp_path / "empty").mkdir()
     study = nbformat.read(ROOT / "study.ipynb", as_version=4)
-    cells = [notebook_cell(study, "QUICK = "), nbformat.v4.new_code_cell(
+    code = [cell for cell in study.cells if cell.cell_type == "code"]
+    assert "google.colab" in code[1].source and "ensure_available" in code[2].source  # the data checked first
+    cells = [code[0], nbformat.v4.new_code_cell(
         f"DATA_DIRS = [{str(tmp_path / 'empty')!r}]\nLOGS_DIR = {str(tmp_path / 'logs')!r}"),
-        notebook_cell(study, "%tensorboard --logdir"), notebook_cell(study, "def step(command)")]
+        code[2], notebook_cell(study, "%tensorboard --logdir")]
     notebook = nbformat.v4.new_notebook(cells=cells)
     try:
         NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True,
@@ -409,13 +423,39 @@ def test_the_notebooks_tensorboard_and_data_cells_work_from_an_environment_not_a
         for server in manager.get_all():  # the TensorBoard the cell started
             if str(tmp_path) in server.logdir:
                 os.kill(server.pid, 15)
-    tensorboard, steps = notebook.cells[2].outputs, notebook.cells[3].outputs
+    checked, tensorboard = notebook.cells[2].outputs, notebook.cells[3].outputs
     assert not any(o.get("output_type") == "error" for o in tensorboard), tensorboard
     assert "Could not find tensorboard" not in str(tensorboard) and "ERROR" not in str(tensorboard)
     assert any("text/html" in o.get("data", {}) or "application/javascript" in o.get("data", {})
                for o in tensorboard), tensorboard
-    [error] = [o for o in steps if o.get("output_type") == "error"]
+    [error] = [o for o in checked if o.get("output_type") == "error"]
+    # what is missing, a line a dataset, and no traceback: IPython shows none for a SystemExit
+    assert error["ename"] == "SystemExit" and "---->" not in "".join(error["traceback"])
+    assert error["evalue"].startswith("missing data (2 of 2 datasets):\n")
     assert "DATA_DIRS (the parameters cell)" in error["evalue"] and "--data-dir" not in error["evalue"]
+
+
+def test_the_notebook_takes_its_parameters_from_the_environment_and_runs_one_dataset_alone(tmp_path, monkeypatch):
+    """`jupyter execute` cannot set parameters: EMNIST_STUDY_QUICK and EMNIST_STUDY_ONLY set them; with ONLY, the
+    other dataset's steps say they are skipped, and the data check asks only for the dataset chosen."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("EMNIST_STUDY_QUICK", "0")
+    monkeypatch.setenv("EMNIST_STUDY_ONLY", "mnist")
+    monkeypatch.setenv("EMNIST_STUDY_TENSORBOARD", "off")
+    synthetic.write_mnist_npz(tmp_path / "mnist", per_class_train=6, per_class_test=2)
+    study = nbformat.read(ROOT / "study.ipynb", as_version=4)
+    code = [cell for cell in study.cells if cell.cell_type == "code"]
+    cells = [code[0], nbformat.v4.new_code_cell(f"DATA_DIRS = [{str(tmp_path / 'mnist')!r}]"), code[2],
+             notebook_cell(study, "def step(command)"), notebook_cell(study, "--exp sgd_tta"),
+             nbformat.v4.new_code_cell("print(QUICK, ONLY, TENSORBOARD, FLAGS[:2])")]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    text = ["".join(o.get("text", "") for o in cell.outputs) for cell in notebook.cells]
+    assert "mnist: " in text[2] and "emnist-letters" not in text[2]
+    assert text[4] == "Skipped: not a step of ONLY = 'mnist'\n"
+    assert text[5] == "False mnist False ['--only', 'mnist']\n"
 
 
 def test_the_notebooks_colab_install_leaves_out_the_jupyter_packages_the_tests_pin(tmp_path):

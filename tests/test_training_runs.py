@@ -3,6 +3,7 @@
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -392,3 +393,18 @@ def test_a_runs_dir_that_is_a_file_is_refused(tmp_path, mnist_dir, capsys):
 def test_resume_with_nothing_to_resume_says_so(tmp_path, mnist_dir, capsys):
     assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, "--resume")) == 0
     assert "Nothing to resume at" in capsys.readouterr().out
+
+
+def test_resuming_a_run_stopped_before_its_first_epoch_ended_says_it_starts_over(tmp_path, mnist_dir, capsys):
+    """Its config.json written, no epoch kept (Ctrl-C during the first epoch): --resume trains it from epoch 1,
+    and says so."""
+    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir)) == 0
+    run = tmp_path / "runs" / "mnist_cnn-quick"
+    for path in run.iterdir():
+        if path.name != "config.json":
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    capsys.readouterr()
+    assert run_script(warmup_mnist_cnn, *quick_args(tmp_path, mnist_dir, "--resume")) == 0
+    out = capsys.readouterr().out
+    assert f"{run} was stopped before its first epoch ended, so nothing of it is kept: training it from epoch 1" in out
+    assert json.loads((run / "summary.json").read_text())["status"] == "complete"

@@ -87,8 +87,12 @@ def test_adadelta_epsilon_alone_can_change(tmp_path, mnist_dir, capsys, monkeypa
     assert (tmp_path / "runs" / "e" / "summary.json").read_text() == summary
 
 
-def test_nielsen_quick_follows_the_protocol(tmp_path, mnist_dir):
+def test_nielsen_quick_follows_the_protocol(tmp_path, mnist_dir, capsys):
     assert run_script(nielsen_cnn, *quick_args(tmp_path, mnist_dir, "--batch-size", "50", "--epochs", "2")) == 0
+    out = capsys.readouterr().out
+    assert "Training Nielsen's CNN (" in out  # no "the Nielsen's"
+    # the wait after the last epoch says what it is
+    assert out.index("Training done; saving ") < out.index("Done: best validation accuracy")
     run = tmp_path / "runs" / "nielsen_dropout-quick"
     config = read_config(run)
     assert config["optimizer"] == {"name": "sgd", "learning_rate": pytest.approx(0.15)}  # 0.03 * 50 / 10
