@@ -124,7 +124,7 @@ def save_ensemble(run: Run, members: list[keras.Model], dataset: TrainVal) -> ke
         ensemble = models.with_test_time_views(ensemble, config.augment, config.test_time_views)
     views = f" and {config.test_time_views} distorted copies of each" if config.test_time_views else ""
     print(f"Every member trained; predicting the validation images by all {config.ensemble}{views}, then saving "
-          f"{run.path('model.keras')}", flush=True)  # minutes, for a big ensemble on a CPU: not a silent wait
+          f"{run_folder.model_path(run.dir)}", flush=True)  # minutes, for a big ensemble on a CPU: not a silent wait
     val_accuracy = validation_accuracy(ensemble, dataset)
     save_model_atomic(ensemble, run_folder.model_path(run.dir))
     summaries = [run_folder.read_summary(run_folder.members_dir(run.dir) / m.name) for m in members]
