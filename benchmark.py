@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emnist_study import cli, data, interrupts, recipes, study
+from emnist_study import cli, data, interrupts, recipes, study_plan
 from emnist_study.errors import UserError
 from emnist_study.idx import encode_idx
 from emnist_study.run_folder import library_versions, now, write_json_atomic
@@ -82,7 +82,7 @@ def run_children(args: argparse.Namespace, children_args: list[list[str]]) -> li
     run_all.py's side-by-side steps do), passing their progress through (each line marked with its child, where
     there are several), and return their results."""
     data_dirs = [arg for folder in args.data_dir or [] for arg in ("--data-dir", folder)]
-    env = {**os.environ, **(study.side_by_side_env(len(children_args)) if len(children_args) > 1 else {})}
+    env = {**os.environ, **(study_plan.side_by_side_env(len(children_args)) if len(children_args) > 1 else {})}
     children = [subprocess.Popen([sys.executable, __file__, *child_args, *data_dirs], stdout=subprocess.PIPE,
                                  text=True, env=env) for child_args in children_args]
     results = [None] * len(children)
@@ -120,9 +120,9 @@ def write_standin_letters(directory: Path, images: int) -> None:
 def recipes_by_speed(full: bool) -> dict:
     """One config for each speed key the study's steps (or all steps) train, the first that has it."""
     chosen = {}
-    for step in study.training_steps(full, ("mnist", "emnist-letters")):
+    for step in study_plan.training_steps(full, ("mnist", "emnist-letters")):
         for config in step.trains:
-            chosen.setdefault(study.speed_key(config), config)
+            chosen.setdefault(study_plan.speed_key(config), config)
     return chosen
 
 
@@ -150,14 +150,14 @@ def run_epoch_seconds(args: argparse.Namespace, out: Path) -> dict:
                 for figure in ("epoch_seconds", "seconds_per_image"):
                     measured[key][figure] = float(np.mean([r[figure] for r in results]))
                 measured[key]["each_seconds_per_image"] = [r["seconds_per_image"] for r in results]
-    machine = study.this_machine()
+    machine = study_plan.this_machine()
     try:
         machines = json.loads(out.read_text(encoding="utf-8"))["machines"]
     except (OSError, ValueError, KeyError):
         machines = []
     others = [m for m in machines if m.get("machine") != machine]
     mine = next((m for m in machines if m.get("machine") == machine), {})
-    replaced = mine.get(study.SIDE_BY_SIDE, {}) if args.jobs > 1 else mine
+    replaced = mine.get(study_plan.SIDE_BY_SIDE, {}) if args.jobs > 1 else mine
     earlier = replaced.get("epochs", {}) if args.keys else {}  # --keys adds to these figures
     measured = {**earlier, **measured}
     figures = {"command": " ".join(["python", "benchmark.py", *sys.argv[1:]]), "finished_at": now(),
@@ -165,10 +165,10 @@ def run_epoch_seconds(args: argparse.Namespace, out: Path) -> dict:
                "machine": machine, "libraries": library_versions(), "standin_images": images,
                "seconds_per_image": {key: m["seconds_per_image"] for key, m in measured.items()}, "epochs": measured}
     if args.jobs > 1:
-        side_by_side = {**figures, "jobs": args.jobs, "threads": study.side_by_side_env(args.jobs)}
-        record = {**mine, "machine": machine, study.SIDE_BY_SIDE: side_by_side}
+        side_by_side = {**figures, "jobs": args.jobs, "threads": study_plan.side_by_side_env(args.jobs)}
+        record = {**mine, "machine": machine, study_plan.SIDE_BY_SIDE: side_by_side}
     else:
-        record = {**figures, **({study.SIDE_BY_SIDE: mine[study.SIDE_BY_SIDE]} if study.SIDE_BY_SIDE in mine else {})}
+        record = {**figures, **({study_plan.SIDE_BY_SIDE: mine[study_plan.SIDE_BY_SIDE]} if study_plan.SIDE_BY_SIDE in mine else {})}
     return {"machines": [record, *others]}
 
 
@@ -228,7 +228,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         "command": " ".join(["python", "benchmark.py", *sys.argv[1:]]), "finished_at": now(),
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "cpu_count": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-                    **study.this_machine()},
+                    **study_plan.this_machine()},
         "libraries": library_versions(), "throughput": throughput, "emnist_shaped": emnist,
         "time_to_accuracy": {"target": TARGET_ACCURACY, "reference_best": reference_best, **time_to_accuracy,
                              "fast_vs_reference_to_target": ratio(fast["seconds_to_target"], ref["seconds_to_target"]),
@@ -289,17 +289,17 @@ def trainer(config):
 
 def measure_in_this_process(args: argparse.Namespace) -> None:
     """A child's one measurement, printed as a RESULT line for the parent to read."""
-    from emnist_study import speed  # TensorFlow loads only here, in the child processes that measure
+    from emnist_study import speed_measurements  # TensorFlow loads only here, in the child processes that measure
 
     if args.child_epoch_seconds:
-        result = speed.measure_epoch_seconds(args.child_epoch_seconds, recipes_by_speed(full=True),
+        result = speed_measurements.measure_epoch_seconds(args.child_epoch_seconds, recipes_by_speed(full=True),
                                              str(Path(args.work_dir) / "data"), Path(args.work_dir) / f"job{args.job}",
                                              epochs=2, trainer=trainer)
     elif args.child_throughput:
         sizes = QUICK if args.quick else {**FULL, "images": EMNIST_LETTERS_TRAIN} if args.emnist_shaped else FULL
-        result = speed.measure_throughput(VARIANTS[args.child_throughput][1], sizes, args.classes, networks())
+        result = speed_measurements.measure_throughput(VARIANTS[args.child_throughput][1], sizes, args.classes, networks())
     else:
-        result = speed.measure_time_to_accuracy(args.child_time_to_accuracy, args.data_dir, args.quick, networks())
+        result = speed_measurements.measure_time_to_accuracy(args.child_time_to_accuracy, args.data_dir, args.quick, networks())
     print("RESULT " + json.dumps(result))
 
 
@@ -313,9 +313,9 @@ def main(argv=None):
     parser.add_argument("--results-dir", default="results",
                         help="where benchmark.json goes (default: %(default)s)")
     parser.add_argument("--out", metavar="FILE", help="with --epoch-seconds: the file to write (default: "
-                                                      f"emnist_study/{study.EPOCH_SECONDS_FILE.name})")
+                                                      f"emnist_study/{study_plan.EPOCH_SECONDS_FILE.name})")
     parser.add_argument("--epoch-seconds", action="store_true",
-                        help=f"time one epoch of every recipe run_all.py runs; writes {study.EPOCH_SECONDS_FILE.name} "
+                        help=f"time one epoch of every recipe run_all.py runs; writes {study_plan.EPOCH_SECONDS_FILE.name} "
                              "(with --out, there instead)")
     parser.add_argument("--full", action="store_true", help="with --epoch-seconds: the recipes of run_all.py --full too")
     parser.add_argument("--jobs", type=cli.positive_int, default=1, metavar="N",
@@ -337,11 +337,11 @@ def main(argv=None):
         measure_in_this_process(args)
         return
     if args.epoch_seconds:
-        out = Path(args.out) if args.out else study.EPOCH_SECONDS_FILE
+        out = Path(args.out) if args.out else study_plan.EPOCH_SECONDS_FILE
         report = run_epoch_seconds(args, out)
         write_json_atomic(out, report)
         record = report["machines"][0]
-        for key, m in (record[study.SIDE_BY_SIDE] if args.jobs > 1 else record)["epochs"].items():
+        for key, m in (record[study_plan.SIDE_BY_SIDE] if args.jobs > 1 else record)["epochs"].items():
             print(f"  {key:<48} {m['epoch_seconds']:>8.1f} s per epoch of {m['training_images']:,} images")
         print(f"Saved {out}")
         return

@@ -80,7 +80,7 @@ def run_experiment(config: TrainConfig, results_dir: Path) -> None:
     model = training.train(Run(config), dataset, build)
     if config.subunits > 1:
         probs = subunits.subunit_probabilities(model, dataset.x_val)
-        out = subunits.describe(probs, dataset, Path(config.runs_dir) / config.run_name, config.subunits, results_dir)
+        out = subunits.record_subunits(probs, dataset, Path(config.runs_dir) / config.run_name, config.subunits, results_dir)
         print(f"Saved {out}")
 
 

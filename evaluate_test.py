@@ -54,7 +54,7 @@ def main(argv=None):
     for run_dir in run_dirs:
         try:
             case_check.check_if_missing(run_dir, args.data_dir, out_dir)  # for the report's sixth answer
-            about = evaluation.describe_run(run_dir)
+            about = evaluation.run_facts(run_dir)
         except (UserError, KeyError) as exc:
             broken.append((run_dir, str(exc) if isinstance(exc, UserError) else
                            f"its config.json or summary.json has no {exc}; {REDO_RUN}"))

@@ -26,14 +26,14 @@ QUICK = "-quick"  # the suffix --quick gives a run's name
 def resume_command(run_dir: Path) -> str:
     """The command that continues the unfinished run at `run_dir`: the study's own step for a run the study trains
     (as run_all.py runs it, with --quick for a quick run), else the run's script under its name."""
-    from emnist_study import study
+    from emnist_study import study_plan
 
     if run_folder.is_member(run_dir):  # an ensemble's member: the ensemble continues it
         return resume_command(run_dir.parent.parent)
     config = read_run_config(run_dir) if run_folder.has_config(run_dir) else {}
     name, quick = run_dir.name, bool(config.get("quick"))
     base = name[: -len(QUICK)] if quick and name.endswith(QUICK) else name
-    steps = [step for step in study.STUDY + [study.renamed_if_shortened(s) for s in study.FULL_EXTRA]
+    steps = [step for step in study_plan.STUDY + [study_plan.renamed_if_shortened(s) for s in study_plan.FULL_EXTRA]
              if base in step.run_names]
     where = [arg for folder in config.get("data_dir") or [] for arg in ("--data-dir", folder)]
     if run_dir.parent.resolve() != Path("runs").resolve():

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from emnist_study import cli, data, interrupts, study
+from emnist_study import cli, data, interrupts, study_plan
 from emnist_study.commands import command_line
 from emnist_study.data import DATASETS
 
@@ -36,7 +36,7 @@ FIGURE_STEPS = [
     ("plot_history", ["emnist_cnn", "emnist_mlp"], "emnist-letters"),
     ("show_misclassified", ["emnist_cnn"], "emnist-letters"),
     # the case-aware run: its sub-units, and where EMNIST ByClass is found, them against the true case (case_check.py)
-    ("show_misclassified", [f"exp_{study.STUDY_CASE_AWARE}"], "emnist-letters"),
+    ("show_misclassified", [f"exp_{study_plan.STUDY_CASE_AWARE}"], "emnist-letters"),
     ("plot_history", ["nielsen_dropout"], "mnist"),
 ]
 
@@ -72,15 +72,15 @@ def place_args(args) -> list[str]:
 
 def training_commands(args, datasets) -> list[tuple[str, list[str], float | None]]:
     """(script, arguments, estimated minutes as one of args.jobs side by side) of every training step."""
-    measured = study.load_epoch_seconds()
+    measured = study_plan.load_epoch_seconds()
     shared = (["--resume"] + data_dir_args(args) + place_args(args) + (["--quick"] if args.quick else [])
               + unless_default("--distribute", args.distribute, "none"))
     commands = []
-    for step in study.training_steps(args.full, datasets, split_images(args)):
+    for step in study_plan.training_steps(args.full, datasets, split_images(args)):
         argv = (quick_run_names(step.args) if args.quick else list(step.args)) + shared
         if step.script == "emnist_experiments":
             argv += unless_default("--results-dir", args.results_dir, "results")
-        commands.append((step.script, argv, study.step_minutes(step, measured, jobs_of(args))))
+        commands.append((step.script, argv, study_plan.step_minutes(step, measured, jobs_of(args))))
     return commands
 
 
@@ -108,10 +108,10 @@ def evaluation_argv(args) -> list[str]:
 def print_plan(steps, args) -> None:
     """Every training step with its estimate on this machine (or the first measured) and when it ends, as
     args.jobs lanes run them, and the total on each machine measured, before anything is loaded."""
-    measured = study.load_epoch_seconds()
+    measured = study_plan.load_epoch_seconds()
     minutes = [m for *_, m in steps]
-    ends = study.schedule(minutes, args.jobs)
-    total = study.plan_minutes(minutes, args.jobs)
+    ends = study_plan.schedule(minutes, args.jobs)
+    total = study_plan.plan_minutes(minutes, args.jobs)
     side = (f", {args.jobs} side by side" if args.jobs > 1 else "")
     if args.quick:  # the measured minutes are for the full-size steps
         print(f"{len(steps)} training steps{side}, each 1 epoch on a few hundred images: seconds each, a few minutes "
@@ -121,7 +121,7 @@ def print_plan(steps, args) -> None:
         return
     why = f", one at a time: {args.one_at_a_time}" if args.one_at_a_time else ""
     print(f"{len(steps)} training steps{side}{why}; minutes from scratch on 2 CPU cores ("
-          f"{study.machine_line(measured)}{side_by_side_line(measured, args.jobs)}):")
+          f"{study_plan.machine_line(measured)}{side_by_side_line(measured, args.jobs)}):")
     print(split_images_line(args), end="")
     for (script, step_argv, length), (_, end) in zip(steps, ends):
         when = f"{length:6.0f} min, done by {end / 60:4.1f} h" if length is not None else "   not measured      "
@@ -131,14 +131,14 @@ def print_plan(steps, args) -> None:
                                                                  if unknown else "")
           + " (then a few minutes of figures and evaluation); minutes on a GPU. Finished runs are skipped.")
     if args.jobs > 1 and not unknown:
-        alone = sum(study.step_minutes(step, measured) for step in steps_of(args))
+        alone = sum(study_plan.step_minutes(step, measured) for step in steps_of(args))
         print(f"One step at a time (--jobs 1): about {alone / 60:.1f} hours.")
     if total > EVENING_MINUTES:
         print("More than an evening here: Ctrl-C stops the study at any point, and the same command continues it.")
-    for other in study.all_epoch_seconds()[1:]:
-        lengths = [study.step_minutes(step, other, args.jobs) for step in steps_of(args)]
-        hours = study.plan_minutes(lengths, args.jobs) / 60
-        print(f"On {study.machine_line(other)}{side_by_side_line(other, args.jobs)}: about {hours:.1f} hours"
+    for other in study_plan.all_epoch_seconds()[1:]:
+        lengths = [study_plan.step_minutes(step, other, args.jobs) for step in steps_of(args)]
+        hours = study_plan.plan_minutes(lengths, args.jobs) / 60
+        print(f"On {study_plan.machine_line(other)}{side_by_side_line(other, args.jobs)}: about {hours:.1f} hours"
               + (f", plus {steps_not_measured(lengths.count(None))}" if None in lengths else ""))
 
 
@@ -147,18 +147,18 @@ def split_images(args) -> dict:
     than the full split (EMNIST ByClass's letters, say): the estimates scale with it. Counted from the labels
     alone; nothing is downloaded, and a dataset not found here is planned at its full size."""
     counts = {dataset: data.training_split_size(dataset, args.data_dir) for dataset in datasets_of(args)}
-    return {dataset: n for dataset, n in counts.items() if n and n != study.TRAIN_SPLIT_IMAGES[dataset]}
+    return {dataset: n for dataset, n in counts.items() if n and n != study_plan.TRAIN_SPLIT_IMAGES[dataset]}
 
 
 def steps_of(args) -> list:
-    return study.training_steps(args.full, datasets_of(args), split_images(args))
+    return study_plan.training_steps(args.full, datasets_of(args), split_images(args))
 
 
 def split_images_line(args) -> str:
     """What the estimates were scaled to, where a copy found is not the full split; nothing otherwise."""
     sizes = split_images(args)
     return "".join(f"Scaled to the {n:,} training images of the {dataset} copy found here (the full split holds "
-                   f"{study.TRAIN_SPLIT_IMAGES[dataset]:,}).\n" for dataset, n in sizes.items())
+                   f"{study_plan.TRAIN_SPLIT_IMAGES[dataset]:,}).\n" for dataset, n in sizes.items())
 
 
 def steps_not_measured(count: int) -> str:
@@ -169,8 +169,8 @@ def side_by_side_line(measured: dict, jobs: int) -> str:
     """Where a machine's side-by-side figures come from (nothing for one step at a time)."""
     if jobs == 1:
         return ""
-    if study.side_by_side_measured(measured, jobs):
-        side_by_side = measured[study.SIDE_BY_SIDE]
+    if study_plan.side_by_side_measured(measured, jobs):
+        side_by_side = measured[study_plan.SIDE_BY_SIDE]
         return f"; side by side: {side_by_side['command']}, {side_by_side['finished_at'][:10]}"
     return f"; {jobs} side by side unmeasured, taken as no faster than one at a time"
 
@@ -180,13 +180,13 @@ def jobs_of(args) -> int:
     a CPU of two cores or more) unless these steps end sooner one at a time by the measured speeds."""
     if args.jobs or args.distribute != "none":
         return args.jobs or 1
-    jobs = study.default_jobs()
+    jobs = study_plan.default_jobs()
     if jobs > 1:
-        measured = study.load_epoch_seconds()
+        measured = study_plan.load_epoch_seconds()
         steps = steps_of(args)
 
         def hours(lanes: int) -> float:
-            return study.plan_minutes([study.step_minutes(step, measured, lanes) for step in steps], lanes)
+            return study_plan.plan_minutes([study_plan.step_minutes(step, measured, lanes) for step in steps], lanes)
 
         if 0 < hours(1) < hours(jobs):
             return 1
@@ -196,11 +196,11 @@ def jobs_of(args) -> int:
 def one_at_a_time(args) -> str:
     """Why the steps run one at a time where the default would run them side by side (jobs_of), naming the CPU and
     the command that measures it; empty otherwise."""
-    if args.jobs or args.distribute != "none" or study.default_jobs() == 1 or jobs_of(args) > 1:
+    if args.jobs or args.distribute != "none" or study_plan.default_jobs() == 1 or jobs_of(args) > 1:
         return ""
-    jobs, measured = study.default_jobs(), study.load_epoch_seconds()
-    cpu = study.machine_name(study.this_machine())
-    if study.side_by_side_measured(measured, jobs):
+    jobs, measured = study_plan.default_jobs(), study_plan.load_epoch_seconds()
+    cpu = study_plan.machine_name(study_plan.this_machine())
+    if study_plan.side_by_side_measured(measured, jobs):
         return f"{jobs} side by side were measured slower than one at a time on {cpu}"
     return (f"{jobs} side by side are not measured on {cpu}, and are taken as no faster, so one at a time ends "
             f"sooner ({command_line('benchmark.py', '--epoch-seconds', '--jobs', jobs)} measures them; "
@@ -306,12 +306,12 @@ def run_steps(args, steps, figures, started: float) -> None:
     """The training steps (args.jobs at a time), then the figures of the runs that are complete, then the
     evaluation."""
     if args.jobs > 1:  # each step in a process of its own, with its share of the cores
-        from emnist_study import side_by_side
+        from emnist_study import parallel_steps
 
-        commands = [side_by_side.Command(f"[{i}/{len(steps)}]", [sys.executable, str(ROOT / f"{script}.py"), *argv],
+        commands = [parallel_steps.Command(f"[{i}/{len(steps)}]", [sys.executable, str(ROOT / f"{script}.py"), *argv],
                                          command(script, argv), None if args.quick else minutes)
                     for i, (script, argv, minutes) in enumerate(steps, 1)]
-        side_by_side.run(commands, args.jobs, study.side_by_side_env(args.jobs), started)
+        parallel_steps.run(commands, args.jobs, study_plan.side_by_side_env(args.jobs), started)
     else:
         for i, (script, step_argv, minutes) in enumerate(steps, 1):
             estimate = f"; about {minutes:.0f} min on 2 CPU cores from scratch" if minutes and not args.quick else ""

@@ -116,7 +116,7 @@ def main(argv=None):
     print(f"Saved {grid} and {matrix}")
     pngs = {f"{args.split}/misclassified": grid, f"{args.split}/confusion": matrix}
     if describe_subunits:
-        figure = subunits.describe(unit_probabilities, dataset, run_dir, config.subunits, out_dir, show=not args.no_show)
+        figure = subunits.record_subunits(unit_probabilities, dataset, run_dir, config.subunits, out_dir, show=not args.no_show)
         print(f"Saved {figure}")
         pngs[f"{args.split}/subunits"] = figure
     from emnist_study import hparams

@@ -31,9 +31,9 @@ Each module has one job (the step scripts above it show the networks, their comp
     interrupts  Ctrl-C, SIGTERM and SIGHUP, and how a script ends (one-line errors, the command that continues)
     cli         the flags every training script shares
     commands    a command printed for the reader to run: this Python, the script's path from where they are
-    study       the steps run_all.py runs, and their estimated minutes
-    side_by_side  run_all.py's steps two at a time, each line marked with its step
-    speed       benchmark.py's measurements, each in a child process
+    study_plan  the steps run_all.py runs, and their estimated minutes
+    parallel_steps  run_all.py's steps two at a time, each line marked with its step
+    speed_measurements  benchmark.py's measurements, each in a child process
     case_check  a case-aware letters run's sub-units against ByClass's true case: per-letter table and figure
     quiet_tensorflow  imported before keras: TensorFlow starts without burying the output in C++ chatter
 

@@ -26,7 +26,7 @@ from .download import file_digest
 from .errors import UserError
 from . import run_folder
 from .run_folder import BACKUP_STATE_GLOB, atomic_write, read_history
-from .words import plural
+from .plurals import plural
 
 
 def state_path(backup_dir: Path, epoch: int) -> Path:

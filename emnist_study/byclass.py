@@ -103,20 +103,20 @@ def read_byclass(found: tuple[str, tuple[Path, ...]], split: str) -> sources.Lab
     if kind == "idx":
         images_path, labels_path = paths
         images, labels = idx.read_idx(images_path, 3), idx.read_idx(labels_path, 1)
-        source = sources.describe(images_path, labels_path,
+        source = sources.source_record(images_path, labels_path,
                                   what=f"EMNIST ByClass IDX files in {images_path.parent}")
         where = f"{images_path.name} and {labels_path.name}"
     elif kind == "zip":
         images, labels = sources.read_emnist_zip(paths[0], split, KIND)
-        source, where = sources.describe(paths[0]), f"{paths[0]} (EMNIST ByClass)"
+        source, where = sources.source_record(paths[0]), f"{paths[0]} (EMNIST ByClass)"
     else:
         images, labels = formats.read(kind, paths[0], split, KIND)
-        source = sources.describe(*formats.files_read(kind, paths[0], split),
+        source = sources.source_record(*formats.files_read(kind, paths[0], split),
                                   what=f"EMNIST ByClass from {formats.TITLES[kind]} in {paths[0]}")
         where = str(paths[0])
     source.update(format=kind, split=split)
     # Every copy stores each image transposed, as the letters' do; swapping the pixel axes turns it upright.
-    return sources.checked(images.transpose(0, 2, 1), labels, CLASS_NAMES, source, where)
+    return sources.validated_split(images.transpose(0, 2, 1), labels, CLASS_NAMES, source, where)
 
 
 def load_emnist_byclass(*, split: str, data_dir=None) -> sources.LabelledImages:

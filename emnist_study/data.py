@@ -38,9 +38,10 @@ from .byclass import load_byclass_letters
 from .config import TrainConfig
 from .errors import UserError
 from .sources import (DATASET_TITLES, DIGITS, EMNIST_ZIP_NAMES, LETTERS, SPLITS, LabelledImages, check_split,
-                      checked, describe, emnist_cache, emnist_member_names, fetch, find_idx_file, keras_mnist_cache,
+                      source_record, validated_split,
+                      emnist_cache, emnist_member_names, fetch, find_idx_file, keras_mnist_cache,
                       read_emnist_zip, read_emnist_zip_labels, resolve_data_dirs)
-from .words import plural
+from .plurals import plural
 
 DATASETS = ("mnist", "emnist-letters")
 MNIST_IDX_FILES = {
@@ -158,8 +159,8 @@ def refuse_mixed_copies(split: str, found, directories: list[Path]) -> None:
         return
     if found is not None and other is not None:
         train, test = (found, other) if split == "train" else (other, found)
-        raise MixedCopies(f"EMNIST Letters' training split is {describe_found(train)} but its test split is "
-                          f"{describe_found(test)}: training and test must come from one copy (the copies divide the "
+        raise MixedCopies(f"EMNIST Letters' training split is {copy_line(train)} but its test split is "
+                          f"{copy_line(test)}: training and test must come from one copy (the copies divide the "
                           f"images differently, so the test set could hold images a network trained on). Give "
                           f"--data-dir only the folder of one copy, holding both of its splits")
     lone = found or other
@@ -170,12 +171,12 @@ def refuse_mixed_copies(split: str, found, directories: list[Path]) -> None:
     wanted = {"csv": formats.csv_name(missing_split, emnist), "csv-zip": formats.csv_name(missing_split, emnist),
               "tfds": f"its {missing_split} shards"}.get(
         inner, f"the {' and '.join(emnist_member_names(missing_split, emnist))}[.gz] files")
-    raise MixedCopies(f"EMNIST Letters' {lone_split} split is {describe_found(lone)}, but its {missing_split} split "
+    raise MixedCopies(f"EMNIST Letters' {lone_split} split is {copy_line(lone)}, but its {missing_split} split "
                       f"is not beside it, and NIST's download would be another copy: training and test must come "
                       f"from one copy. Put {wanted} in {paths[0] if kind == 'tfds' else paths[0].parent}")
 
 
-def describe_found(found: tuple[str, tuple[Path, ...]]) -> str:
+def copy_line(found: tuple[str, tuple[Path, ...]]) -> str:
     kind, paths = found
     return f"{formats.TITLES[kind]} ({', '.join(str(p) for p in paths)})"
 
@@ -265,13 +266,13 @@ def load_mnist(*, split: str, data_dir=None) -> LabelledImages:
     kind, paths = locate("mnist", split, resolve_data_dirs(data_dir))
     if kind == "npz":
         (images, labels), where = read_mnist_npz(paths[0], split), str(paths[0])
-        source = describe(paths[0])
+        source = source_record(paths[0])
     else:
         images_path, labels_path = paths
         images, labels = idx.read_idx(images_path, 3), idx.read_idx(labels_path, 1)
-        source = describe(images_path, labels_path, what=f"MNIST IDX files in {images_path.parent}")
+        source = source_record(images_path, labels_path, what=f"MNIST IDX files in {images_path.parent}")
         where = f"{images_path.name} and {labels_path.name}"
-    digits = checked(images, labels, DIGITS, source, where)
+    digits = validated_split(images, labels, DIGITS, source, where)
     digits.source.update(format=kind, split=split, images=len(digits.labels))
     return digits
 
@@ -308,9 +309,9 @@ def load_emnist_letters(*, split: str, data_dir=None) -> LabelledImages:
         files = formats.tfds_files(paths[0], split) if kind == "tfds" else paths
     if labels.size and (labels.min() < 1 or labels.max() > len(LETTERS)):
         raise UserError(f"EMNIST Letters labels in {where} run {labels.min()}..{labels.max()}, expected 1..26")
-    source = describe(*files, what=f"EMNIST Letters from {formats.TITLES[kind]} in {place}")
+    source = source_record(*files, what=f"EMNIST Letters from {formats.TITLES[kind]} in {place}")
     # Every copy stores each image transposed, as NIST's files do; swapping the two pixel axes turns it upright.
-    letters = checked(images.transpose(0, 2, 1), labels.astype(np.int64) - 1, LETTERS, source, where)
+    letters = validated_split(images.transpose(0, 2, 1), labels.astype(np.int64) - 1, LETTERS, source, where)
     letters.source.update(format=kind, split=split, images=len(letters.labels),
                           release=letters_release(split, len(letters.labels)))
     return letters

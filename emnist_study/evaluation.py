@@ -181,7 +181,7 @@ class RunResult:
         return balanced_accuracy(self.true, self.predicted)
 
 
-def describe_run(run_dir: Path) -> dict:
+def run_facts(run_dir: Path) -> dict:
     """What a run is, from its files: the network in words (recipes.network_name), parameters, epochs, timing, its
     config, and the size of its validation set."""
     config = read_run_config(run_dir)

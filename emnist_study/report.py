@@ -17,7 +17,7 @@ from .commands import command_line
 from .data import BYCLASS_LETTERS, DIGITS, LETTERS, is_from_byclass, is_official, source_line
 from .evaluation import BASELINE_ROLES, RunResult, classes_unequal, mcnemar_exact, per_class_accuracy
 from .run_folder import write_csv_atomic, write_text_atomic
-from .words import plural
+from .plurals import plural
 
 SIGNIFICANCE = 0.05
 KERAS_CNN_CLAIM, KERAS_MLP_CLAIM = 0.9925, 0.9840

@@ -35,7 +35,7 @@ from .subunits import resplit_callback
 from .recording import CommitEpoch, RunRecorder, network_layers, optimizer_settings, save_model_atomic
 from .run_folder import (BACKUP_STATE_GLOB, library_versions, nearest_existing, now, read_json, read_run_config,
                          remove_partial_files)
-from .words import plural
+from .plurals import plural
 
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 MAX_RUN_NAME = 100

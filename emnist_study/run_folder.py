@@ -36,7 +36,7 @@ from pathlib import Path
 from .commands import command_line
 from .config import TrainConfig
 from .errors import UserError
-from .words import plural
+from .plurals import plural
 
 CONFIG = "config.json"
 SUMMARY = "summary.json"

@@ -87,7 +87,7 @@ def emnist_member_names(split: str, kind: str = "letters") -> tuple[str, str]:
     return (f"emnist-{kind}-{split}-images-idx3-ubyte", f"emnist-{kind}-{split}-labels-idx1-ubyte")
 
 
-def describe(*paths: Path, what: str | None = None) -> dict:
+def source_record(*paths: Path, what: str | None = None) -> dict:
     """Where data came from, for the run config: a description and the sha256 of every file read."""
     files = {str(p.resolve()): file_digest(p) for p in paths}
     return {"description": what or str(paths[0].resolve()), "files": files}
@@ -174,7 +174,7 @@ def check_split(split: str) -> None:
         raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
 
 
-def checked(images, labels, class_names, source, where) -> LabelledImages:
+def validated_split(images, labels, class_names, source, where) -> LabelledImages:
     """Validate shapes, counts, pixels and labels, and package the arrays (see pixel_bytes for the pixels)."""
     if images.ndim != 3 or images.shape[1:] != (28, 28):
         raise UserError(f"images in {where} have shape {images.shape}, expected (N, 28, 28)")

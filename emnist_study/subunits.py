@@ -154,7 +154,7 @@ def most_confident_images(subunit_probs: np.ndarray, labels: np.ndarray, subunit
 SPLIT_SHARE = 0.1  # a class counts as split when its least-used sub-unit takes at least this share of its images
 
 
-def describe(probs: np.ndarray, dataset: TrainVal, run_dir: Path, subunits: int, results_dir: Path,
+def record_subunits(probs: np.ndarray, dataset: TrainVal, run_dir: Path, subunits: int, results_dir: Path,
              show: bool = False) -> Path:
     """Draw, for each class, the validation images each sub-unit is most sure of (results/<run>_subunits.png),
     from the sub-unit probabilities of the validation images, and record in <run>/subunits.json how each class

@@ -1,4 +1,4 @@
-"""benchmark.py (its measurements in emnist_study/speed.py): the FLOP count it divides by, and a --quick run
+"""benchmark.py (its measurements in emnist_study/speed_measurements.py): the FLOP count it divides by, and a --quick run
 end to end on generated MNIST."""
 
 import json
@@ -7,7 +7,7 @@ import keras
 
 import benchmark
 import synthetic
-from emnist_study import speed
+from emnist_study import speed_measurements
 from helpers import run_script
 
 
@@ -16,7 +16,7 @@ def test_forward_flops_counts_convolutions_and_dense_layers():
                               keras.layers.Dense(10)])
     conv = 2 * 26 * 26 * (3 * 3 * 1 * 4)  # 2 flops per multiply-add, at each of the 26x26 output positions
     dense = 2 * (26 * 26 * 4) * 10
-    assert speed.forward_flops(model) == conv + dense
+    assert speed_measurements.forward_flops(model) == conv + dense
 
 
 def test_first_time_at_reads_the_first_point_over_the_bar():
@@ -61,13 +61,13 @@ def test_missing_data_is_one_line_before_any_measurement(tmp_path, capsys, monke
 def test_epoch_seconds_keeps_other_machines_and_this_ones_other_way_of_training(tmp_path, capsys):
     """Side by side (--jobs 2), then one at a time: each measurement replaces its own figures for this machine and
     keeps the rest (another machine's entry; this machine's figures for the other way of training)."""
-    from emnist_study import study
+    from emnist_study import study_plan
 
     out = tmp_path / "epoch_seconds.json"
     other = {"machine": {"cpu": "elsewhere", "cpu_count": 4, "avx512": True, "bfloat16": True},
              "seconds_per_image": {"mnist_mlp-batch128": 1e-5}}
     earlier = {"seconds_per_image": 2e-5, "training_images": 124_800}  # this machine's one-at-a-time figure
-    mine = {"machine": study.this_machine(), "seconds_per_image": {"mnist_mlp-batch128": 2e-5},
+    mine = {"machine": study_plan.this_machine(), "seconds_per_image": {"mnist_mlp-batch128": 2e-5},
             "epochs": {"mnist_mlp-batch128": earlier}}
     out.write_text(json.dumps({"machines": [other, mine]}))
     argv = ["--epoch-seconds", "--quick", "--keys", "mnist_mlp-batch128", "--out", str(out)]
@@ -76,15 +76,15 @@ def test_epoch_seconds_keeps_other_machines_and_this_ones_other_way_of_training(
 
     assert run_script(benchmark, *argv, "--jobs", "2") == 0
     machines = json.loads(out.read_text())["machines"]
-    assert machines[0]["machine"] == study.this_machine() and machines[1] == other
+    assert machines[0]["machine"] == study_plan.this_machine() and machines[1] == other
     assert machines[0]["epochs"]["mnist_mlp-batch128"] == earlier
-    side_by_side = machines[0][study.SIDE_BY_SIDE]
-    assert side_by_side["jobs"] == 2 and side_by_side["threads"] == study.side_by_side_env(2)
+    side_by_side = machines[0][study_plan.SIDE_BY_SIDE]
+    assert side_by_side["jobs"] == 2 and side_by_side["threads"] == study_plan.side_by_side_env(2)
     assert len(side_by_side["epochs"]["mnist_mlp-batch128"]["each_seconds_per_image"]) == 2
-    assert study.seconds_per_image(machines[0], 2) == side_by_side["seconds_per_image"]
+    assert study_plan.seconds_per_image(machines[0], 2) == side_by_side["seconds_per_image"]
 
     assert run_script(benchmark, *argv) == 0
     machines = json.loads(out.read_text())["machines"]
-    assert machines[0][study.SIDE_BY_SIDE] == side_by_side and machines[1] == other
+    assert machines[0][study_plan.SIDE_BY_SIDE] == side_by_side and machines[1] == other
     measured = machines[0]["epochs"]["mnist_mlp-batch128"]
     assert measured["training_images"] == 2_340 and measured["seconds_per_image"] > 0

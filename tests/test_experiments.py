@@ -403,7 +403,7 @@ def test_a_run_with_test_time_views_saves_the_viewing_model_and_its_validation_a
     accuracy = float((pipeline.predict(saved, dataset.x_val).argmax(axis=1) == dataset.y_val).mean())
     key = "val_accuracy_with_views" if ensemble == 1 else "final_val_accuracy"
     assert summary[key] == pytest.approx(accuracy)
-    assert evaluation.describe_run(run)["val_accuracy"] == pytest.approx(accuracy)  # what the test report shows
+    assert evaluation.run_facts(run)["val_accuracy"] == pytest.approx(accuracy)  # what the test report shows
     if ensemble > 1:  # the members themselves predict from the image alone; the views are the ensemble's
         member = json.loads((run / "members" / "member1" / "config.json").read_text())["config"]
         assert member["test_time_views"] == 0

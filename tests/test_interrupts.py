@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from emnist_study import side_by_side
+from emnist_study import parallel_steps
 from emnist_study.errors import UserError
 from helpers import ROOT, paused_env, study_args, write_study_data
 
@@ -42,7 +42,7 @@ def test_ctrl_c_stops_the_study_at_once_and_names_the_command_that_continues(tmp
     finally:
         child.kill()
     assert child.returncode == 128 + signum, err
-    assert stopped_after < 20  # stopped by the signal passed on, not by a kill after side_by_side.STOP_SECONDS
+    assert stopped_after < 20  # stopped by the signal passed on, not by a kill after parallel_steps.STOP_SECONDS
     assert "Traceback" not in rest + err
     # one line from run_all: what stopped, then the command that continues, from the folder it ran in
     command = shlex.join([sys.executable, str(ROOT / "run_all.py")])
@@ -63,11 +63,11 @@ def sigint_handled():
     signal.signal(signal.SIGINT, previous)
 
 
-def step(tmp_path, number: int, code: str) -> side_by_side.Command:
+def step(tmp_path, number: int, code: str) -> parallel_steps.Command:
     """A step that marks its start and end in tmp_path, and between them runs `code` (lines; `folder` is a Path)."""
     program = "\n".join(["import os, sys, time", "from pathlib import Path", f"folder = Path({str(tmp_path)!r})",
                           f"(folder / '{number}-started').touch()", code, f"(folder / '{number}-done').touch()"])
-    return side_by_side.Command(f"[{number}/3]", [sys.executable, "-c", program], f"step {number}")
+    return parallel_steps.Command(f"[{number}/3]", [sys.executable, "-c", program], f"step {number}")
 
 
 def test_steps_side_by_side_run_two_at_a_time_with_their_threads_and_each_line_marked(tmp_path, capsys):
@@ -79,7 +79,7 @@ def test_steps_side_by_side_run_two_at_a_time_with_their_threads_and_each_line_m
         "print('threads', os.environ['TF_NUM_INTRAOP_THREADS'], os.environ['TF_NUM_INTEROP_THREADS'])"])
     until_third = "\nwhile not (folder / '3-started').exists() and time.monotonic() < deadline:\n    time.sleep(0.05)"
     third = "print('after', sorted(p.name for p in folder.glob('*-done')))"
-    side_by_side.run([step(tmp_path, 1, both_started), step(tmp_path, 2, both_started + until_third),
+    parallel_steps.run([step(tmp_path, 1, both_started), step(tmp_path, 2, both_started + until_third),
                       replace(step(tmp_path, 3, third), minutes=2.0)],
                      2, {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"})
     out = capsys.readouterr().out
@@ -97,11 +97,11 @@ def test_a_failing_step_stops_the_one_beside_it_and_starts_no_other(tmp_path, ca
     failing = "\n".join(["while not (folder / '1-started').exists():", "    time.sleep(0.05)",
                          "print('something is wrong', file=sys.stderr)", "sys.exit(1)"])
     with pytest.raises(UserError, match=r"\[2/3\] step 2 failed \(exit 1; its message is above\); stopped \[1/3\]"):
-        side_by_side.run([step(tmp_path, 1, working), step(tmp_path, 2, failing), step(tmp_path, 3, "pass")], 2, {})
+        parallel_steps.run([step(tmp_path, 1, working), step(tmp_path, 2, failing), step(tmp_path, 3, "pass")], 2, {})
     out = capsys.readouterr().out
     assert "[2/3] something is wrong" in out
     # run returns once the step beside has ended: interrupted in its two minutes' sleep, neither left to finish
-    # them nor killed after side_by_side.STOP_SECONDS
+    # them nor killed after parallel_steps.STOP_SECONDS
     assert (tmp_path / "1-started").exists() and not (tmp_path / "1-done").exists()
     assert "[1/3] KeyboardInterrupt" in out
     assert not (tmp_path / "3-started").exists()

@@ -10,7 +10,7 @@ import pytest
 
 import run_all
 import synthetic
-from emnist_study import study
+from emnist_study import study_plan
 from helpers import ROOT, python_not_activated, python_on_path, run_script, study_args, write_study_data
 
 STUDY_RUNS = {"mnist_mlp-quick", "mnist_cnn-quick", "emnist_cnn-quick", "emnist_mlp-quick", "exp_sgd_tta-quick",
@@ -58,7 +58,7 @@ def test_quick_study_runs_every_step_and_writes_the_report(quick_study):
     assert re.search(r"^\[5/8\] Training the VGG-style CNN", out, re.M)  # a step's lines carry its number
     assert "Model: " not in out  # no layer tables under --quick
     versions = json.loads((root / "runs" / "exp_sgd_tta-quick" / "config.json").read_text())["versions"]
-    assert versions["tensorflow_threads"] == str(max(1, study.cores() // 2))
+    assert versions["tensorflow_threads"] == str(max(1, study_plan.cores() // 2))
     for png in ("history_mnist_mlp-quick_vs_mnist_cnn-quick.png", "mnist_cnn-quick_validation_misclassified.png",
                 "emnist_cnn-quick_validation_confusion.png", "exp_case_aware_resplit-quick_subunits.png",
                 "history_nielsen_dropout-quick.png", "test_accuracy.png"):
@@ -107,9 +107,9 @@ def test_runs_record_absolute_data_folders_and_work_from_anywhere(quick_study, t
 def measured_machine(monkeypatch):
     """This machine taken to be the first one epoch_seconds.json records, with no GPU, so the plan prints alike
     anywhere."""
-    first = json.loads(study.EPOCH_SECONDS_FILE.read_text())["machines"][0]["machine"]
-    monkeypatch.setattr(study, "this_machine", lambda: first)
-    monkeypatch.setattr(study, "default_jobs", lambda: 2)
+    first = json.loads(study_plan.EPOCH_SECONDS_FILE.read_text())["machines"][0]["machine"]
+    monkeypatch.setattr(study_plan, "this_machine", lambda: first)
+    monkeypatch.setattr(study_plan, "default_jobs", lambda: 2)
 
 
 def test_dry_run_needs_no_data_and_prints_every_estimate(tmp_path, capsys, monkeypatch, measured_machine):
@@ -128,9 +128,9 @@ def test_the_plan_takes_the_entry_nearest_this_cpu_by_its_features_and_the_faste
     """An AVX-512 + bfloat16 CPU of a model none of the entries names: the plan says what it detected and uses the
     entry with those features, not the first; and where one step at a time ends sooner by that entry's speeds
     (its side-by-side speeds unmeasured, so taken as no faster), the study runs one at a time."""
-    monkeypatch.setattr(study, "this_machine", lambda: {"cpu": "AMD EPYC 9R14", "cpu_count": 2, "avx2": True,
+    monkeypatch.setattr(study_plan, "this_machine", lambda: {"cpu": "AMD EPYC 9R14", "cpu_count": 2, "avx2": True,
                                                         "avx512": True, "bfloat16": True})
-    monkeypatch.setattr(study, "default_jobs", lambda: 2)
+    monkeypatch.setattr(study_plan, "default_jobs", lambda: 2)
     assert run_script(run_all, "--dry-run") == 0
     out = capsys.readouterr().out
     first = out.splitlines()[0]
@@ -163,7 +163,7 @@ def test_a_plan_longer_than_an_evening_says_how_to_split_it(capsys, monkeypatch,
 def test_distribute_reaches_every_training_step_and_nothing_else(capsys):
     assert run_script(run_all, "--dry-run", "--distribute", "mirrored") == 0
     commands = capsys.readouterr().out.split("Commands, in order:\n", 1)[1].splitlines()
-    training = [c for c in commands if c.split()[1] in {f"{step.script}.py" for step in study.training_steps(
+    training = [c for c in commands if c.split()[1] in {f"{step.script}.py" for step in study_plan.training_steps(
         False, ("mnist", "emnist-letters"))}]
     assert len(training) == 8 and all(c.endswith("--distribute mirrored") for c in training)
     assert not any("--distribute" in c for c in commands if c not in training)
@@ -177,24 +177,24 @@ def test_the_study_fits_an_evening_and_shows_letters_in_the_first_hour():
     inside 4 hours on every machine whose side-by-side speeds are measured, and on the x86-64 with AVX-512 and
     bfloat16 (its speeds are compiled from timed runs; taken as no faster side by side). A plan, not
     a timing: the speeds are benchmark.py's and the earlier runs'; docs/speed.md has the figures."""
-    steps = study.training_steps(False, ("mnist", "emnist-letters"))
-    machines = study.all_epoch_seconds()
+    steps = study_plan.training_steps(False, ("mnist", "emnist-letters"))
+    machines = study_plan.all_epoch_seconds()
     assert len(machines) >= 2
-    assert any(study.side_by_side_measured(measured, 2) for measured in machines)
+    assert any(study_plan.side_by_side_measured(measured, 2) for measured in machines)
     for measured in machines:
-        minutes = [study.step_minutes(step, measured, 2) for step in steps]
+        minutes = [study_plan.step_minutes(step, measured, 2) for step in steps]
         assert None not in minutes
-        ends = [end for _, end in study.schedule(minutes, 2)]
+        ends = [end for _, end in study_plan.schedule(minutes, 2)]
         first_letters = next(i for i, step in enumerate(steps) if step.dataset == "emnist-letters")
         assert ends[first_letters] <= 60
-        if study.side_by_side_measured(measured, 2) or (measured["machine"]["avx512"]
+        if study_plan.side_by_side_measured(measured, 2) or (measured["machine"]["avx512"]
                                                         and measured["machine"]["bfloat16"]):
             assert max(ends) <= 240
 
 
 def test_the_plan_runs_each_step_on_the_first_lane_to_come_free():
-    assert study.schedule([10, 30, 5, None, 20], 2) == [(0, 10), (1, 30), (0, 15), (0, None), (0, 35)]
-    assert study.schedule([10, 30, 5], 1) == [(0, 10), (0, 40), (0, 45)]
+    assert study_plan.schedule([10, 30, 5, None, 20], 2) == [(0, 10), (1, 30), (0, 15), (0, None), (0, 35)]
+    assert study_plan.schedule([10, 30, 5], 1) == [(0, 10), (0, 40), (0, 45)]
 
 
 def test_full_runs_everything_and_renames_what_the_study_shortened(capsys):

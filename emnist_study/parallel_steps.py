@@ -1,5 +1,5 @@
 """run_all.py's training steps side by side: each step in a Python process of its own, TensorFlow's threads shared
-out among them (study.side_by_side_env), every line it prints marked with its step. On a CPU of 2 cores two
+out among them (study_plan.side_by_side_env), every line it prints marked with its step. On a CPU of 2 cores two
 one-thread trainings get through more images than one two-thread training (docs/speed.md).
 
 Ctrl-C stops every step (each continues from its last finished epoch with --resume), and so does a step that
@@ -24,7 +24,7 @@ STOP_SECONDS = 60.0  # after Ctrl-C, a step that has not stopped is killed: it l
 _print_lock = threading.Lock()
 
 
-def say(line: str) -> None:
+def print_line(line: str) -> None:
     with _print_lock:
         print(line, flush=True)
 
@@ -50,7 +50,7 @@ class Running:
 
     def _relay(self) -> None:
         for line in self.process.stdout:
-            say(f"{self.command.mark} {line.rstrip()}" if line.strip() else "")
+            print_line(f"{self.command.mark} {line.rstrip()}" if line.strip() else "")
 
     def finished(self) -> bool:
         if self.process.poll() is None:
@@ -72,8 +72,8 @@ def run(commands: list[Command], jobs: int, env: dict, started: float | None = N
             while waiting and len(running) < jobs:
                 command = waiting.popleft()
                 estimate = f"; about {command.minutes:.0f} min from scratch" if command.minutes else ""
-                say(f"\n{command.mark} {(time.monotonic() - started) / 60:.0f} min elapsed{estimate}")
-                say(f"=== {command.mark} {command.shown}")
+                print_line(f"\n{command.mark} {(time.monotonic() - started) / 60:.0f} min elapsed{estimate}")
+                print_line(f"=== {command.mark} {command.shown}")
                 running.append(Running(command, env))
             time.sleep(POLL_SECONDS)
             for step in [step for step in running if step.finished()]:
@@ -88,7 +88,7 @@ def run(commands: list[Command], jobs: int, env: dict, started: float | None = N
                                     + (f"; stopped {', '.join(beside)} beside it" if beside else "")
                                     + ". Once it is put right, the same command continues the study")
                 estimate = f" (about {step.command.minutes:.0f} from scratch)" if step.command.minutes else ""
-                say(f"=== {mark} done in {(time.monotonic() - step.started) / 60:.1f} min{estimate}")
+                print_line(f"=== {mark} done in {(time.monotonic() - step.started) / 60:.1f} min{estimate}")
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM or SIGHUP to run_all.py (interrupts.run_main)
         stop(running)
         raise
