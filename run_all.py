@@ -30,6 +30,8 @@ from emnist_study.data import DATASETS
 ROOT = Path(__file__).resolve().parent
 EVENING_MINUTES = 4 * 60  # what the study is meant to fit; beyond it, the plan says how to split it
 # (script, arguments, dataset whose runs it reads, its runs); run names get "-quick" under --quick
+# The steps that read runs and train nothing: interrupted, they have nothing to continue
+READING_SCRIPTS = {"plot_history", "show_misclassified", "evaluate_test"}
 FIGURE_STEPS = [
     ("plot_history", ["mnist_mlp", "mnist_cnn"], "mnist"),
     ("show_misclassified", ["mnist_cnn"], "mnist"),
@@ -211,14 +213,18 @@ def datasets_of(args) -> list[str]:
     return [args.only] if args.only else list(DATASETS)
 
 
-def run_step(script: str, argv: list[str]) -> None:
+def run_step(script: str, argv: list[str]):
     """Run one step's script as its own command would (in this process: TensorFlow starts once for the whole
-    study). A step that fails stops the study with its own one-line message; Ctrl-C stops it at once."""
+    study), and return what its main returned: a training step's fit History (None where nothing trained; the
+    notebook plots it). A step that fails stops the study with its own one-line message; Ctrl-C stops it at once."""
     print(f"\n=== {command(script, argv)}", flush=True)
     saved_argv = sys.argv
     sys.argv = [f"{script}.py", *argv]
     try:
-        runpy.run_path(str(ROOT / f"{script}.py"), run_name="__main__")
+        # The script's definitions, read from its file afresh (an edit since the last step counts), without its
+        # `if __name__ == "__main__"` line: its main is called here, as that line calls it, and its result kept.
+        script_main = runpy.run_path(str(ROOT / f"{script}.py"), run_name=f"{script}_step")["main"]
+        return interrupts.run_main(script_main, argv, resumable=script not in READING_SCRIPTS)
     except SystemExit as exc:
         if exc.code == 130:
             raise KeyboardInterrupt(f"interrupted in {script}.py") from None

@@ -72,10 +72,10 @@ def os_error_line(exc: OSError, resumable: bool | str) -> str:
     return f"{exc.strerror or exc}{where} ({DEBUG_ENV}=1 shows where it happened)"
 
 
-def run_main(main, argv=None, resumable: bool | str = True) -> None:
-    """Call main(argv); a UserError or OSError becomes a one-line message and exit 1; Ctrl-C, SIGTERM or SIGHUP a
-    line naming the command that continues (see continue_command) and exit 128 + the signal's number (130 for
-    Ctrl-C), not a traceback (unless DEBUG_ENV is set)."""
+def run_main(main, argv=None, resumable: bool | str = True):
+    """Call main(argv) and return what it returns; a UserError or OSError becomes a one-line message and exit 1;
+    Ctrl-C, SIGTERM or SIGHUP a line naming the command that continues (see continue_command) and exit 128 + the
+    signal's number (130 for Ctrl-C), not a traceback (unless DEBUG_ENV is set)."""
     global _signal_received
     prog = sys.argv[0].rsplit("/", 1)[-1]
     try:
@@ -87,7 +87,7 @@ def run_main(main, argv=None, resumable: bool | str = True) -> None:
     previous = {signum: signal.signal(signum, _on_stop_signal) for signum in STOP_SIGNALS}
     try:
         try:
-            main(argv)
+            return main(argv)
         except Exception:
             if interrupted():  # a signal inside TensorFlow's C++ code can come out as another error (a TypeError)
                 raise KeyboardInterrupt from None

@@ -10,8 +10,9 @@ import pytest
 
 import run_all
 import synthetic
-from emnist_study import study_plan
-from helpers import ROOT, python_not_activated, python_on_path, run_script, study_args, write_study_data
+from emnist_study import run_folder, study_plan
+from helpers import (ROOT, python_not_activated, python_on_path, quick_args, run_script, study_args,
+                     write_study_data)
 
 STUDY_RUNS = {"mnist_mlp-quick", "mnist_cnn-quick", "emnist_cnn-quick", "emnist_mlp-quick", "exp_sgd_tta-quick",
               "exp_case_aware_resplit-quick", "exp_ensemble_tta-quick", "nielsen_dropout-quick"}
@@ -475,3 +476,15 @@ def test_the_notebooks_colab_install_leaves_out_the_jupyter_packages_the_tests_p
     notebook_section = (ROOT / "requirements.txt").read_text().split("# study.ipynb", 1)[1]
     for package in regex.findall(r"^([A-Za-z0-9_.-]+)==", notebook_section, regex.M):
         assert package not in pinned, package
+
+
+def test_a_step_run_in_process_hands_back_fits_history(tmp_path, mnist_dir):
+    """run_all.run_step (the notebook's and run_all's way of running a step) returns what the script's main returned:
+    a training step's fit History, whose .history holds the columns history.csv holds; None once the run is
+    complete and nothing trains."""
+    argv = quick_args(tmp_path, mnist_dir, "--epochs", "2")
+    history = run_all.run_step("warmup_mnist_mlp", [*argv, "--resume"])
+    assert set(history.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"} and history.epoch == [0, 1]
+    rows = run_folder.read_history(tmp_path / "runs" / "mnist_mlp-quick")
+    assert [row["val_accuracy"] for row in rows] == pytest.approx(history.history["val_accuracy"])
+    assert run_all.run_step("warmup_mnist_mlp", [*argv, "--resume"]) is None
