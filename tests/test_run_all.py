@@ -20,8 +20,9 @@ STUDY_RUNS = {"mnist_mlp-quick", "mnist_cnn-quick", "emnist_cnn-quick", "emnist_
 
 @pytest.fixture(scope="module")
 def quick_study(tmp_path_factory):
-    """One quick study, run from its own folder, shared by the tests that read what it leaves: two steps side by
-    side, each in a process of its own; then again one at a time, in run_all's own process."""
+    """One quick study, run from its own folder, shared by the tests that read what it leaves: its MNIST steps two
+    side by side, each in a process of its own; then the whole study one at a time, in run_all's own process (the
+    MNIST runs complete, the letters trained); then again, training nothing."""
     root = tmp_path_factory.mktemp("study")
     write_study_data(root)
     with pytest.MonkeyPatch.context() as mp:  # module-scoped: conftest's offline_home does not reach it
@@ -29,9 +30,10 @@ def quick_study(tmp_path_factory):
         mp.setenv("EMNIST_STUDY_NO_DOWNLOAD", "1")
         mp.delenv("EMNIST_STUDY_DATA_DIR", raising=False)
         mp.chdir(root)
-        output = run_in_process(study_args("--jobs", "2"))
+        side_by_side = run_in_process(study_args("--jobs", "2", "--only", "mnist"))
+        whole = run_in_process(study_args("--jobs", "1"))
         again = run_in_process(study_args("--jobs", "1"))
-    return root, output, again
+    return root, side_by_side, whole, again
 
 
 def run_in_process(argv):
@@ -46,20 +48,24 @@ def run_in_process(argv):
 
 
 def test_quick_study_runs_every_step_and_writes_the_report(quick_study):
-    root, (code, out), _ = quick_study
-    assert code == 0, out[-3000:]
+    root, (code, side_by_side), (code_whole, out), _ = quick_study
+    assert code == 0, side_by_side[-3000:]
+    assert code_whole == 0, out[-3000:]
     results = root / "results"
     rows = {r["run"]: r for r in csv.DictReader(open(results / "test_results.csv"))}
     assert set(rows) == STUDY_RUNS
     # --quick judges on a stratified subset of each test set (600 generated digits, 624 letters)
     assert {r["test_images"] for r in rows.values()} == {"520"}
     # run from its own folder, each step named by a path that works from there
-    assert re.search(rf"^=== \[8/8\] \S*python \S*{re.escape(str(ROOT / 'nielsen_cnn.py'))}", out, re.M)
-    assert "Report:" in out
-    assert re.search(r"^\[5/8\] Training the VGG-style CNN", out, re.M)  # a step's lines carry its number
-    assert "Model: " not in out  # no layer tables under --quick
-    versions = json.loads((root / "runs" / "exp_sgd_tta-quick" / "config.json").read_text())["versions"]
-    assert versions["tensorflow_threads"] == str(max(1, study_plan.cores() // 2))
+    assert re.search(rf"^=== \[3/3\] \S*python \S*{re.escape(str(ROOT / 'nielsen_cnn.py'))}", side_by_side, re.M)
+    assert re.search(rf"^=== \S*python \S*{re.escape(str(ROOT / 'emnist_experiments.py'))} --exp sgd_tta", out, re.M)
+    assert "Report:" in side_by_side and "Report:" in out
+    assert re.search(r"^\[2/3\] Training the ", side_by_side, re.M)  # side by side, a step's lines carry its number
+    assert re.search(r"^Training the VGG-style CNN", out, re.M)
+    assert "Model: " not in side_by_side + out  # no layer tables under --quick
+    for run, threads in (("mnist_cnn-quick", str(max(1, study_plan.cores() // 2))), ("exp_sgd_tta-quick", None)):
+        assert json.loads((root / "runs" / run / "config.json").read_text())["versions"]["tensorflow_threads"] \
+            == threads, run  # side by side, TensorFlow's threads shared out; alone, its default
     for png in ("history_mnist_mlp-quick_vs_mnist_cnn-quick.png", "mnist_cnn-quick_validation_misclassified.png",
                 "emnist_cnn-quick_validation_confusion.png", "exp_case_aware_resplit-quick_subunits.png",
                 "history_nielsen_dropout-quick.png", "test_accuracy.png"):
@@ -67,7 +73,7 @@ def test_quick_study_runs_every_step_and_writes_the_report(quick_study):
 
 
 def test_a_second_run_trains_nothing(quick_study):
-    _, _, (code, out) = quick_study
+    _, _, _, (code, out) = quick_study
     assert code == 0
     assert out.count("is already complete") == len(STUDY_RUNS)
     assert "Training " not in out
