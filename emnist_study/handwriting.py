@@ -27,9 +27,10 @@ from .errors import UserError
 # The longer side of a character in NIST's 128x128 scans, in their pixels: the scale at which EMNIST's blur (sigma
 # 1) and border (2 pixels) were applied. Calibrated so that converted letters fill the 28x28 frame as EMNIST's do
 # (docs/predict.md: the ink's extent and the round trip of real letters).
-NIST_CHARACTER_PIXELS = 40
+NIST_CHARACTER_PIXELS = 34
 NIST_BLUR_SIGMA = 1.0
 NIST_BORDER = 2
+NIST_BLUR_REACH = 2  # how far, in sigmas, the blur spread a character's ink
 SIZE = 28
 
 # A page is worked on at most this many pixels on its longer side (a phone photo of 4000x3000 is reduced): a word's
@@ -107,16 +108,16 @@ def ink_image(page: np.ndarray, path) -> np.ndarray:
     # The ink is what stands out from the paper around it; the paper is most of the page. Against a smooth copy of
     # the page (light that changes across it changes it too), the ink's outliers are dark or light: whichever lie
     # farther out.
-    residual = page - ndimage.gaussian_filter(page, max(page.shape) / 32, mode="nearest")
+    residual = page - ndimage.gaussian_filter(page, max(page.shape) / 8, mode="reflect")
     darkest, lightest = np.percentile(residual, [0.1, 99.9])
     ink = 1.0 - page if -darkest > lightest else page
     # The paper's shading: what is left of the page once every stroke is taken out by a grey opening wider than
     # the strokes (first at the page's scale, then at the strokes' own, measured on the first pass), smoothed.
     smooth = ndimage.gaussian_filter(ink, 1.5)  # the opening's minimum would follow the grain, not the paper
-    flattened = ink - paper_shading(smooth, max(ink.shape) // 8)
+    flattened = ink - paper_shading(smooth, max(ink.shape) // 4)
     floor, level = paper_and_ink_levels(flattened)
     width = stroke_width(ndimage.gaussian_filter(flattened, 1.0) > (floor + level) / 2)
-    flattened = ink - paper_shading(smooth, int(4 * width) + 3)
+    flattened = ink - paper_shading(smooth, int(6 * width) + 3)
     floor, level = paper_and_ink_levels(flattened)
     if level - floor < LEAST_CONTRAST:
         raise UserError(f"{path} is blank (nothing stands out from its paper): photograph a letter or a word, dark on "
@@ -126,16 +127,16 @@ def ink_image(page: np.ndarray, path) -> np.ndarray:
 
 def paper_and_ink_levels(flattened: np.ndarray) -> tuple[float, float]:
     """(the level below which a pixel is paper, however grainy; a stroke's typical level) of a page whose paper's
-    shading was taken away. The paper is most of the page, so its spread is the median's: 4 of its standard
-    deviations (from the median absolute deviation) above the median is still paper; the ink is the median of what
-    lies clearly above that."""
-    median = float(np.median(flattened))
-    spread = 1.4826 * float(np.median(np.abs(flattened - median)))
-    floor = median + 4 * max(spread, 0.005)
-    clearly_ink = flattened[flattened > median + 8 * max(spread, 0.005)]
-    if clearly_ink.size < 20:
-        return floor, floor
-    return floor, float(np.percentile(clearly_ink, 75))
+    shading was taken away, measured on a smoothed copy (the grain averaged out). The paper is most of the page,
+    so 4 of its standard deviations (from the median absolute deviation) above the median is still paper. The
+    strokes are what is brighter than half the brightest ink (the 99.99th percentile: a letter on a photo of a
+    whole sheet still covers more of it), and their typical level is the 75th percentile of those."""
+    smooth = ndimage.gaussian_filter(flattened, 1.5)
+    median = float(np.median(smooth))
+    floor = median + 4 * max(1.4826 * float(np.median(np.abs(smooth - median))), 0.005)
+    top = float(np.percentile(smooth, 99.99))
+    strokes = smooth[smooth > (floor + top) / 2]
+    return floor, float(np.percentile(strokes, 75)) if strokes.size else floor
 
 
 def paper_shading(ink: np.ndarray, size: int) -> np.ndarray:
@@ -243,18 +244,24 @@ def emnist_frame(letter: np.ndarray) -> np.ndarray:
     Gaussian blur, the region around the character cut out, centred in a square with its aspect ratio kept and a
     border, down-sampled to 28x28 by bicubic interpolation, intensities scaled to 0..255. The blur's sigma and the
     border are NIST's in NIST's pixels, scaled by this letter's size against a NIST character's."""
-    rows, columns = np.flatnonzero(letter.any(axis=1)), np.flatnonzero(letter.any(axis=0))
+    character = letter > 0.5  # what a sharp scan would hold: the ink at least half a stroke's
+    if not character.any():
+        character = letter > 0
+    rows, columns = np.flatnonzero(character.any(axis=1)), np.flatnonzero(character.any(axis=0))
     longer = max(rows[-1] - rows[0] + 1, columns[-1] - columns[0] + 1)
     pixels_per_nist_pixel = longer / NIST_CHARACTER_PIXELS
-    sigma = NIST_BLUR_SIGMA * pixels_per_nist_pixel
-    reach = int(np.ceil(3 * sigma))  # room for the blur to spread
-    padded = np.pad(letter.astype(np.float32), reach)
-    blurred = ndimage.gaussian_filter(padded, sigma, truncate=3.0)
-    # the region the blurred character covers (its faint tails below 1% of the ink left out)
-    covered = blurred > 0.01 * blurred.max()
-    rows, columns = np.flatnonzero(covered.any(axis=1)), np.flatnonzero(covered.any(axis=0))
-    region = blurred[rows[0]: rows[-1] + 1, columns[0]: columns[-1] + 1]
+    wanted = NIST_BLUR_SIGMA * pixels_per_nist_pixel
+    # NIST's scans were sharp (binary); a photo's lens, or a drawing program's soft brush, has blurred the
+    # letter's edges already: only the blur it lacks is added (blurs add as the squares of their sigmas)
+    sigma = np.sqrt(max(wanted ** 2 - edge_blur(letter) ** 2, 0.0))
+    # the region: the character's box widened by the blur's reach (MATLAB's imgaussfilt, which EMNIST's code
+    # called, spreads each pixel 2 sigma each way), then the border around it
+    reach = int(round(NIST_BLUR_REACH * wanted))
     border = int(round(NIST_BORDER * pixels_per_nist_pixel))
+    pad = reach + border + 1
+    blurred = ndimage.gaussian_filter(np.pad(letter.astype(np.float32), pad), sigma, truncate=3.0)
+    region = blurred[rows[0] + pad - reach: rows[-1] + pad + reach + 1,
+                     columns[0] + pad - reach: columns[-1] + pad + reach + 1]
     side = max(region.shape) + 2 * border
     square = np.zeros((side, side), np.float32)
     top, left = (side - region.shape[0]) // 2, (side - region.shape[1]) // 2
@@ -264,14 +271,29 @@ def emnist_frame(letter: np.ndarray) -> np.ndarray:
     return np.round(255 * image / max(float(image.max()), 1e-6)).astype(np.uint8)
 
 
+def edge_blur(letter: np.ndarray) -> float:
+    """The sigma, in pixels, of the Gaussian blur a letter's edges show (0..1 ink): across a blurred sharp edge
+    the ink rises with a slope of 1 / (sigma * sqrt(2 pi)) where it is half-way, so the slope's median at the
+    half-way pixels gives sigma. (A photo's grain steepens some slopes: the blur is then taken as smaller, and
+    more of it added.)"""
+    rows, columns = np.gradient(letter.astype(np.float64))
+    slope = np.hypot(rows, columns)[(letter > 0.35) & (letter < 0.65)]
+    if slope.size < 10:
+        return 0.0
+    return float(1 / (np.sqrt(2 * np.pi) * max(np.median(slope), 1e-6)))
+
+
 def letters_of_page(page: np.ndarray, path) -> list[Letter]:
     """Every letter of a page (as read_page reads the image at `path`), left to right, as EMNIST would store it
     (upright). A page with no ink, or none shaped like a character, is a UserError naming `path`."""
     ink = ink_image(page, path)
     letters = []
     for mask in find_letters(ink, path):
-        # the letter's own ink, its soft edges kept: its strokes widened by two pixels, nothing of its neighbours
-        own = ndimage.binary_dilation(mask, iterations=2)
-        rows, columns = ndimage.find_objects(own.astype(np.int8))[0]
-        letters.append(Letter(emnist_frame(np.where(own, ink, 0)[rows, columns]), rows, columns))
+        # the letter's own ink, its soft edges kept (as far as the blur will reach), nothing of its neighbours
+        rows, columns = ndimage.find_objects(mask.astype(np.int8))[0]
+        reach = int(np.ceil(3 * NIST_BLUR_SIGMA * max(extent(rows), extent(columns)) / NIST_CHARACTER_PIXELS)) + 2
+        rows = slice(max(rows.start - reach, 0), rows.stop + reach)
+        columns = slice(max(columns.start - reach, 0), columns.stop + reach)
+        own = ndimage.binary_dilation(mask[rows, columns], iterations=reach)
+        letters.append(Letter(emnist_frame(np.where(own, ink[rows, columns], 0)), rows, columns))
     return letters
