@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from emnist_study import data, handwriting, interrupts
+from emnist_study.config import TrainConfig
 from emnist_study.errors import UserError
 from emnist_study.interrupts import DEBUG_HELP
 from emnist_study.records import named_run_dirs, read_run_config, require_complete, write_csv_atomic
@@ -50,8 +51,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     (run_dir,) = named_run_dirs(args.runs_dir, [args.run])
     require_complete(run_dir)  # an unfinished run is named, with the command that continues it
-    config = read_run_config(run_dir)
-    class_names = data.class_names_of(config["dataset"])
+    config = TrainConfig(**read_run_config(run_dir))
+    class_names = data.class_names_of(config.dataset)
 
     # The images are read and their letters found before TensorFlow loads: a bad file answers at once.
     pages = {path: handwriting.read_page(path) for path in args.images}
@@ -62,15 +63,15 @@ def main(argv=None):
     model = models.load(run_dir / "model.keras")
     images = np.stack([letter.image for found in letters.values() for letter in found])
     # A case-aware head is asked for its sub-units; their sums are the class probabilities, as it predicts.
-    case_aware = config.get("subunits", 1) > 1
+    case_aware = config.subunits > 1
     if case_aware:
         unit_probabilities = subunits.subunit_probabilities(model, images)
-        probabilities = subunits.class_probabilities(unit_probabilities, config["subunits"])
+        probabilities = subunits.class_probabilities(unit_probabilities, config.subunits)
     else:
         probabilities = pipeline.predict(model, images)
     if probabilities.shape[1] != len(class_names):
         raise UserError(f"{run_dir / 'model.keras'} answers in {probabilities.shape[1]} classes, but "
-                        f"{config['dataset']} has {len(class_names)}: it is not the network this run trained; "
+                        f"{config.dataset} has {len(class_names)}: it is not the network this run trained; "
                         f"train the run again with --overwrite")
 
     rows, readings, first = [], [], 0
@@ -87,7 +88,7 @@ def main(argv=None):
                 row[f"{place}_probability" if place else "probability"] = round(float(p[c]), 6)
             line = ", ".join(f"{class_names[c]} {p[c]:.1%}" for c in top)
             if case_aware:  # which of the winning class's sub-units took the most of its probability
-                k = config["subunits"]
+                k = config.subunits
                 row["subunit"] = int(np.argmax(unit_probabilities[first + index, top[0] * k: (top[0] + 1) * k])) + 1
                 line += f"; sub-unit {row['subunit']} of {k} won"
             print(f"  {index}: {line}")

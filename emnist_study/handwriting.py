@@ -38,6 +38,8 @@ SIZE = 28
 LARGEST_PAGE = 1600
 # Contrast (of 0..1) below which a page holds nothing: a blank sheet, an all-black image, a photo of the dark.
 LEAST_CONTRAST = 0.08
+# Ink smaller than this many pixels (of the page as worked on) each way is dust, not a letter.
+SMALLEST_LETTER = 12
 # A component smaller than this share of the letters' height is a dot or a broken-off stroke (joined to the
 # letter nearest it), or, far from every letter, a speck or punctuation (dropped).
 SMALL_SHARE = 0.35
@@ -183,14 +185,18 @@ def find_letters(ink: np.ndarray, path) -> list[np.ndarray]:
     if not mask.any():
         raise UserError(f"no character found in {path}: photograph a letter or a word larger, dark on light paper "
                         f"or light on dark")
-    # pieces less than a stroke's width apart are one (a letter whose pen skipped)
-    near = ndimage.binary_dilation(mask, iterations=max(1, round(width / 2)))
+    # pieces less than half a stroke's width apart are one (a letter whose pen skipped)
+    near = ndimage.binary_dilation(mask, iterations=max(1, round(width / 4)))
     pieces, count = ndimage.label(near, structure=np.ones((3, 3)))
     pieces[~mask] = 0
     boxes = ndimage.find_objects(pieces)
     heights = np.array([extent(rows) for rows, _ in boxes])
     height = float(np.median(heights[heights >= 0.5 * heights.max()]))  # the letters', not their dots'
-    letters = [np.isin(pieces, [i + 1 for i in group]) for group in join_pieces(boxes, height)]
+    groups = join_pieces(boxes, height)
+    if not groups:
+        raise UserError(f"no character found in {path} (only specks smaller than {SMALLEST_LETTER} pixels): "
+                        f"photograph a letter or a word larger, dark on light paper or light on dark")
+    letters = [np.isin(pieces, [i + 1 for i in group]) for group in groups]
     return sorted(letters, key=lambda letter: np.flatnonzero(letter.any(axis=0))[0])
 
 
@@ -203,8 +209,8 @@ def join_pieces(boxes: list[tuple[slice, slice]], height: float) -> list[list[in
     the letters' height. Components whose horizontal extents overlap by OVERLAP_SHARE of the narrower are one
     letter. A group of pieces that holds no letter-sized one joins the letter horizontally nearest, within
     JOIN_SHARE of the height: a dot (smaller than DOT_SHARE of the height and wholly above the letters' middle: the
-    dot of an `i` or a `j` beside its stem) or a small piece (below SMALL_SHARE: a broken-off stroke). A small piece
-    far from every letter is a speck or punctuation, and dropped."""
+    dot of an `i` or a `j` beside its stem) or a small piece (below SMALL_SHARE, or SMALLEST_LETTER pixels: a
+    broken-off stroke). A small piece far from every letter is a speck or punctuation, and dropped."""
     parent = list(range(len(boxes)))
 
     def root(i):
@@ -218,7 +224,9 @@ def join_pieces(boxes: list[tuple[slice, slice]], height: float) -> list[list[in
             if min(a.stop, b.stop) - max(a.start, b.start) >= OVERLAP_SHARE * min(extent(a), extent(b)):
                 parent[root(i)] = root(j)
     size = [max(extent(rows), extent(columns)) for rows, columns in boxes]
-    small = [s < SMALL_SHARE * height for s in size]
+    small = [s < max(SMALL_SHARE * height, SMALLEST_LETTER) for s in size]
+    if all(small):
+        return []  # specks only
     middle = np.median([(rows.start + rows.stop) / 2 for (rows, _), tiny in zip(boxes, small) if not tiny])
     dot = [s < DOT_SHARE * height and rows.stop <= middle for s, (rows, _) in zip(size, boxes)]
     letter_sized = [not (small[i] or dot[i]) for i in range(len(boxes))]
