@@ -33,6 +33,7 @@ from emnist_study.words import plural
 
 TOP = 3  # classes shown for each letter
 PLACES = ("", "second", "third")  # the CSV's names of the likeliest classes after the first
+FIGURE_PIXELS = 400  # the figure shows each image at most this many pixels each way
 
 
 def main(argv=None):
@@ -55,8 +56,12 @@ def main(argv=None):
     class_names = data.class_names_of(config.dataset)
 
     # The images are read and their letters found before TensorFlow loads: a bad file answers at once.
-    pages = {path: handwriting.read_page(path) for path in args.images}
-    letters = {path: handwriting.letters_of_page(page, path) for path, page in pages.items()}
+    letters, thumbnails = {}, {}
+    for path in args.images:
+        page = handwriting.read_page(path)
+        letters[path] = handwriting.letters_of_page(page, path)
+        step = -(-max(page.shape) // FIGURE_PIXELS)  # for the figure, a copy small enough to keep of every page
+        thumbnails[path] = page[::step, ::step]
 
     from emnist_study import figures, models, pipeline, subunits  # TensorFlow loads here
 
@@ -94,7 +99,7 @@ def main(argv=None):
             print(f"  {index}: {line}")
             rows.append(row)
             read.append((class_names[top[0]], float(p[top[0]])))
-        readings.append((Path(path).name, pages[path], [letter.image for letter in found], read))
+        readings.append((Path(path).name, thumbnails[path], [letter.image for letter in found], read))
         first += len(found)
 
     if args.csv:
