@@ -60,8 +60,9 @@ def main(argv=None):
     for path in args.images:
         page = handwriting.read_page(path)
         letters[path] = handwriting.letters_of_page(page, path)
-        step = -(-max(page.shape) // FIGURE_PIXELS)  # for the figure, a copy small enough to keep of every page
-        thumbnails[path] = page[::step, ::step]
+        if args.show or args.no_show:  # for the figure, a copy of each page small enough to keep
+            step = -(-max(page.shape) // FIGURE_PIXELS)
+            thumbnails[path] = page[::step, ::step]
 
     from emnist_study import figures, models, pipeline, subunits  # TensorFlow loads here
 
@@ -99,7 +100,7 @@ def main(argv=None):
             print(f"  {index}: {line}")
             rows.append(row)
             read.append((class_names[top[0]], float(p[top[0]])))
-        readings.append((Path(path).name, thumbnails[path], [letter.image for letter in found], read))
+        readings.append((Path(path).name, thumbnails.get(path), [letter.image for letter in found], read))
         first += len(found)
 
     if args.csv:

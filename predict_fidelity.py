@@ -9,6 +9,8 @@ a user runs it, and its letters are compared with the same network's reading of 
     single letters    the share of pages whose one letter predict.py reads as the network reads the original
     letters in words  the share of the words' letters read so (a word split into too many or too few letters
                       counts each of its letters as not agreeing)
+    resized straight  for the single letters, the same share where each page is resized straight to 28x28 (as
+                      peers do), inverted where it is dark on light
     pixels            for the single letters, the mean absolute difference (0..255) and the correlation between
                       the 28x28 image predict.py gave the network and the original
 
@@ -48,6 +50,18 @@ def make_pages(images: np.ndarray, sizes: list[int], pages_dir: Path, prefix: st
         paths.append(pages.save(page, pages_dir / f"{prefix}-{number:05d}{suffix}"))
         first += size
     return paths
+
+
+def resized_straight(path: Path) -> np.ndarray:
+    """A page as the peers that resize a photo straight to 28x28 give it to the network: greyscale, bicubic, its
+    dark ink on light paper turned light on dark and scaled to 0..255."""
+    from PIL import Image
+
+    with Image.open(path) as page:
+        small = np.asarray(page.convert("L").resize((28, 28), Image.Resampling.BICUBIC), np.float64)
+    ink = 255 - small if np.median(small) > 127 else small  # light paper: dark ink, turned light
+    ink -= ink.min()
+    return np.round(255 * ink / max(ink.max(), 1e-6)).astype(np.uint8)
 
 
 def read_csv(path: Path) -> dict[str, list[str]]:
@@ -102,7 +116,8 @@ def main(argv=None):
     from emnist_study import handwriting, models, pipeline  # TensorFlow is loaded by now
 
     names = data.class_names_of(config["dataset"])
-    original = pipeline.predict(models.load(run_dir / "model.keras"), test.images[chosen]).argmax(axis=1)
+    model = models.load(run_dir / "model.keras")
+    original = pipeline.predict(model, test.images[chosen]).argmax(axis=1)
     expected = [names[c] for c in original]
     single_agree = [read[str(p)] == [expected[i]] for i, p in enumerate(single_pages)]
     word_agree, split_wrong, first = [], 0, args.letters
@@ -118,6 +133,9 @@ def main(argv=None):
     truth = test.images[singles[one]].astype(np.float64)
     difference = np.abs(given - truth).mean(axis=(1, 2))
     correlation = np.array([np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in zip(given, truth)])
+    # what peers do, for comparison: the whole photo resized straight to 28x28 (its ink made light on black)
+    straight = np.stack([resized_straight(p) for p in single_pages])
+    straight_read = pipeline.predict(model, straight).argmax(axis=1)
     disagreements = {}
     for i, agree in enumerate(single_agree):
         if not agree:
@@ -133,6 +151,7 @@ def main(argv=None):
         "cpu": study.machine_name(machine),
         "single_letters": len(single_pages), "single_agreement": float(np.mean(single_agree)),
         "single_split_wrong": len(single_pages) - len(one),
+        "resized_straight_agreement": float(np.mean(straight_read == original[: args.letters])),
         "words": len(word_pages), "letters_in_words": len(in_words),
         "word_letter_agreement": float(np.mean(word_agree)), "words_split_wrong": split_wrong,
         "original_accuracy_single": float(np.mean(original[: args.letters] == test.labels[singles])),
@@ -150,6 +169,8 @@ def main(argv=None):
           f"({result['single_split_wrong']} pages not read as one letter)")
     print(f"Letters in words: {result['word_letter_agreement']:.2%} of {len(in_words):,} "
           f"({split_wrong} of {len(word_pages)} words split into another number of letters)")
+    print(f"Resized straight to 28x28 instead: {result['resized_straight_agreement']:.2%} of the single letters "
+          f"read as on the original")
     print(f"Pixels: mean absolute difference median {result['mean_absolute_difference']['median']:.1f} of 255, "
           f"correlation median {result['correlation']['median']:.3f} (10th percentile "
           f"{result['correlation']['p10']:.3f})")

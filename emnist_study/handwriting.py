@@ -30,7 +30,7 @@ from .errors import UserError
 NIST_CHARACTER_PIXELS = 34
 NIST_BLUR_SIGMA = 1.0
 NIST_BORDER = 2
-NIST_BLUR_REACH = 2  # how far, in sigmas, the blur spread a character's ink
+NIST_BLUR_REACH = 3  # how far, in sigmas, the blur spreads a character's ink (as far as it is computed, below)
 SIZE = 28
 
 # A page is worked on at most this many pixels on its longer side (a phone photo of 4000x3000 is reduced): a word's
@@ -86,8 +86,8 @@ def read_page(path) -> np.ndarray:
 
 
 def flatten_alpha(image: Image.Image) -> Image.Image:
-    """A greyscale image; a transparent drawing laid on a background that its strokes stand out from (white under
-    dark strokes, black under light ones)."""
+    """An 8-bit greyscale image; a transparent drawing laid on a background that its strokes stand out from (white
+    under dark strokes, black under light ones)."""
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         alpha = np.asarray(rgba.getchannel("A"), np.float32) / 255.0
@@ -95,6 +95,9 @@ def flatten_alpha(image: Image.Image) -> Image.Image:
         strokes = grey[alpha > 0.5]
         paper = 1.0 if not strokes.size or strokes.mean() < 0.5 else 0.0
         return Image.fromarray(np.round(255 * (alpha * grey + (1 - alpha) * paper)).astype(np.uint8))
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):  # a scanner's 16-bit grey: scaled, not clipped
+        values = np.asarray(image, np.float64)
+        return Image.fromarray(np.round(255 * values / max(values.max(), 1e-9)).astype(np.uint8))
     return image.convert("L")
 
 
@@ -102,7 +105,8 @@ def ink_image(page: np.ndarray, path) -> np.ndarray:
     """The page with its paper taken away: ink bright (1 at a stroke's typical intensity), paper 0, whichever way
     round the page was; the paper's shading, estimated at a scale larger than the strokes, subtracted first. A page
     of one shade, or with nothing standing out from its paper, is a UserError."""
-    low, median, high = np.percentile(page, [0.5, 50, 99.5])
+    # (a letter on a photo of a whole sheet may cover a thousandth of it: the extremes are its ink)
+    low, median, high = np.percentile(page, [0.01, 50, 99.99])
     if high - low < LEAST_CONTRAST:
         shade = "all black" if median < 0.25 else "blank" if median > 0.75 else "all one shade"
         raise UserError(f"{path} is {shade} (no ink on it): photograph a letter or a word, dark on light paper or "
@@ -262,8 +266,8 @@ def emnist_frame(letter: np.ndarray) -> np.ndarray:
     # NIST's scans were sharp (binary); a photo's lens, or a drawing program's soft brush, has blurred the
     # letter's edges already: only the blur it lacks is added (blurs add as the squares of their sigmas)
     sigma = np.sqrt(max(wanted ** 2 - edge_blur(letter) ** 2, 0.0))
-    # the region: the character's box widened by the blur's reach (MATLAB's imgaussfilt, which EMNIST's code
-    # called, spreads each pixel 2 sigma each way), then the border around it
+    # the region the blurred character covers: its box widened by the blur's reach (3 sigma hold all but 0.3% of
+    # a Gaussian), then the border around it
     reach = int(round(NIST_BLUR_REACH * wanted))
     border = int(round(NIST_BORDER * pixels_per_nist_pixel))
     pad = reach + border + 1

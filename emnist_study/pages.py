@@ -70,6 +70,6 @@ def save(page: Page, path, quality: int = 90) -> Path:
     """The page as a PNG, or as a JPEG (lossy, as a phone saves it) where `path` ends in .jpg."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(page.image).save(path, quality=quality) if path.suffix.lower() in (".jpg", ".jpeg") else \
-        Image.fromarray(page.image).save(path)
+    lossy = path.suffix.lower() in (".jpg", ".jpeg")
+    Image.fromarray(page.image).save(path, **({"quality": quality} if lossy else {}))
     return path

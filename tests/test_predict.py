@@ -201,3 +201,23 @@ def test_the_fidelity_measurement_runs_end_to_end(tmp_path, capsys):
     result = json.loads((tmp_path / "results" / "predict_fidelity.json").read_text())
     assert result["single_letters"] == 4 and result["words"] == 1
     assert 0 <= result["single_agreement"] <= 1 and 0 <= result["word_letter_agreement"] <= 1
+
+
+def test_a_phone_photo_stands_as_its_exif_orientation_says(tmp_path):
+    """A phone stores a portrait photo on its side with an EXIF orientation tag (6: turn it 90 degrees clockwise to
+    view): the letter is read upright."""
+    letter = rendered("L")
+    upright = Image.fromarray(pages.photographed(letter, np.random.default_rng(1)).image)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation
+    upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "sideways.jpg", exif=exif)
+    [found] = converted(str(tmp_path / "sideways.jpg"))
+    assert correlation(found, letter[0]) > 0.9
+
+
+def test_a_16_bit_scan_reads_as_an_8_bit_one(tmp_path):
+    page = pages.photographed(rendered("e"), np.random.default_rng(2)).image
+    Image.fromarray(page.astype(np.uint16) * 257).save(tmp_path / "scan16.png")
+    Image.fromarray(page).save(tmp_path / "scan8.png")
+    [deep], [shallow] = converted(str(tmp_path / "scan16.png")), converted(str(tmp_path / "scan8.png"))
+    assert np.abs(deep.astype(int) - shallow).max() <= 2
