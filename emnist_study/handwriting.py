@@ -30,7 +30,9 @@ from .errors import UserError
 NIST_CHARACTER_PIXELS = 34
 NIST_BLUR_SIGMA = 1.0
 NIST_BORDER = 2
-NIST_BLUR_REACH = 3  # how far, in sigmas, the blur spreads a character's ink (as far as it is computed, below)
+# How far, in sigmas, the region cut around a character reaches beyond its ink: 2 (3 read bare strokes, I/i
+# against L/l, more as the originals are read, and other letters less: docs/predict.md)
+NIST_BLUR_REACH = 2
 SIZE = 28
 
 # A page is worked on at most this many pixels on its longer side (a phone photo of 4000x3000 is reduced): a word's
@@ -266,8 +268,8 @@ def emnist_frame(letter: np.ndarray) -> np.ndarray:
     # NIST's scans were sharp (binary); a photo's lens, or a drawing program's soft brush, has blurred the
     # letter's edges already: only the blur it lacks is added (blurs add as the squares of their sigmas)
     sigma = np.sqrt(max(wanted ** 2 - edge_blur(letter) ** 2, 0.0))
-    # the region the blurred character covers: its box widened by the blur's reach (3 sigma hold all but 0.3% of
-    # a Gaussian), then the border around it
+    # the region the blurred character covers: its box widened by the blur's reach (2 sigma, where a blurred
+    # edge has faded to a fiftieth of a stroke), then the border around it
     reach = int(round(NIST_BLUR_REACH * wanted))
     border = int(round(NIST_BORDER * pixels_per_nist_pixel))
     pad = reach + border + 1
