@@ -269,7 +269,7 @@ def emnist_frame(letter: np.ndarray) -> np.ndarray:
     # letter's edges already: only the blur it lacks is added (blurs add as the squares of their sigmas)
     sigma = np.sqrt(max(wanted ** 2 - edge_blur(letter) ** 2, 0.0))
     # the region the blurred character covers: its box widened by the blur's reach (2 sigma, where a blurred
-    # edge has faded to a fiftieth of a stroke), then the border around it
+    # edge has faded to 2% of a stroke), then the border around it
     reach = int(round(NIST_BLUR_REACH * wanted))
     border = int(round(NIST_BORDER * pixels_per_nist_pixel))
     pad = reach + border + 1
