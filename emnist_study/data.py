@@ -405,6 +405,17 @@ LOADERS = {"mnist": load_mnist, "emnist-letters": load_emnist_letters}
 BYCLASS_LETTERS = "emnist-byclass-letters"
 
 
+def class_names_of(dataset: str) -> tuple:
+    """What a network trained on the dataset named `dataset` answers in, output by output, without loading the
+    data: "0".."9" for MNIST, "A/a".."Z/z" for EMNIST Letters, "A".."Z" then "a".."z" for ByClass's 52 letter
+    classes, "0/5".. for merged MNIST."""
+    if dataset == MERGED or dataset.startswith(MERGED + ":"):
+        return tuple("/".join(map(str, group)) for group in parse_merge(dataset.partition(":")[2] or DEFAULT_MERGE))
+    if dataset == BYCLASS_LETTERS:
+        return byclass.CAPITALS + byclass.SMALL
+    return LETTERS if dataset == "emnist-letters" else DIGITS
+
+
 def load_split(dataset: str, split: str, data_dir=None) -> LabelledImages:
     """One split of a dataset by name: "mnist", "emnist-letters", or "mnist-merged[:0-5,1-6,...]"."""
     if dataset == MERGED or dataset.startswith(MERGED + ":"):

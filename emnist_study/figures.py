@@ -129,3 +129,23 @@ def plot_subunits(images: np.ndarray, chosen: dict, class_names, subunits: int, 
     fig.suptitle(title, fontsize=10, wrap=True)
     fig.tight_layout(rect=(0, 0, 1, 0.98))
     return fig
+
+
+def plot_readings(readings: list, title: str) -> plt.Figure:
+    """One row per image read: the image as given (greyscale) beside the 28x28 images the network saw, light on
+    black as EMNIST stores them, each titled with what the network read and how sure it was. `readings`:
+    [(name, page, letter images, [(class name, probability), ...])]."""
+    columns = 1 + max(len(images) for _, _, images, _ in readings)
+    fig, axes = plt.subplots(len(readings), columns, figsize=(2.6 + 1.3 * (columns - 1), 2.0 * len(readings) + 0.5),
+                             squeeze=False, gridspec_kw={"width_ratios": [2] + [1] * (columns - 1)})
+    for ax in axes.flat:
+        ax.axis("off")
+    for row, (name, page, images, read) in zip(axes, readings):
+        row[0].imshow(page, cmap="gray", vmin=0, vmax=1)
+        row[0].set_title(name, fontsize=8, wrap=True)
+        for ax, image, (letter, probability) in zip(row[1:], images, read):
+            ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+            ax.set_title(f"{letter}\n{probability:.0%} sure", fontsize=8)
+    fig.suptitle(title, fontsize=10, wrap=True)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    return fig

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import case_check, figures, recipes
 from .commands import command_line
-from .data import BYCLASS_LETTERS, DIGITS, LETTERS, is_from_byclass, is_official, source_line
+from .data import BYCLASS_LETTERS, LETTERS, class_names_of, is_from_byclass, is_official, source_line
 from .evaluation import BASELINE_ROLES, RunResult, classes_unequal, mcnemar_exact, per_class_accuracy
 from .run_folder import write_csv_atomic, write_text_atomic
 from .plurals import plural
@@ -163,12 +163,6 @@ def per_class_table(result: RunResult, role: str = "the baseline") -> str:
                 if unequal else "")
     return (f"Per-class test accuracy of `{result.run}` ({role}{balanced}), worst first:\n\n"
             + "\n".join(f"- {' · '.join(cells[i:i + 6])}" for i in range(0, len(cells), 6)))
-
-
-def class_names_of(dataset: str) -> tuple:
-    if dataset == BYCLASS_LETTERS:
-        return tuple(name[0] for name in LETTERS) + tuple(name[-1] for name in LETTERS)  # A..Z, a..z
-    return LETTERS if dataset == "emnist-letters" else DIGITS
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -231,7 +231,7 @@ def test_help_lists_the_shared_flags(capsys):
 
 
 SCRIPTS = ("warmup_mnist_mlp", "warmup_mnist_cnn", "nielsen_cnn", "emnist_baseline", "emnist_experiments",
-           "plot_history", "show_misclassified", "evaluate_test", "run_all", "benchmark")
+           "plot_history", "show_misclassified", "evaluate_test", "run_all", "benchmark", "predict", "predict_fidelity")
 HELP_WITHOUT_TENSORFLOW = """
 import runpy, sys
 for script in sys.argv[1:]:
