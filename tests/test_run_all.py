@@ -342,7 +342,7 @@ def test_show_misclassified_puts_its_figures_in_the_runs_images_tab(quick_study)
 
 def notebook_steps(notebook) -> list[str]:
     return [command for cell in notebook.cells if cell.cell_type == "code"
-            for command in re.findall(r'^step\("(.+)"\)$', cell.source, re.M)]
+            for command in re.findall(r'^(?:history = )?step\("(.+)"\)$', cell.source, re.M)]
 
 
 def test_the_notebook_is_the_studys_plan_one_step_a_cell_without_outputs(capsys, monkeypatch, tmp_path):
