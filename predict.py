@@ -32,7 +32,7 @@ from emnist_study.run_folder import named_run_dirs, read_run_config, require_com
 from emnist_study.plurals import plural
 
 TOP = 3  # classes shown for each letter
-PLACES = ("", "second", "third")  # the CSV's names of the likeliest classes after the first
+PLACES = ("letter", "second", "third")  # the CSV's names of the likeliest classes, likeliest first
 FIGURE_PIXELS = 400  # the figure shows each image at most this many pixels each way
 
 
@@ -86,12 +86,12 @@ def main(argv=None):
         read = []
         print(f"{path}: {plural(len(found), 'letter')} read: "
               f"{' '.join(class_names[b[0]] for b in best)}")
-        for index, (letter, top) in enumerate(zip(found, best)):
+        for index, top in enumerate(best):
             p = probabilities[first + index]
             row = {"image": str(path), "index": index}
             for place, c in zip(PLACES, top):
-                row[place or "letter"] = class_names[c]
-                row[f"{place}_probability" if place else "probability"] = round(float(p[c]), 6)
+                row[place] = class_names[c]
+                row["probability" if place == "letter" else f"{place}_probability"] = round(float(p[c]), 6)
             line = ", ".join(f"{class_names[c]} {p[c]:.1%}" for c in top)
             if case_aware:  # which of the winning class's sub-units took the most of its probability
                 k = config.subunits

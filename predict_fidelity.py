@@ -157,7 +157,8 @@ def main(argv=None):
         "original_accuracy_single": float(np.mean(original[: args.letters] == test.labels[singles])),
         "page_accuracy_single": float(np.mean([read[str(p)] == [names[test.labels[s]]]
                                                for p, s in zip(single_pages, singles)])),
-        "mean_absolute_difference": {"median": float(np.median(difference)), "p90": float(np.percentile(difference, 90))},
+        "mean_absolute_difference": {"median": float(np.median(difference)),
+                                     "p90": float(np.percentile(difference, 90))},
         "correlation": {"median": float(np.median(correlation)), "p10": float(np.percentile(correlation, 10))},
         "predict_seconds": seconds,
         "disagreements": dict(sorted(disagreements.items(), key=lambda item: -item[1])),

@@ -122,8 +122,8 @@ def test_predict_prints_the_letters_and_writes_the_csv_and_the_figure(letters_ru
     assert (tmp_path / "out" / "read.png").is_file()  # beside the CSV
 
 
-def test_a_run_on_mnist_reads_digits(tmp_path, capsys):
-    run = synthetic.write_finished_run(tmp_path / "runs", "digits", "mnist", synthetic.template_model(10))
+def test_a_run_on_mnist_reads_digits_and_is_found_by_name_under_runs_dir(tmp_path):
+    synthetic.write_finished_run(tmp_path / "runs", "digits", "mnist", synthetic.template_model(10))
     page = page_file(tmp_path, rendered("7"), "seven.png")
     code, err = run_script_capturing(predict, "digits", page, "--runs-dir", str(tmp_path / "runs"),
                                      "--csv", str(tmp_path / "read.csv"))
