@@ -5,7 +5,6 @@ uint32 per dimension, then the data. Only unsigned bytes (type 0x08) occur in th
 """
 
 import gzip
-import io
 import struct
 import zlib
 from pathlib import Path
@@ -44,12 +43,8 @@ def unpacked(stream, name: str) -> bytearray:
     return data
 
 
-def parse_idx(raw: bytes, name: str, ndim: int) -> np.ndarray:
-    """Parse IDX bytes (gzip-compressed or not) into a uint8 array with `ndim` dimensions."""
-    return parse_unpacked(unpacked(io.BytesIO(raw), name), name, ndim)
-
-
 def parse_unpacked(data: bytearray, name: str, ndim: int) -> np.ndarray:
+    """IDX bytes, unpacked, as a uint8 array with `ndim` dimensions."""
     if len(data) < 4:
         raise UserError(f"{name} is too short to be an IDX file ({len(data)} bytes)")
     zero1, zero2, type_code, dims = data[0], data[1], data[2], data[3]
@@ -77,11 +72,12 @@ def parse_unpacked(data: bytearray, name: str, ndim: int) -> np.ndarray:
 def read_idx(path: Path, ndim: int) -> np.ndarray:
     """Read an IDX file (optionally .gz) from disk."""
     with open(path, "rb") as stream:
-        return parse_unpacked(unpacked(stream, Path(path).name), Path(path).name, ndim)
+        return read_idx_stream(stream, Path(path).name, ndim)
 
 
 def read_idx_stream(stream, name: str, ndim: int) -> np.ndarray:
-    """Read an IDX file (optionally gzip) from an open stream (a zip member), unpacking no more than MOST_IDX_BYTES."""
+    """Read an IDX file (optionally gzip) from an open stream (a file, a zip member), unpacking no more than
+    MOST_IDX_BYTES."""
     return parse_unpacked(unpacked(stream, name), name, ndim)
 
 
