@@ -478,15 +478,17 @@ def load_train_val(dataset: str, *, val_fraction: float, seed: int, data_dir=Non
         keep, held_out = stratified_split(train.labels[chosen], val_fraction, seed)
     keep, held_out = chosen[keep], chosen[held_out]
     fine_val = None if train.fine_labels is None else train.fine_labels[held_out]
-    source = {**train.source, "test_files": test_split_files(dataset, data_dir)}
+    source = {**train.source, "test_files": test_split_files(dataset, data_dir, train.source.get("files") or {})}
     return TrainVal(dataset, train.images[keep], train.labels[keep], train.images[held_out], train.labels[held_out],
                     train.class_names, source, fine_val)
 
 
-def test_split_files(dataset: str, data_dir=None) -> dict[str, str]:
+def test_split_files(dataset: str, data_dir=None, known: dict | None = None) -> dict[str, str]:
     """The sha256 of the files holding the test split beside the training split found (none where it is not there:
     nothing is downloaded), for config.json: a test file edited after the run trained is then seen when the run is
-    judged. Only their bytes are digested; no test image is read."""
+    judged. Only their bytes are digested; no test image is read. `known`: digests already taken ({path: sha256}),
+    of a file that holds both splits (mnist.npz, NIST's zip), which is not read again."""
+    known = known or {}
     directories = resolve_data_dirs(data_dir)
     base = "mnist" if dataset == MERGED or dataset.startswith(MERGED + ":") else dataset
     try:
@@ -500,7 +502,7 @@ def test_split_files(dataset: str, data_dir=None) -> dict[str, str]:
     for path in found[1] if found else ():
         # a TensorFlow Datasets folder: its test shards
         paths += sorted(p for p in path.iterdir() if "test" in p.name) if path.is_dir() else [path]
-    return {str(p.resolve()): digest_now(p) for p in paths if p.is_file()}
+    return {str(p.resolve()): known.get(str(p.resolve())) or digest_now(p) for p in paths if p.is_file()}
 
 
 def load_training_data(config: TrainConfig, expand: bool = True) -> TrainVal:
