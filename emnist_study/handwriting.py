@@ -4,11 +4,13 @@ EMNIST's makers converted each of NIST's 128x128 binary scans of a character (Co
 blur of sigma 1, the region around the character cut out, centred in a square frame with its aspect ratio kept and
 a 2-pixel border, down-sampled to 28x28 with bicubic interpolation, intensities scaled to 0..255. `emnist_frame`
 does the same to one letter cut from a page, with the blur and the border scaled from NIST's pixels to the page's:
-a letter 300 pixels tall gets the blur a NIST character of `NIST_CHARACTER_PIXELS` got, not one of a pixel.
+a letter 300 pixels tall gets the blur a NIST character of its shape got, not one of a pixel. How many of NIST's
+pixels the letter would have spanned is read from its strokes: NIST's forms were filled in with pens whose strokes
+were about `NIST_STROKE_PIXELS` of its pixels wide, so a letter ten stroke widths long was about 40 of them.
 
 Before that, `letters_of_page` makes a page look like NIST's scans: the paper's shading (a phone photo's uneven
 light) is estimated at a scale larger than the strokes and taken away, the ink made bright whether it was dark on
-light or light on dark, and the ink found by Otsu's threshold; its connected strokes are the letters, left to
+light or light on dark, and the ink found by a hysteresis threshold; its connected strokes are the letters, left to
 right, with the dots of `i` and `j` and a letter's broken strokes joined to the letter beneath or beside them.
 
 No TensorFlow here: the pages are read and checked before the network loads. Images come out upright, as the
@@ -24,12 +26,26 @@ from scipy import ndimage
 
 from .errors import UserError
 
-# The longer side of a character in NIST's 128x128 scans, in their pixels: the scale at which EMNIST's blur (sigma
-# 1) and border (2 pixels) were applied. Calibrated so that converted letters fill the 28x28 frame as EMNIST's do
-# (docs/predict.md: the ink's extent and the round trip of real letters).
-NIST_CHARACTER_PIXELS = 34
+# A pen's stroke on NIST's 128x128 scans, in their pixels: a character's length over its stroke width, times this,
+# is how long it was there, the scale at which EMNIST's blur (sigma 1) and border (2 pixels) were applied. A small
+# letter is framed with more border and blur around it, as EMNIST frames NIST's small letters (a bare `i` fills less
+# of the frame than an `l`). Calibrated on real letters of the train part, and kept to the lengths EMNIST's letters
+# span: no shorter than its shortest letters are framed, no longer than NIST's 128-pixel frame holds with the blur's
+# reach and the border (docs/predict.md).
+NIST_STROKE_PIXELS = 4.0
+NIST_CHARACTER_PIXELS = (16, 120)
+# A letter's own ink is kept as far as 3 sigma of the blur of a letter this many NIST pixels long (the median
+# letter is 31) reaches beyond it: its soft edges, not a neighbour's ink.
+NIST_TYPICAL_PIXELS = 34
 NIST_BLUR_SIGMA = 1.0
 NIST_BORDER = 2
+# The blur EMNIST's letters show at their edges, measured as edge_blur measures a page's, in NIST's pixels: less
+# than the sigma 1 applied, once NIST's binary scans' jagged edges and the bicubic down-sampling are through
+# (docs/predict.md). What a letter is blurred to; the region cut around it is the applied blur's.
+EMNIST_EDGE_BLUR = 0.8
+# A photo's grain steepens the slopes of a letter's edges: they are measured on a copy smoothed by this many pixels
+# (and the smoothing taken out again).
+EDGE_SMOOTHING = 2.0
 # How far, in sigmas, the region cut around a character reaches beyond its ink: 2 (3 read bare strokes, I/i
 # against L/l, more as the originals are read, and other letters less: docs/predict.md)
 NIST_BLUR_REACH = 2
@@ -166,10 +182,13 @@ def paper_shading(ink: np.ndarray, size: int) -> np.ndarray:
 
 
 def stroke_width(mask: np.ndarray) -> float:
-    """The ink's typical stroke width in pixels: a stroke of width w and length l covers w * l pixels and has 2 * l
-    pixels of edge, so twice its area over its edge."""
-    edge = mask & ~ndimage.binary_erosion(mask)
-    return max(1.0, 2 * float(mask.sum()) / max(int(edge.sum()), 1))
+    """The ink's typical stroke width in pixels. Across a stroke of width w, a pixel's distance to the paper rises
+    from 1 at its edge to w / 2 at its middle, (w / 2 + 1) / 2 on average, whatever the stroke's length (its ends
+    count little, where the edge's share of the area counts them fully), so w is four times the mean less 2."""
+    if not mask.any():
+        return 1.0
+    distance = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    return max(1.0, 4 * float(distance[mask].mean()) - 2)
 
 
 def find_letters(ink: np.ndarray, path) -> list[np.ndarray]:
@@ -263,14 +282,14 @@ def emnist_frame(letter: np.ndarray) -> np.ndarray:
         character = letter > 0
     rows, columns = np.flatnonzero(character.any(axis=1)), np.flatnonzero(character.any(axis=0))
     longer = max(rows[-1] - rows[0] + 1, columns[-1] - columns[0] + 1)
-    pixels_per_nist_pixel = longer / NIST_CHARACTER_PIXELS
-    wanted = NIST_BLUR_SIGMA * pixels_per_nist_pixel
+    pixels_per_nist_pixel = longer / nist_length(character)
     # NIST's scans were sharp (binary); a photo's lens, or a drawing program's soft brush, has blurred the
     # letter's edges already: only the blur it lacks is added (blurs add as the squares of their sigmas)
+    wanted = EMNIST_EDGE_BLUR * pixels_per_nist_pixel
     sigma = np.sqrt(max(wanted ** 2 - edge_blur(letter) ** 2, 0.0))
     # the region the blurred character covers: its box widened by the blur's reach (2 sigma, where a blurred
     # edge has faded to 2% of a stroke), then the border around it
-    reach = int(round(NIST_BLUR_REACH * wanted))
+    reach = int(round(NIST_BLUR_REACH * NIST_BLUR_SIGMA * pixels_per_nist_pixel))
     border = int(round(NIST_BORDER * pixels_per_nist_pixel))
     pad = reach + border + 1
     blurred = ndimage.gaussian_filter(np.pad(letter.astype(np.float32), pad), sigma, truncate=3.0)
@@ -285,29 +304,46 @@ def emnist_frame(letter: np.ndarray) -> np.ndarray:
     return np.round(255 * image / max(float(image.max()), 1e-6)).astype(np.uint8)
 
 
+def nist_length(character: np.ndarray) -> float:
+    """How many of NIST's pixels a character (its ink, a boolean mask) would have spanned there on its longer side:
+    its length in stroke widths, in NIST's pens' strokes."""
+    rows, columns = np.flatnonzero(character.any(axis=1)), np.flatnonzero(character.any(axis=0))
+    longer = max(rows[-1] - rows[0] + 1, columns[-1] - columns[0] + 1)
+    low, high = NIST_CHARACTER_PIXELS
+    return float(np.clip(NIST_STROKE_PIXELS * longer / stroke_width(character), low, high))
+
+
 def edge_blur(letter: np.ndarray) -> float:
     """The sigma, in pixels, of the Gaussian blur a letter's edges show (0..1 ink): across a blurred sharp edge
     the ink rises with a slope of 1 / (sigma * sqrt(2 pi)) where it is half-way, so the slope's median at the
-    half-way pixels gives sigma. (A photo's grain steepens some slopes: the blur is then taken as smaller, and
-    more of it added.)"""
-    rows, columns = np.gradient(letter.astype(np.float64))
-    slope = np.hypot(rows, columns)[(letter > 0.35) & (letter < 0.65)]
+    half-way pixels gives sigma. Measured on a copy smoothed by EDGE_SMOOTHING, whose square is then taken away
+    (blurs add as the squares of their sigmas): a photo's grain would steepen the slopes."""
+    smooth = ndimage.gaussian_filter(letter.astype(np.float64), EDGE_SMOOTHING)
+    rows, columns = np.gradient(smooth)
+    slope = np.hypot(rows, columns)[(smooth > 0.35) & (smooth < 0.65)]
     if slope.size < 10:
         return 0.0
-    return float(1 / (np.sqrt(2 * np.pi) * max(np.median(slope), 1e-6)))
+    measured = 1 / (np.sqrt(2 * np.pi) * max(float(np.median(slope)), 1e-6))
+    return float(np.sqrt(max(measured ** 2 - EDGE_SMOOTHING ** 2, 0.0)))
 
 
 def letters_of_page(page: np.ndarray, path) -> list[Letter]:
     """Every letter of a page (as read_page reads the image at `path`), left to right, as EMNIST would store it
     (upright). A page with no ink, or none shaped like a character, is a UserError naming `path`."""
+    return [Letter(emnist_frame(ink), rows, columns) for ink, rows, columns in letter_inks(page, path)]
+
+
+def letter_inks(page: np.ndarray, path) -> list[tuple[np.ndarray, slice, slice]]:
+    """Every letter of a page, left to right, before EMNIST's framing: its own ink (0..1, its soft edges kept as
+    far as the blur will reach, nothing of its neighbours) and the rows and columns of the page it was cut from."""
     ink = ink_image(page, path)
     letters = []
     for mask in find_letters(ink, path):
-        # the letter's own ink, its soft edges kept (as far as the blur will reach), nothing of its neighbours
         rows, columns = ndimage.find_objects(mask.astype(np.int8))[0]
-        reach = int(np.ceil(3 * NIST_BLUR_SIGMA * max(extent(rows), extent(columns)) / NIST_CHARACTER_PIXELS)) + 2
+        # its soft edges (NIST_TYPICAL_PIXELS)
+        reach = int(np.ceil(3 * NIST_BLUR_SIGMA * max(extent(rows), extent(columns)) / NIST_TYPICAL_PIXELS)) + 2
         rows = slice(max(rows.start - reach, 0), rows.stop + reach)
         columns = slice(max(columns.start - reach, 0), columns.stop + reach)
         own = ndimage.binary_dilation(mask[rows, columns], iterations=reach)
-        letters.append(Letter(emnist_frame(np.where(own, ink[rows, columns], 0)), rows, columns))
+        letters.append((np.where(own, ink[rows, columns], 0), rows, columns))
     return letters

@@ -1,7 +1,7 @@
 """Pages as a user would photograph them, made from 28x28 letters: each letter scaled up to 100-300 pixels, dark
 ink on lighter paper, off-centre on a larger page, with uneven light, a little blur and the grain of a camera;
-several letters side by side make a word. What the conversion of handwriting.py is measured on (benchmarks/
-predict_fidelity.py, docs/predict.md): a letter's page converted back should give its 28x28 image again.
+several letters side by side make a word. What the conversion of handwriting.py is measured on
+(predict_fidelity.py, docs/predict.md): a letter's page converted back should give its 28x28 image again.
 """
 
 from dataclasses import dataclass
