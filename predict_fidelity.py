@@ -17,6 +17,13 @@ a user runs it, and its letters are compared with the same network's reading of 
     python predict_fidelity.py emnist_cnn
     python predict_fidelity.py exp_sgd_tta --letters 500 --words 100 --data-dir path/to/letters
 
+`--calibrate LETTERS` measures, instead, what the conversion's two calibrated constants were chosen by: LETTERS
+letters of the run's train part (never those measured), each photographed as above and converted back with a
+range of NIST_STROKE_PIXELS and EMNIST_EDGE_BLUR (emnist_study/handwriting.py), and the round trip's pixels against
+the originals for each; and the blur EMNIST's own letters show at their edges. No network is used.
+
+    python predict_fidelity.py emnist_cnn --calibrate 400
+
 Writes predict_fidelity.json under --results-dir (the figures, the commands' settings, the CPU, the date) and
 keeps the pages and predict.py's CSV under --pages-dir.
 """
@@ -34,6 +41,7 @@ from emnist_study import cli, data, interrupts, run_folder
 from emnist_study.run_folder import named_run_dirs, read_run_config, require_complete
 
 WORD_LETTERS = (3, 6)  # letters in a word, at least and at most
+SURE = 0.6  # the agreement is also given apart for the letters the network reads this sure of on their originals
 LIGHT_ON_DARK_EVERY = 5  # every fifth page is light ink on dark paper
 JPEG_EVERY = 2  # every second page is saved as a JPEG, as a phone saves it
 
@@ -73,6 +81,107 @@ def read_csv(path: Path) -> dict[str, list[str]]:
     return read
 
 
+def share(agreed: np.ndarray) -> float | None:
+    """The share of True in `agreed`, or None where it is empty."""
+    return float(np.mean(agreed)) if agreed.size else None
+
+
+def percent(value: float | None) -> str:
+    return "none" if value is None else f"{value:.2%}"
+
+
+def pixel_agreement(given: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the mean absolute difference, 0..255, the correlation) of each 28x28 image against its original."""
+    given, truth = given.astype(np.float64), truth.astype(np.float64)
+    difference = np.abs(given - truth).mean(axis=(1, 2))
+    correlation = np.array([np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in zip(given, truth)])
+    return difference, correlation
+
+
+def half_extent(images: np.ndarray) -> np.ndarray:
+    """The longer side, in pixels, of each 28x28 image's ink at half brightness."""
+    ink = images > 127
+    spans = []
+    for axis in (1, 2):
+        seen = ink.any(axis=axis)
+        first, last = seen.argmax(axis=1), seen.shape[1] - seen[:, ::-1].argmax(axis=1)
+        spans.append(np.where(seen.any(axis=1), last - first, 0))
+    return np.maximum(*spans)
+
+
+def emnist_edge_blur(images: np.ndarray) -> float:
+    """The median blur EMNIST's letters show at their edges, in NIST's pixels, measured as handwriting.edge_blur
+    measures a page's (on each image enlarged 8 times). A letter L NIST pixels long spans 28 L / (L + 8) of the
+    28 pixels (2 pixels of the blur's reach and 2 of border on each side), which gives L from its extent."""
+    from PIL import Image
+
+    from emnist_study import handwriting
+
+    extents, blurs = half_extent(images), []
+    for image, extent in zip(images, extents):
+        if not 0 < extent < 28:
+            continue
+        big = Image.fromarray(image.astype(np.float32) / 255, mode="F").resize((224, 224), Image.Resampling.BICUBIC)
+        nist_length = 8 * extent / (28 - extent)
+        blurs.append(handwriting.edge_blur(np.clip(np.asarray(big), 0, 1)) / 8 * (nist_length + 8) / 28)
+    return float(np.median(blurs))
+
+
+def calibrate(config: dict, count: int, args) -> None:
+    """The round trip of `count` photographed letters of the train part for a range of the conversion's two
+    calibrated constants, printed and written to predict_calibration.json under --results-dir."""
+    from emnist_study import handwriting, pages
+
+    train = data.load_split(config["dataset"], "train", args.data_dir or config.get("data_dir"))
+    rng = np.random.default_rng(args.seed)
+    chosen = rng.choice(len(train.labels), count, replace=False)
+    inks, originals = [], []
+    for index in chosen:
+        page = pages.photographed(train.images[index: index + 1], rng).image.astype(np.float32) / 255
+        letters = handwriting.letter_inks(page, f"letter {index}")
+        if len(letters) == 1:
+            inks.append(letters[0][0])
+            originals.append(train.images[index])
+    originals = np.stack(originals)
+    lengths = np.array([handwriting.nist_length(ink > 0.5) for ink in inks])
+    settings = (handwriting.NIST_STROKE_PIXELS, handwriting.EMNIST_EDGE_BLUR)
+    rows = []
+    print(f"{len(inks)} letters of the train part, each photographed and converted back "
+          f"(the constants now: NIST_STROKE_PIXELS {settings[0]}, EMNIST_EDGE_BLUR {settings[1]}):")
+    print("  stroke  blur  correlation  abs. difference  extent - original's")
+    try:
+        for stroke in (3.5, 3.75, 4.0, 4.25, 4.5):
+            for blur in (0.6, 0.8, 1.0):
+                handwriting.NIST_STROKE_PIXELS, handwriting.EMNIST_EDGE_BLUR = stroke, blur
+                given = np.stack([handwriting.emnist_frame(ink) for ink in inks])
+                difference, correlation = pixel_agreement(given, originals)
+                offset = float(np.mean(half_extent(given) - half_extent(originals)))
+                rows.append({"stroke_pixels": stroke, "edge_blur": blur,
+                             "correlation_median": float(np.median(correlation)),
+                             "difference_median": float(np.median(difference)), "extent_offset": offset})
+                print(f"  {stroke:6.2f}  {blur:4.1f}  {rows[-1]['correlation_median']:11.4f}  "
+                      f"{rows[-1]['difference_median']:15.2f}  {offset:+19.2f}")
+    finally:
+        handwriting.NIST_STROKE_PIXELS, handwriting.EMNIST_EDGE_BLUR = settings
+    blur = emnist_edge_blur(train.images[chosen])
+    print(f"EMNIST's own letters' edges (the same {count}): blur {blur:.2f} NIST pixels in the median")
+    low, high = handwriting.NIST_CHARACTER_PIXELS
+    print(f"The letters' lengths in NIST's pixels, as the conversion finds them: median {np.median(lengths):.1f}; "
+          f"{np.mean(lengths <= low):.1%} at the least ({low}), {np.mean(lengths >= high):.1%} "
+          f"at the most ({high})")
+    from emnist_study import study_plan
+
+    result = {"dataset": config["dataset"], "train_data": data.source_line(train.source), "letters": len(inks),
+              "seed": args.seed, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "cpu": study_plan.machine_name(study_plan.this_machine()), "emnist_edge_blur_median": blur,
+              "nist_length_median": float(np.median(lengths)),
+              "settings": rows}
+    out = Path(args.results_dir) / "predict_calibration.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"Saved {out}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="a complete run on letters (or digits): a directory or a name under --runs-dir")
@@ -87,10 +196,14 @@ def main(argv=None):
     parser.add_argument("--pages-dir", default="results/fidelity_pages",
                         help="where the pages and predict.py's CSV go (default: %(default)s)")
     parser.add_argument("--results-dir", default="results", help="where the figures go (default: %(default)s)")
+    parser.add_argument("--calibrate", type=cli.positive_int, metavar="LETTERS",
+                        help="instead: the conversion's calibration on LETTERS letters of the train part")
     args = parser.parse_args(argv)
     (run_dir,) = named_run_dirs(args.runs_dir, [args.run])
     require_complete(run_dir)
     config = read_run_config(run_dir)
+    if args.calibrate:
+        return calibrate(config, args.calibrate, args)
     test = data.load_test_set(config["dataset"], args.data_dir or config.get("data_dir"))
 
     rng = np.random.default_rng(args.seed)
@@ -117,7 +230,10 @@ def main(argv=None):
 
     names = data.class_names_of(config["dataset"])
     model = models.load(run_folder.model_path(run_dir))
-    original = pipeline.predict(model, test.images[chosen]).argmax(axis=1)
+    probabilities = pipeline.predict(model, test.images[chosen])
+    original = probabilities.argmax(axis=1)
+    # where the network is near a coin flip on the original itself, a page's change of a pixel's fraction decides
+    sure = probabilities[: args.letters].max(axis=1) >= SURE
     expected = [names[c] for c in original]
     single_agree = [read[str(p)] == [expected[i]] for i, p in enumerate(single_pages)]
     word_agree, split_wrong, first = [], 0, args.letters
@@ -129,10 +245,7 @@ def main(argv=None):
     # the pixels: the 28x28 images predict.py gave the network, against the originals
     seen = [handwriting.letters_of_page(handwriting.read_page(p), p) for p in single_pages]
     one = [i for i, letters in enumerate(seen) if len(letters) == 1]
-    given = np.stack([seen[i][0].image for i in one]).astype(np.float64)
-    truth = test.images[singles[one]].astype(np.float64)
-    difference = np.abs(given - truth).mean(axis=(1, 2))
-    correlation = np.array([np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in zip(given, truth)])
+    difference, correlation = pixel_agreement(np.stack([seen[i][0].image for i in one]), test.images[singles[one]])
     # what peers do, for comparison: the whole photo resized straight to 28x28 (its ink made light on black)
     straight = np.stack([resized_straight(p) for p in single_pages])
     straight_read = pipeline.predict(model, straight).argmax(axis=1)
@@ -150,6 +263,8 @@ def main(argv=None):
         "seed": args.seed, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "cpu": study_plan.machine_name(machine),
         "single_letters": len(single_pages), "single_agreement": float(np.mean(single_agree)),
+        "single_sure": int(sure.sum()), "single_agreement_sure": share(np.array(single_agree)[sure]),
+        "single_agreement_unsure": share(np.array(single_agree)[~sure]),
         "single_split_wrong": len(single_pages) - len(one),
         "resized_straight_agreement": float(np.mean(straight_read == original[: args.letters])),
         "words": len(word_pages), "letters_in_words": len(in_words),
@@ -168,6 +283,9 @@ def main(argv=None):
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"Single letters: {result['single_agreement']:.2%} of {len(single_pages):,} read as on the original "
           f"({result['single_split_wrong']} pages not read as one letter)")
+    print(f"  of the {result['single_sure']:,} the network gives {SURE:.0%} or more on the original: "
+          f"{percent(result['single_agreement_sure'])}; of the rest, near a coin flip there: "
+          f"{percent(result['single_agreement_unsure'])}")
     print(f"Letters in words: {result['word_letter_agreement']:.2%} of {len(in_words):,} "
           f"({split_wrong} of {len(word_pages)} words split into another number of letters)")
     print(f"Resized straight to 28x28 instead: {result['resized_straight_agreement']:.2%} of the single letters "

@@ -203,6 +203,25 @@ def test_the_fidelity_measurement_runs_end_to_end(tmp_path, capsys):
     assert 0 <= result["single_agreement"] <= 1 and 0 <= result["word_letter_agreement"] <= 1
 
 
+def test_the_calibration_sweeps_the_constants_on_the_train_part_and_puts_them_back(tmp_path, capsys):
+    """predict_fidelity.py --calibrate: each of the 15 settings' round trip on a few rendered letters of the train
+    part; the conversion's constants are as they were afterwards."""
+    folder = rendered_letters.write_loose(tmp_path / "letters", rendered_letters.official_files({"train": 1,
+                                                                                                 "test": 1}))
+    run = synthetic.write_finished_run(tmp_path / "runs", "letters", "emnist-letters", synthetic.template_model(26))
+    constants = (handwriting.NIST_STROKE_PIXELS, handwriting.EMNIST_EDGE_BLUR)
+    code, err = run_script_capturing(predict_fidelity, str(run), "--data-dir", str(folder), "--calibrate", "5",
+                                     "--results-dir", str(tmp_path / "results"))
+    assert code == 0, err
+    assert (handwriting.NIST_STROKE_PIXELS, handwriting.EMNIST_EDGE_BLUR) == constants
+    import json
+
+    result = json.loads((tmp_path / "results" / "predict_calibration.json").read_text())
+    assert result["letters"] == 5 and len(result["settings"]) == 15
+    assert all(0.5 < row["correlation_median"] <= 1 for row in result["settings"])
+    assert 0 < result["emnist_edge_blur_median"] < 3
+
+
 def test_a_phone_photo_stands_as_its_exif_orientation_says(tmp_path):
     """A phone stores a portrait photo on its side with an EXIF orientation tag (6: turn it 90 degrees clockwise to
     view): the letter is read upright."""
