@@ -111,6 +111,7 @@ def main(argv=None):
         where = Path(args.csv).with_suffix(".png") if args.csv else Path(args.results_dir) / f"{run_dir.name}_read.png"
         title = f"What {run_dir.name} read (left: the image; right: the 28x28 images it saw)"
         print(f"Saved {figures.save(figures.plot_readings(readings, title), where, show=args.show)}")
+    return letters  # {image: its letters}, the 28x28 images the network read
 
 
 if __name__ == "__main__":

@@ -222,11 +222,11 @@ def main(argv=None):
 
     table = pages_dir / "read.csv"
     started = time.perf_counter()
-    predict.main([str(run_dir), *map(str, single_pages + word_pages), "--csv", str(table)])
+    letters = predict.main([str(run_dir), *map(str, single_pages + word_pages), "--csv", str(table)])
     seconds = time.perf_counter() - started
     read = read_csv(table)
 
-    from emnist_study import handwriting, models, pipeline  # TensorFlow is loaded by now
+    from emnist_study import models, pipeline  # TensorFlow is loaded by now
 
     names = data.class_names_of(config["dataset"])
     model = models.load(run_folder.model_path(run_dir))
@@ -243,8 +243,8 @@ def main(argv=None):
         word_agree += [len(found) == size and a == b for a, b in zip(found, wanted)]
         first += size
     # the pixels: the 28x28 images predict.py gave the network, against the originals
-    seen = [handwriting.letters_of_page(handwriting.read_page(p), p) for p in single_pages]
-    one = [i for i, letters in enumerate(seen) if len(letters) == 1]
+    seen = [letters[str(p)] for p in single_pages]
+    one = [i for i, found in enumerate(seen) if len(found) == 1]
     difference, correlation = pixel_agreement(np.stack([seen[i][0].image for i in one]), test.images[singles[one]])
     # what peers do, for comparison: the whole photo resized straight to 28x28 (its ink made light on black)
     straight = np.stack([resized_straight(p) for p in single_pages])
